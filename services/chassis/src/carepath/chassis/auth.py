@@ -1,0 +1,117 @@
+"""Bearer-token auth: every endpoint but health needs a JWT carrying one of the clinic's roles."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from collections.abc import Callable
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from carepath.chassis.settings import ServiceSettings
+
+ALGORITHM = "HS256"
+DEV_SECRET_FILE = "dev-jwt-secret"
+
+
+class Role(StrEnum):
+    """The roles of ARCHITECTURE.md; a token carries exactly one."""
+
+    INTAKE_COORDINATOR = "intake_coordinator"
+    CLINICIAN = "clinician"
+    NURSE = "nurse"
+    THERAPIST = "therapist"
+    AUDITOR = "auditor"
+    OPERATOR = "operator"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject (user id) and role."""
+
+    user_id: str
+    role: Role
+
+
+def signing_secret(settings: ServiceSettings) -> str:
+    """The configured key, or for local runs a dev key generated once under `var/`."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = Path(settings.var_dir) / DEV_SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_suffix(".tmp")
+        candidate.write_text(secrets.token_urlsafe(48))
+        candidate.chmod(0o600)
+        candidate.replace(path)
+    return path.read_text().strip()
+
+
+def issue_token(settings: ServiceSettings, role: Role, user_id: str, *, ttl: timedelta = timedelta(hours=12)) -> str:
+    """A signed token for `user_id` acting as `role`."""
+    now = datetime.now(UTC)
+    claims = {
+        "sub": user_id,
+        "role": role.value,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, signing_secret(settings), algorithm=ALGORITHM)
+
+
+def verify_token(settings: ServiceSettings, token: str) -> Principal:
+    """The caller of a valid token; `jwt.InvalidTokenError` (or ValueError) otherwise."""
+    claims = jwt.decode(
+        token,
+        signing_secret(settings),
+        algorithms=[ALGORITHM],
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        options={"require": ["sub", "role", "exp"]},
+    )
+    return Principal(user_id=str(claims["sub"]), role=Role(claims["role"]))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """FastAPI dependency: the verified caller, or 401."""
+    if credentials is None:
+        raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    settings: ServiceSettings = request.app.state.settings
+    try:
+        return verify_token(settings, credentials.credentials)
+    except (jwt.InvalidTokenError, ValueError) as error:
+        raise _unauthorized(f"the bearer token is not valid: {error}") from None
+
+
+def require_role(*allowed: Role) -> Callable[..., Principal]:
+    """FastAPI dependency factory: the caller, if their role is one of `allowed`; else 403."""
+    names = ", ".join(role.value for role in allowed)
+
+    def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"role {principal.role.value} may not do this; allowed roles: {names}",
+            )
+        return principal
+
+    return check

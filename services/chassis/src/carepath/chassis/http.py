@@ -1,0 +1,62 @@
+"""HTTP plumbing shared by the services: request context for events, and error answers."""
+
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import uuid4
+
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from carepath.chassis.auth import Principal, authenticated
+from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
+from carepath.chassis.store import EventMetadata
+from carepath.chassis.telemetry import current_traceparent
+from carepath.contracts import actor_attribute
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a request contributes to the events it causes: who, which request, which trace."""
+
+    principal: Principal
+    correlation_id: str
+    traceparent: str | None
+    client: str | None
+
+    def metadata(self, service_name: str) -> EventMetadata:
+        """Event metadata for events this request causes in `service_name`."""
+        return EventMetadata(
+            source=f"/carepath/{service_name}",
+            actor=actor_attribute(self.principal.role.value, self.principal.user_id),
+            correlation_id=self.correlation_id,
+            causation_id=self.correlation_id,
+            traceparent=self.traceparent,
+        )
+
+
+def request_context(
+    request: Request, principal: Annotated[Principal, Depends(authenticated)]
+) -> RequestContext:
+    """FastAPI dependency: the context of an authenticated request."""
+    return RequestContext(
+        principal=principal,
+        correlation_id=request.headers.get(CORRELATION_HEADER) or str(uuid4()),
+        traceparent=current_traceparent(),
+        client=request.client.host if request.client else None,
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Domain errors become 404/409 with the reason in `detail`."""
+
+    async def conflict(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_409_CONFLICT)
+
+    async def not_found(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_404_NOT_FOUND)
+
+    app.add_exception_handler(ConcurrencyError, conflict)
+    app.add_exception_handler(RuleViolation, conflict)
+    app.add_exception_handler(NotFound, not_found)

@@ -1,0 +1,109 @@
+"""A service's runtime: settings, database, event store, Kafka broker, relay, and its web app.
+
+Each service builds one `ServiceRuntime` in its `app.py`, registers its routes and subscribers,
+and hands `create_app()` to uvicorn. The lifespan creates tables, connects to Kafka in the
+background (the service accepts commands while Kafka is away; the outbox keeps the events), runs
+the relay, and closes everything on shutdown.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from carepath.chassis import health
+from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.http import add_error_handlers
+from carepath.chassis.kafka import make_broker
+from carepath.chassis.relay import OutboxRelay
+from carepath.chassis.settings import ServiceSettings
+from carepath.chassis.store import EventStore
+from carepath.chassis.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Everything a running service owns, built once from its settings."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        setup_tracing(settings.service_name)
+        self.engine = create_engine(settings.resolved_database_url())
+        self.store = EventStore(self.engine)
+        self.broker = make_broker(settings)
+        self.relay = OutboxRelay(
+            self.store,
+            self.broker,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+        )
+        self.broker_connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents `source` of this service's events."""
+        return f"/carepath/{self.settings.service_name}"
+
+    async def _connect_then_relay(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+                break
+            except Exception as error:
+                log.warning("Kafka at %s not reachable (%s); retrying in %.1fs",
+                            self.settings.kafka_bootstrap_servers, type(error).__name__, delay)
+                with suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        self.broker_connected.set()
+        await self.relay.run()
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await create_tables(self.engine)
+        self._tasks.append(asyncio.create_task(self._connect_then_relay(), name="relay"))
+        try:
+            yield
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            with suppress(Exception):
+                await self.broker.stop()
+            await self.engine.dispose()
+
+    def create_app(self, title: str, routers: Sequence[APIRouter], description: str = "") -> FastAPI:
+        """The service's FastAPI app: health, error handlers, tracing, and `routers`."""
+        app = FastAPI(title=title, description=description, lifespan=self.lifespan)
+        app.state.settings = self.settings
+        app.state.runtime = self
+        app.include_router(health.router)
+        for router in routers:
+            app.include_router(router)
+        add_error_handlers(app)
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+        return app
+
+
+def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> None:
+    """Run a service under uvicorn, with graceful shutdown on SIGTERM."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        app_path,
+        host=settings.http_host,
+        port=settings.http_port,
+        factory=factory,
+        timeout_graceful_shutdown=20,
+        log_level="info",
+    )
+

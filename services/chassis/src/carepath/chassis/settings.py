@@ -1,0 +1,39 @@
+"""Service settings from the environment (`CAREPATH_*`, plus the standard Kafka/DB/OTel names)."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every CarePath service reads at start. Subclass to add a service's own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="CAREPATH_", extra="ignore")
+
+    service_name: str = Field(description="Short name: intake, eligibility, ...")
+    var_dir: Path = Field(default=Path("var"), description="Local state: SQLite files, dev keys.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CAREPATH_DATABASE_URL"),
+        description="sqlite:///path or postgresql+psycopg://...; unset: var/<service>.db",
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="localhost:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "CAREPATH_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 key for bearer tokens; unset: a dev key generated under var/.",
+    )
+    jwt_issuer: str = "carepath"
+    jwt_audience: str = "carepath"
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    kafka_linger_ms: int = Field(default=5, ge=0)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an embedded SQLite file per service."""
+        return self.database_url or f"sqlite:///{self.var_dir}/{self.service_name}.db"

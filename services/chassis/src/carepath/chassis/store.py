@@ -1,0 +1,244 @@
+"""The event store: an append-only table of every event a service has decided, and its outbox.
+
+Each row is one event of one stream (a patient's record in one bounded context). Appends carry
+the stream version the caller decided against; a stale version raises `ConcurrencyError`, so two
+writers never both win. Rows start unpublished; the outbox relay publishes them in position order
+and marks them, so the table is also the transactional outbox.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from carepath.chassis.database import session_factory
+from carepath.chassis.errors import ConcurrencyError
+from carepath.contracts import CloudEvent, DomainEvent, registry
+
+
+class EventRecord(SQLModel, table=True):
+    """One stored event. Never updated, except `published_at` once, by the relay."""
+
+    __tablename__ = "event_store"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "sequence", name="uq_event_store_stream_sequence"),
+        Index(
+            "ix_event_store_unpublished",
+            "position",
+            postgresql_where=Column("published_at").is_(None),
+            sqlite_where=Column("published_at").is_(None),
+        ),
+    )
+
+    position: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    stream_id: str = Field(max_length=200, index=True)
+    sequence: int
+    event_id: UUID = Field(unique=True)
+    event_type: str = Field(max_length=200)
+    subject: str = Field(max_length=200)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    """Who and what caused an event: copied into the CloudEvents extension attributes."""
+
+    source: str
+    actor: str
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as the store holds it."""
+
+    position: int
+    stream_id: str
+    sequence: int
+    event_id: UUID
+    event_type: str
+    subject: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    def event(self) -> DomainEvent:
+        """The payload as its event model."""
+        return registry.parse(self.event_type, self.payload)
+
+    def to_cloud_event(self) -> CloudEvent:
+        """The wire form (ARCHITECTURE.md, "Events on the wire")."""
+        meta = self.metadata
+        return CloudEvent(
+            id=self.event_id,
+            source=meta["source"],
+            type=self.event_type,
+            time=self.recorded_at,
+            subject=self.subject,
+            data=self.payload,
+            sequence=self.sequence,
+            streamid=self.stream_id,
+            correlationid=meta["correlation_id"],
+            causationid=meta.get("causation_id"),
+            actor=meta["actor"],
+            traceparent=meta.get("traceparent"),
+        )
+
+    @classmethod
+    def from_record(cls, row: EventRecord) -> "RecordedEvent":
+        recorded_at = row.recorded_at
+        if recorded_at.tzinfo is None:  # SQLite keeps no zone; we only ever write UTC
+            recorded_at = recorded_at.replace(tzinfo=UTC)
+        assert row.position is not None
+        return cls(
+            position=row.position,
+            stream_id=row.stream_id,
+            sequence=row.sequence,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            subject=row.subject,
+            payload=row.payload,
+            metadata=row.meta,
+            recorded_at=recorded_at,
+        )
+
+
+class EventStore:
+    """Append and load event streams; list and mark what the relay has yet to publish.
+
+    Every method takes an optional `session`: pass one to take part in the caller's transaction
+    (an inbox handler appending the events a policy decided); leave it out for a transaction of
+    its own.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One database transaction: committed on success, rolled back on any error."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def _within(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        if session is not None:
+            yield session
+        else:
+            async with self.transaction() as own:
+                yield own
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        *,
+        subject: str,
+        metadata: EventMetadata,
+        session: AsyncSession | None = None,
+    ) -> list[RecordedEvent]:
+        """Append `events` after version `expected_version` (0 for a new stream), atomically.
+
+        Raises `ConcurrencyError` when the stream is no longer at `expected_version`.
+        """
+        if not events:
+            return []
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "stream_id": stream_id,
+                "sequence": expected_version + offset,
+                "event_id": uuid4(),
+                "event_type": event.event_type(),
+                "subject": subject,
+                "payload": event.model_dump(mode="json"),
+                "meta": metadata.as_dict(),
+                "recorded_at": now,
+            }
+            for offset, event in enumerate(events, start=1)
+        ]
+        try:
+            async with self._within(session) as tx:
+                actual = await self.version(stream_id, session=tx)
+                if actual != expected_version:
+                    raise ConcurrencyError(stream_id, expected_version, actual)
+                await tx.execute(insert(EventRecord), rows)
+                result = await tx.execute(
+                    select(EventRecord)
+                    .where(EventRecord.stream_id == stream_id, EventRecord.sequence > expected_version)
+                    .order_by(EventRecord.sequence)  # type: ignore[arg-type]
+                )
+                return [RecordedEvent.from_record(row) for row in result.scalars()]
+        except IntegrityError:
+            # A concurrent writer inserted the same (stream, sequence) between our check and insert.
+            raise ConcurrencyError(stream_id, expected_version, await self.version(stream_id)) from None
+
+    async def version(self, stream_id: str, *, session: AsyncSession | None = None) -> int:
+        """The sequence of the stream's last event; 0 for a stream with no events."""
+        async with self._within(session) as tx:
+            current = await tx.scalar(
+                select(func.max(EventRecord.sequence)).where(EventRecord.stream_id == stream_id)
+            )
+            return int(current or 0)
+
+    async def load(self, stream_id: str, *, session: AsyncSession | None = None) -> list[RecordedEvent]:
+        """Every event of a stream, in order; empty for an unknown stream."""
+        async with self._within(session) as tx:
+            result = await tx.execute(
+                select(EventRecord)
+                .where(EventRecord.stream_id == stream_id)
+                .order_by(EventRecord.sequence)  # type: ignore[arg-type]
+            )
+            return [RecordedEvent.from_record(row) for row in result.scalars()]
+
+    async def unpublished(self, limit: int) -> list[RecordedEvent]:
+        """The oldest events not yet published, in position order."""
+        async with self.transaction() as tx:
+            result = await tx.execute(
+                select(EventRecord)
+                .where(EventRecord.published_at.is_(None))  # type: ignore[union-attr]
+                .order_by(EventRecord.position)  # type: ignore[arg-type]
+                .limit(limit)
+            )
+            return [RecordedEvent.from_record(row) for row in result.scalars()]
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        """Record that the events at `positions` reached Kafka."""
+        if not positions:
+            return
+        async with self.transaction() as tx:
+            await tx.execute(
+                update(EventRecord)
+                .where(EventRecord.position.in_(positions))  # type: ignore[union-attr]
+                .values(published_at=datetime.now(UTC))
+            )
+
+    async def count_unpublished(self) -> int:
+        """How many events wait for the relay (the outbox backlog)."""
+        async with self.transaction() as tx:
+            count = await tx.scalar(
+                select(func.count()).select_from(EventRecord).where(EventRecord.published_at.is_(None))  # type: ignore[union-attr]
+            )
+            return int(count or 0)

@@ -1,0 +1,58 @@
+"""OpenTelemetry: one trace from the HTTP request, through the event store and Kafka, to consumers.
+
+The request's trace context is stored with each event it caused (`traceparent`), sent with the
+event, and continued by every consumer, so a trace shows one patient action across services.
+Spans are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces variant) is
+set; otherwise they are created, propagated and dropped.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import context, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+
+
+def setup_tracing(service_name: str) -> TracerProvider:
+    """Install the SDK tracer provider for this process (once) and return it."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(resource=Resource.create({"service.name": f"carepath-{service_name}"}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the active span, to store with the events it causes."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def continued_trace(traceparent: str | None) -> Iterator[None]:
+    """Make `traceparent` the active context, so spans started inside continue its trace."""
+    if not traceparent:
+        yield
+        return
+    token = context.attach(_propagator.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def trace_id_of(traceparent: str) -> str:
+    """The 32-hex trace id inside a `traceparent` header."""
+    return traceparent.split("-")[1]
