@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Generic, TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis.store import EventMetadata, EventStore, RecordedEvent
 from carepath.contracts import DomainEvent

@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlalchemy import Column, DateTime, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis.database import session_factory
 from carepath.contracts import CloudEvent

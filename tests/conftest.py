@@ -1,0 +1,84 @@
+"""Session-wide real infrastructure: one Kafka broker and one PostgreSQL cluster per test run.
+
+Kafka: `KAFKA_BOOTSTRAP_SERVERS` when set; else testcontainers' Kafka module when a Docker engine
+answers; else the local broker of infra/kafka (Apache Kafka jars from Maven Central).
+PostgreSQL: `CAREPATH_TEST_POSTGRES_URL` when set; else the throwaway cluster of infra/postgres.
+"""
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from support import ROOT, docker_engine_answers, local_kafka
+
+from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.kafka import ensure_topics
+from carepath.contracts import ALL_TOPICS
+
+TEST_VAR = ROOT / "var" / "test"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The bootstrap address of a real Kafka broker, with every registry topic created."""
+    if configured := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        ensure_topics(configured, ALL_TOPICS)
+        yield configured
+    elif docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            bootstrap = container.get_bootstrap_server()
+            ensure_topics(bootstrap, ALL_TOPICS)
+            yield bootstrap
+    else:
+        with local_kafka(TEST_VAR / "kafka") as bootstrap:
+            ensure_topics(bootstrap, ALL_TOPICS)
+            yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a real PostgreSQL server's `carepath` database."""
+    if configured := os.environ.get("CAREPATH_TEST_POSTGRES_URL"):
+        yield configured
+        return
+    env = {**os.environ, "PG_DATA_DIR": str(TEST_VAR / "postgres")}
+    script = ROOT / "infra" / "postgres" / "pg.sh"
+    started = subprocess.run([script, "start"], env=env, check=True, capture_output=True, text=True)
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False)
+
+
+def _fresh_postgres_database(server_url: str) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_sync_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: once on SQLite (a file), once on PostgreSQL (a new database)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    return _fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[object]:
+    """An async engine on `database_url` with every table created."""
+    engine = create_engine(database_url)
+    await create_tables(engine)
+    yield engine
+    await engine.dispose()

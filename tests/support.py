@@ -1,0 +1,158 @@
+"""Helpers for tests that cross a process boundary: ports, waiting on conditions, Kafka reads."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+def docker_engine_answers() -> bool:
+    """True when a Docker engine (not just the client) is reachable, so testcontainers can run."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@contextmanager
+def local_kafka(data_dir: Path) -> Iterator[str]:
+    """The broker of infra/kafka on free ports, with fresh storage; yields its bootstrap address."""
+    port, controller_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "CONTROLLER_PORT": str(controller_port),
+        "KAFKA_DATA_DIR": str(data_dir),
+    }
+    script = ROOT / "infra" / "kafka" / "kafka.sh"
+    subprocess.run([script, "stop"], env=env, check=True)
+    subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+    subprocess.run([script, "start"], env=env, check=True)
+    try:
+        yield f"localhost:{port}"
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False)
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    """The next offset of every partition of `topic`."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return dict(consumer.end_offsets(partitions))
+    finally:
+        consumer.close()
+
+
+def read_records(
+    bootstrap: str,
+    start: dict[TopicPartition, int],
+    *,
+    until: Callable[[list[ConsumerRecord]], bool],
+    timeout: float = 30.0,
+) -> list[ConsumerRecord]:
+    """Read from `start` offsets until `until(records so far)` holds; fails after `timeout`."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer.assign(list(start))
+    for partition, offset in start.items():
+        consumer.seek(partition, offset)
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(records):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {timeout}s; read {len(records)} records")
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def read_to_end(bootstrap: str, start: dict[TopicPartition, int], timeout: float = 30.0) -> list[ConsumerRecord]:
+    """Every record from `start` up to the end offsets as they are now."""
+    topic = next(iter(start)).topic
+    end = end_offsets(bootstrap, topic)
+    expected = sum(end[tp] - start.get(tp, 0) for tp in end)
+    return read_records(bootstrap, start, until=lambda records: len(records) >= expected, timeout=timeout)
+
+
+class ServiceProcess:
+    """A CarePath service run as its own process (uvicorn), as in production."""
+
+    def __init__(self, name: str, app: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"{name}.log"
+        self._app = app
+        self._env = {**os.environ, **env, "CAREPATH_HTTP_PORT": str(self.port)}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> "ServiceProcess":
+        """Start it and wait until `/readyz` answers 200 (database and Kafka reachable)."""
+        import httpx
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", self._app, "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+        def ready() -> bool:
+            if self._process is not None and self._process.poll() is not None:
+                raise AssertionError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=timeout, what=f"{self.name} to be ready (log: {self.log_path})", every=0.2)
+        return self
+
+    def stop(self) -> None:
+        """Stop it gracefully (SIGTERM), as Kubernetes would."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()

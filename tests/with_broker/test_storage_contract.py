@@ -1,0 +1,172 @@
+"""The storage contract every event-store backend keeps: runs on SQLite and on PostgreSQL."""
+
+import asyncio
+from datetime import date
+from uuid import UUID, uuid4
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
+from support import end_offsets, read_records
+
+from carepath.chassis.errors import ConcurrencyError
+from carepath.chassis.inbox import Inbox
+from carepath.chassis.kafka import make_broker
+from carepath.chassis.relay import OutboxRelay
+from carepath.chassis.settings import ServiceSettings
+from carepath.chassis.store import EventMetadata, EventStore
+from carepath.contracts import CloudEvent, PatientReferred
+
+METADATA = EventMetadata(source="/carepath/intake", actor="clinician:dr-test", correlation_id="corr-1")
+
+
+def referral(patient_id: UUID, given_name: str = "Ada") -> PatientReferred:
+    return PatientReferred(
+        patient_id=patient_id,
+        given_name=given_name,
+        family_name="Test",
+        date_of_birth=date(1980, 5, 17),
+        referral_reason="depression",
+        referrer="Dr Referrer",
+    )
+
+
+class TestEventStoreContract:
+    async def test_appended_events_load_in_order_with_gapless_sequences(self, engine: AsyncEngine) -> None:
+        store, patient = EventStore(engine), uuid4()
+        stream = f"intake-{patient}"
+
+        first = await store.append(stream, 0, [referral(patient, "A"), referral(patient, "B")], subject=str(patient), metadata=METADATA)
+        second = await store.append(stream, 2, [referral(patient, "C")], subject=str(patient), metadata=METADATA)
+
+        loaded = await store.load(stream)
+        assert [event.sequence for event in loaded] == [1, 2, 3]
+        assert [event.event().given_name for event in loaded] == ["A", "B", "C"]  # type: ignore[attr-defined]
+        assert [e.event_id for e in first + second] == [e.event_id for e in loaded]
+        assert await store.version(stream) == 3
+        assert loaded[0].recorded_at.tzinfo is not None
+        assert loaded[0].metadata["actor"] == "clinician:dr-test"
+
+    async def test_unknown_stream_loads_empty_at_version_zero(self, engine: AsyncEngine) -> None:
+        store = EventStore(engine)
+        assert await store.load("intake-nobody") == []
+        assert await store.version("intake-nobody") == 0
+
+    async def test_append_at_a_stale_version_is_a_conflict_and_writes_nothing(self, engine: AsyncEngine) -> None:
+        store, patient = EventStore(engine), uuid4()
+        stream = f"intake-{patient}"
+        await store.append(stream, 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+
+        with pytest.raises(ConcurrencyError) as raised:
+            await store.append(stream, 0, [referral(patient, "Late")], subject=str(patient), metadata=METADATA)
+
+        assert raised.value.actual_version == 1
+        assert len(await store.load(stream)) == 1
+
+    async def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(self, database_url: str, engine: AsyncEngine) -> None:
+        from carepath.chassis.database import create_engine
+
+        # Two writers with their own connection pools, as two service replicas would have.
+        other_engine = create_engine(database_url)
+        stores = [EventStore(engine), EventStore(other_engine)]
+        try:
+            for _round in range(10):
+                patient = uuid4()
+                stream = f"intake-{patient}"
+                outcomes = await asyncio.gather(
+                    *(store.append(stream, 0, [referral(patient, f"writer{i}")], subject=str(patient), metadata=METADATA)
+                      for i, store in enumerate(stores)),
+                    return_exceptions=True,
+                )
+                winners = [o for o in outcomes if isinstance(o, list)]
+                losers = [o for o in outcomes if isinstance(o, ConcurrencyError)]
+                assert (len(winners), len(losers)) == (1, 1), outcomes
+                stored = await stores[0].load(stream)
+                assert [e.event_id for e in stored] == [e.event_id for e in winners[0]]
+        finally:
+            await other_engine.dispose()
+
+    async def test_new_events_wait_in_the_outbox_until_marked_published(self, engine: AsyncEngine) -> None:
+        store, patient = EventStore(engine), uuid4()
+        recorded = await store.append(f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+
+        assert [e.event_id for e in await store.unpublished(10)] == [recorded[0].event_id]
+        await store.mark_published([recorded[0].position])
+        assert await store.unpublished(10) == []
+        assert await store.count_unpublished() == 0
+
+
+class RelayCrashed(Exception):
+    """Stands in for the process dying between publishing and marking."""
+
+
+@pytest.mark.broker
+class TestRelayAndInboxContract:
+    async def test_relay_killed_before_marking_republishes_and_the_inbox_applies_once(
+        self, engine: AsyncEngine, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        settings = ServiceSettings(service_name="test", kafka_bootstrap_servers=kafka_bootstrap)
+        store, patient = EventStore(engine), uuid4()
+        topic = PatientReferred.topic().name
+        start = end_offsets(kafka_bootstrap, topic)
+        [recorded] = await store.append(f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+
+        # First relay: publishes, then "dies" before it can mark the event published.
+        async def crash(_positions: object) -> None:
+            raise RelayCrashed
+
+        first_broker = make_broker(settings)
+        await first_broker.start()
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "mark_published", crash)
+            with pytest.raises(RelayCrashed):
+                await OutboxRelay(store, first_broker).publish_pending()
+        await first_broker.stop()
+        assert [e.event_id for e in await store.unpublished(10)] == [recorded.event_id]
+
+        # Restart: a new relay finds the event still unpublished and publishes it again.
+        second_broker = make_broker(settings)
+        await second_broker.start()
+        assert await OutboxRelay(store, second_broker).drain() == 1
+        await second_broker.stop()
+        assert await store.unpublished(10) == []
+
+        def mine(records: list) -> list:
+            return [r for r in records if r.key == str(patient).encode()]
+
+        deliveries = mine(read_records(kafka_bootstrap, start, until=lambda rs: len(mine(rs)) >= 2))
+        events = [CloudEvent.from_json(record.value) for record in deliveries]
+        assert [e.id for e in events] == [recorded.event_id, recorded.event_id]
+
+        # A consumer sees both deliveries; its inbox applies the effect once.
+        effects = EventStore(engine)
+
+        async def record_screening_started(session: AsyncSession, event: CloudEvent) -> None:
+            subject = UUID(event.subject)
+            await effects.append(f"screening-{subject}", 0, [referral(subject, "Effect")], subject=event.subject, metadata=METADATA, session=session)
+
+        inbox = Inbox(engine, "test-consumer")
+        applied = [await inbox.apply([event], record_screening_started) for event in events]
+        assert [len(batch) for batch in applied] == [1, 0]
+        assert len(await effects.load(f"screening-{patient}")) == 1
+
+    async def test_an_effect_that_fails_leaves_nothing_and_applies_on_redelivery(self, engine: AsyncEngine) -> None:
+        patient = uuid4()
+        store = EventStore(engine)
+        [recorded] = await store.append(f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+        event = recorded.to_cloud_event()
+        inbox = Inbox(engine, "test-consumer")
+
+        async def append_then_fail(session: AsyncSession, event: CloudEvent) -> None:
+            await store.append(f"screening-{patient}", 0, [referral(patient)], subject=event.subject, metadata=METADATA, session=session)
+            raise RuntimeError("rule engine unavailable")
+
+        async def append(session: AsyncSession, event: CloudEvent) -> None:
+            await store.append(f"screening-{patient}", 0, [referral(patient)], subject=event.subject, metadata=METADATA, session=session)
+
+        with pytest.raises(RuntimeError):
+            await inbox.apply([event], append_then_fail)
+        assert await store.load(f"screening-{patient}") == []
+
+        assert len(await inbox.apply([event, event], append)) == 1
+        assert len(await store.load(f"screening-{patient}")) == 1
