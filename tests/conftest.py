@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.kafka import ensure_topics
+from carepath.contracts import ALL_TOPICS
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from support import ROOT, docker_engine_answers, local_kafka
-
-from carepath.chassis.database import create_engine, create_tables
-from carepath.chassis.kafka import ensure_topics
-from carepath.contracts import ALL_TOPICS
 
 TEST_VAR = ROOT / "var" / "test"
 

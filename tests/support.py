@@ -23,7 +23,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.1) -> T:
+def wait_until(
+    check: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.1
+) -> T:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -101,12 +103,16 @@ def read_records(
         consumer.close()
 
 
-def read_to_end(bootstrap: str, start: dict[TopicPartition, int], timeout: float = 30.0) -> list[ConsumerRecord]:
+def read_to_end(
+    bootstrap: str, start: dict[TopicPartition, int], timeout: float = 30.0
+) -> list[ConsumerRecord]:
     """Every record from `start` up to the end offsets as they are now."""
     topic = next(iter(start)).topic
     end = end_offsets(bootstrap, topic)
     expected = sum(end[tp] - start.get(tp, 0) for tp in end)
-    return read_records(bootstrap, start, until=lambda records: len(records) >= expected, timeout=timeout)
+    return read_records(
+        bootstrap, start, until=lambda records: len(records) >= expected, timeout=timeout
+    )
 
 
 class ServiceProcess:
@@ -128,7 +134,17 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", self._app, "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                self._app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             env=self._env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -143,7 +159,12 @@ class ServiceProcess:
             except httpx.HTTPError:
                 return False
 
-        wait_until(ready, timeout=timeout, what=f"{self.name} to be ready (log: {self.log_path})", every=0.2)
+        wait_until(
+            ready,
+            timeout=timeout,
+            what=f"{self.name} to be ready (log: {self.log_path})",
+            every=0.2,
+        )
         return self
 
     def stop(self) -> None:

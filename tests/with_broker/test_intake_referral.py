@@ -8,11 +8,10 @@ from uuid import UUID
 
 import httpx
 import pytest
-from support import ServiceProcess, end_offsets, read_records, read_to_end
-
 from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent, PatientReferred
+from support import ServiceProcess, end_offsets, read_records, read_to_end
 
 pytestmark = pytest.mark.broker
 
@@ -30,7 +29,9 @@ REFERRAL = {
 
 
 @pytest.fixture(scope="module")
-def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def intake(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     work = tmp_path_factory.mktemp("intake")
     service = ServiceProcess(
         "intake",
@@ -58,7 +59,9 @@ def stored_event_count(work_dir: Path) -> int:
         return int(connection.execute("SELECT count(*) FROM event_store").fetchone()[0])
 
 
-def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(intake: ServiceProcess, kafka_bootstrap: str) -> None:
+def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
+    intake: ServiceProcess, kafka_bootstrap: str
+) -> None:
     topic = PatientReferred.topic().name
     start = end_offsets(kafka_bootstrap, topic)
     traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -112,7 +115,9 @@ def test_the_referred_patient_reads_back(intake: ServiceProcess) -> None:
 
 
 def test_an_unknown_patient_is_404(intake: ServiceProcess) -> None:
-    response = httpx.get(f"{intake.url}/patients/5f0c7c0e-8d5e-4c55-9d3c-4c1f5e2b7a10", headers=token(Role.CLINICIAN))
+    response = httpx.get(
+        f"{intake.url}/patients/5f0c7c0e-8d5e-4c55-9d3c-4c1f5e2b7a10", headers=token(Role.CLINICIAN)
+    )
     assert response.status_code == 404
 
 
@@ -128,13 +133,21 @@ def test_without_a_token_referral_is_401_and_nothing_is_stored(intake: ServicePr
 
 
 def test_a_forged_token_is_401(intake: ServiceProcess) -> None:
-    forged = issue_token(ServiceSettings(service_name="x", jwt_secret="not-the-clinic-key-0123456789-abcdef"), Role.CLINICIAN, "mallory")
-    response = httpx.post(f"{intake.url}/patients", json=REFERRAL, headers={"Authorization": f"Bearer {forged}"})
+    forged = issue_token(
+        ServiceSettings(service_name="x", jwt_secret="not-the-clinic-key-0123456789-abcdef"),
+        Role.CLINICIAN,
+        "mallory",
+    )
+    response = httpx.post(
+        f"{intake.url}/patients", json=REFERRAL, headers={"Authorization": f"Bearer {forged}"}
+    )
     assert response.status_code == 401
 
 
 @pytest.mark.parametrize("role", [Role.NURSE, Role.THERAPIST, Role.AUDITOR, Role.OPERATOR])
-def test_a_role_that_may_not_refer_is_403_and_nothing_is_stored(intake: ServiceProcess, role: Role) -> None:
+def test_a_role_that_may_not_refer_is_403_and_nothing_is_stored(
+    intake: ServiceProcess, role: Role
+) -> None:
     work = intake.log_path.parent
     before = stored_event_count(work)
 
@@ -154,12 +167,16 @@ def test_a_role_that_may_not_refer_is_403_and_nothing_is_stored(intake: ServiceP
         ("1850-01-01", "on or after 1900-01-01"),
     ],
 )
-def test_a_bad_date_of_birth_is_422_naming_the_field_and_nothing_is_stored(intake: ServiceProcess, date_of_birth: str, reason: str) -> None:
+def test_a_bad_date_of_birth_is_422_naming_the_field_and_nothing_is_stored(
+    intake: ServiceProcess, date_of_birth: str, reason: str
+) -> None:
     work = intake.log_path.parent
     before = stored_event_count(work)
 
     response = httpx.post(
-        f"{intake.url}/patients", json={**REFERRAL, "date_of_birth": date_of_birth}, headers=token(Role.INTAKE_COORDINATOR)
+        f"{intake.url}/patients",
+        json={**REFERRAL, "date_of_birth": date_of_birth},
+        headers=token(Role.INTAKE_COORDINATOR),
     )
 
     assert response.status_code == 422
@@ -169,9 +186,13 @@ def test_a_bad_date_of_birth_is_422_naming_the_field_and_nothing_is_stored(intak
     assert stored_event_count(work) == before
 
 
-def test_an_unknown_referral_reason_is_422_listing_the_allowed_values(intake: ServiceProcess) -> None:
+def test_an_unknown_referral_reason_is_422_listing_the_allowed_values(
+    intake: ServiceProcess,
+) -> None:
     response = httpx.post(
-        f"{intake.url}/patients", json={**REFERRAL, "referral_reason": "insomnia"}, headers=token(Role.INTAKE_COORDINATOR)
+        f"{intake.url}/patients",
+        json={**REFERRAL, "referral_reason": "insomnia"},
+        headers=token(Role.INTAKE_COORDINATOR),
     )
     assert response.status_code == 422
     [error] = response.json()["detail"]

@@ -5,10 +5,6 @@ from datetime import date
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.ext.asyncio import AsyncSession
-from support import end_offsets, read_records
-
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.inbox import Inbox
 from carepath.chassis.kafka import make_broker
@@ -16,8 +12,12 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import CloudEvent, PatientReferred
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from support import end_offsets, read_records
 
-METADATA = EventMetadata(source="/carepath/intake", actor="clinician:dr-test", correlation_id="corr-1")
+METADATA = EventMetadata(
+    source="/carepath/intake", actor="clinician:dr-test", correlation_id="corr-1"
+)
 
 
 def referral(patient_id: UUID, given_name: str = "Ada") -> PatientReferred:
@@ -32,12 +32,22 @@ def referral(patient_id: UUID, given_name: str = "Ada") -> PatientReferred:
 
 
 class TestEventStoreContract:
-    async def test_appended_events_load_in_order_with_gapless_sequences(self, engine: AsyncEngine) -> None:
+    async def test_appended_events_load_in_order_with_gapless_sequences(
+        self, engine: AsyncEngine
+    ) -> None:
         store, patient = EventStore(engine), uuid4()
         stream = f"intake-{patient}"
 
-        first = await store.append(stream, 0, [referral(patient, "A"), referral(patient, "B")], subject=str(patient), metadata=METADATA)
-        second = await store.append(stream, 2, [referral(patient, "C")], subject=str(patient), metadata=METADATA)
+        first = await store.append(
+            stream,
+            0,
+            [referral(patient, "A"), referral(patient, "B")],
+            subject=str(patient),
+            metadata=METADATA,
+        )
+        second = await store.append(
+            stream, 2, [referral(patient, "C")], subject=str(patient), metadata=METADATA
+        )
 
         loaded = await store.load(stream)
         assert [event.sequence for event in loaded] == [1, 2, 3]
@@ -52,18 +62,24 @@ class TestEventStoreContract:
         assert await store.load("intake-nobody") == []
         assert await store.version("intake-nobody") == 0
 
-    async def test_append_at_a_stale_version_is_a_conflict_and_writes_nothing(self, engine: AsyncEngine) -> None:
+    async def test_append_at_a_stale_version_is_a_conflict_and_writes_nothing(
+        self, engine: AsyncEngine
+    ) -> None:
         store, patient = EventStore(engine), uuid4()
         stream = f"intake-{patient}"
         await store.append(stream, 0, [referral(patient)], subject=str(patient), metadata=METADATA)
 
         with pytest.raises(ConcurrencyError) as raised:
-            await store.append(stream, 0, [referral(patient, "Late")], subject=str(patient), metadata=METADATA)
+            await store.append(
+                stream, 0, [referral(patient, "Late")], subject=str(patient), metadata=METADATA
+            )
 
         assert raised.value.actual_version == 1
         assert len(await store.load(stream)) == 1
 
-    async def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(self, database_url: str, engine: AsyncEngine) -> None:
+    async def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(
+        self, database_url: str, engine: AsyncEngine
+    ) -> None:
         from carepath.chassis.database import create_engine
 
         # Two writers with their own connection pools, as two service replicas would have.
@@ -74,8 +90,16 @@ class TestEventStoreContract:
                 patient = uuid4()
                 stream = f"intake-{patient}"
                 outcomes = await asyncio.gather(
-                    *(store.append(stream, 0, [referral(patient, f"writer{i}")], subject=str(patient), metadata=METADATA)
-                      for i, store in enumerate(stores)),
+                    *(
+                        store.append(
+                            stream,
+                            0,
+                            [referral(patient, f"writer{i}")],
+                            subject=str(patient),
+                            metadata=METADATA,
+                        )
+                        for i, store in enumerate(stores)
+                    ),
                     return_exceptions=True,
                 )
                 winners = [o for o in outcomes if isinstance(o, list)]
@@ -86,9 +110,13 @@ class TestEventStoreContract:
         finally:
             await other_engine.dispose()
 
-    async def test_new_events_wait_in_the_outbox_until_marked_published(self, engine: AsyncEngine) -> None:
+    async def test_new_events_wait_in_the_outbox_until_marked_published(
+        self, engine: AsyncEngine
+    ) -> None:
         store, patient = EventStore(engine), uuid4()
-        recorded = await store.append(f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+        recorded = await store.append(
+            f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA
+        )
 
         assert [e.event_id for e in await store.unpublished(10)] == [recorded[0].event_id]
         await store.mark_published([recorded[0].position])
@@ -109,7 +137,9 @@ class TestRelayAndInboxContract:
         store, patient = EventStore(engine), uuid4()
         topic = PatientReferred.topic().name
         start = end_offsets(kafka_bootstrap, topic)
-        [recorded] = await store.append(f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+        [recorded] = await store.append(
+            f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA
+        )
 
         # First relay: publishes, then "dies" before it can mark the event published.
         async def crash(_positions: object) -> None:
@@ -143,26 +173,51 @@ class TestRelayAndInboxContract:
 
         async def record_screening_started(session: AsyncSession, event: CloudEvent) -> None:
             subject = UUID(event.subject)
-            await effects.append(f"screening-{subject}", 0, [referral(subject, "Effect")], subject=event.subject, metadata=METADATA, session=session)
+            await effects.append(
+                f"screening-{subject}",
+                0,
+                [referral(subject, "Effect")],
+                subject=event.subject,
+                metadata=METADATA,
+                session=session,
+            )
 
         inbox = Inbox(engine, "test-consumer")
         applied = [await inbox.apply([event], record_screening_started) for event in events]
         assert [len(batch) for batch in applied] == [1, 0]
         assert len(await effects.load(f"screening-{patient}")) == 1
 
-    async def test_an_effect_that_fails_leaves_nothing_and_applies_on_redelivery(self, engine: AsyncEngine) -> None:
+    async def test_an_effect_that_fails_leaves_nothing_and_applies_on_redelivery(
+        self, engine: AsyncEngine
+    ) -> None:
         patient = uuid4()
         store = EventStore(engine)
-        [recorded] = await store.append(f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+        [recorded] = await store.append(
+            f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA
+        )
         event = recorded.to_cloud_event()
         inbox = Inbox(engine, "test-consumer")
 
         async def append_then_fail(session: AsyncSession, event: CloudEvent) -> None:
-            await store.append(f"screening-{patient}", 0, [referral(patient)], subject=event.subject, metadata=METADATA, session=session)
+            await store.append(
+                f"screening-{patient}",
+                0,
+                [referral(patient)],
+                subject=event.subject,
+                metadata=METADATA,
+                session=session,
+            )
             raise RuntimeError("rule engine unavailable")
 
         async def append(session: AsyncSession, event: CloudEvent) -> None:
-            await store.append(f"screening-{patient}", 0, [referral(patient)], subject=event.subject, metadata=METADATA, session=session)
+            await store.append(
+                f"screening-{patient}",
+                0,
+                [referral(patient)],
+                subject=event.subject,
+                metadata=METADATA,
+                session=session,
+            )
 
         with pytest.raises(RuntimeError):
             await inbox.apply([event], append_then_fail)

@@ -44,10 +44,14 @@ class CloudEvent(BaseModel):
     sequence: int = Field(ge=1, description="Position in its stream, gapless from 1.")
     streamid: str = Field(description="The event-sourced stream the event belongs to.")
     correlationid: str = Field(description="Id shared by everything one request caused.")
-    causationid: str | None = Field(default=None, description="Id of the event or request that caused this one.")
+    causationid: str | None = Field(
+        default=None, description="Id of the event or request that caused this one."
+    )
     actor: str = Field(description="`<role>:<user id>` of who caused the event.")
     traceparent: str | None = Field(default=None, description="W3C trace context of the cause.")
-    prevhash: str | None = Field(default=None, description="SHA-256 of the previous event of the stream.")
+    prevhash: str | None = Field(
+        default=None, description="SHA-256 of the previous event of the stream."
+    )
     signature: str | None = Field(default=None, description="Signature of the producing service.")
 
     @field_serializer("time")

@@ -2,9 +2,8 @@
 
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
 from carepath.contracts.topics import Topic, topic_for_context
+from pydantic import BaseModel, ConfigDict
 
 TYPE_PREFIX = "carepath"
 

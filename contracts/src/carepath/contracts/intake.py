@@ -4,9 +4,8 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from carepath.contracts.events import DomainEvent, registry
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EARLIEST_DATE_OF_BIRTH = date(1900, 1, 1)
 
@@ -27,7 +26,9 @@ class Referral(BaseModel):
 
     given_name: str = Field(min_length=1, max_length=100, description="Given name (PHI).")
     family_name: str = Field(min_length=1, max_length=100, description="Family name (PHI).")
-    date_of_birth: date = Field(description="Date of birth (PHI), ISO 8601 date, not in the future.")
+    date_of_birth: date = Field(
+        description="Date of birth (PHI), ISO 8601 date, not in the future."
+    )
     referral_reason: ReferralReason = Field(description="Why the patient was referred.")
     referrer: str = Field(
         min_length=1, max_length=200, description="Referring clinician or organisation."

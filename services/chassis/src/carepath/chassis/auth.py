@@ -1,21 +1,20 @@
 """Bearer-token auth: every endpoint but health needs a JWT carrying one of the clinic's roles."""
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated
 
 import jwt
+from carepath.chassis.settings import ServiceSettings
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from carepath.chassis.settings import ServiceSettings
-
 ALGORITHM = "HS256"
-DEV_SECRET_FILE = "dev-jwt-secret"
+DEV_SECRET_FILE = "dev-jwt-secret"  # noqa: S105 (a file name, not a secret)
 
 
 class Role(StrEnum):
@@ -52,7 +51,9 @@ def signing_secret(settings: ServiceSettings) -> str:
     return path.read_text().strip()
 
 
-def issue_token(settings: ServiceSettings, role: Role, user_id: str, *, ttl: timedelta = timedelta(hours=12)) -> str:
+def issue_token(
+    settings: ServiceSettings, role: Role, user_id: str, *, ttl: timedelta = timedelta(hours=12)
+) -> str:
     """A signed token for `user_id` acting as `role`."""
     now = datetime.now(UTC)
     claims = {

@@ -5,25 +5,34 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import SQLModel
 
 
 def async_url(url: str) -> str:
-    """Map the configured URL onto an async driver: aiosqlite for SQLite, psycopg 3 for PostgreSQL."""
+    """Map the configured URL onto an async driver: aiosqlite (SQLite) or psycopg 3 (PostgreSQL)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return str(parsed.set(drivername="sqlite+aiosqlite"))
     if parsed.get_backend_name() == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"DATABASE_URL must be sqlite:///... or postgresql+psycopg://..., not {parsed.drivername}")
+    raise ValueError(
+        f"DATABASE_URL must be sqlite:///... or postgresql+psycopg://..., not {parsed.drivername}"
+    )
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url`. SQLite: WAL journal, writers serialised by BEGIN IMMEDIATE."""
     target = async_url(url)
     if make_url(target).get_backend_name() != "sqlite":
-        return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return create_async_engine(
+            target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
     database = make_url(target).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,9 @@ async def readyz(request: Request) -> JSONResponse:
     database, kafka = await asyncio.gather(_database_ok(runtime), _kafka_ok(runtime))
     checks: dict[str, Any] = {"database": database, "kafka": kafka}
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    )
 
 
 async def _database_ok(runtime: Any) -> str:

@@ -10,13 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from carepath.chassis.database import session_factory
 from carepath.contracts import CloudEvent
+from sqlalchemy import Column, DateTime, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import Field, SQLModel, col
 
 Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
@@ -56,7 +54,12 @@ class Inbox:
                 await session.execute(
                     insert(InboxRecord),
                     [
-                        {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "applied_at": now}
+                        {
+                            "consumer": self.consumer,
+                            "event_id": e.id,
+                            "event_type": e.type,
+                            "applied_at": now,
+                        }
                         for e in fresh
                     ],
                 )
@@ -66,9 +69,9 @@ class Inbox:
         if not ids:
             return set()
         result = await session.execute(
-            select(InboxRecord.event_id).where(
-                InboxRecord.consumer == self.consumer,
-                InboxRecord.event_id.in_(ids),  # type: ignore[attr-defined]
+            select(col(InboxRecord.event_id)).where(
+                col(InboxRecord.consumer) == self.consumer,
+                col(InboxRecord.event_id).in_(ids),
             )
         )
         return set(result.scalars())

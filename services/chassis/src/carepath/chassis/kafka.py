@@ -3,13 +3,12 @@
 import logging
 from collections.abc import Iterable
 
+from carepath.chassis.settings import ServiceSettings
+from carepath.contracts import Topic
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-
-from carepath.chassis.settings import ServiceSettings
-from carepath.contracts import Topic
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,9 @@ def ensure_topics(
             bootstrap_timeout_ms=int(timeout_s * 1000),
         )
     except KafkaError as error:
-        raise RuntimeError(f"Kafka at {bootstrap_servers} did not answer within {timeout_s:.0f}s") from error
+        raise RuntimeError(
+            f"Kafka at {bootstrap_servers} did not answer within {timeout_s:.0f}s"
+        ) from error
     with admin:
         existing = set(admin.list_topics())
         missing = {

@@ -12,11 +12,10 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 
-from faststream.kafka import KafkaBroker
-
 from carepath.chassis.store import EventStore, RecordedEvent
 from carepath.chassis.telemetry import continued_trace
 from carepath.contracts import registry
+from faststream.kafka import KafkaBroker
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,9 @@ class OutboxRelay:
                 raise
             except Exception:
                 # Kafka or the database is away: keep the events, try again after a pause.
-                log.exception("outbox relay could not publish; retrying in %.1fs", self.poll_seconds)
+                log.exception(
+                    "outbox relay could not publish; retrying in %.1fs", self.poll_seconds
+                )
                 published = 0
                 await asyncio.sleep(self.poll_seconds)
             if published < self.batch_size:

@@ -12,9 +12,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
 from carepath.chassis import health
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.http import add_error_handlers
@@ -23,6 +20,8 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventStore
 from carepath.chassis.telemetry import setup_tracing
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,12 @@ class ServiceRuntime:
                 await self.broker.start()
                 break
             except Exception as error:
-                log.warning("Kafka at %s not reachable (%s); retrying in %.1fs",
-                            self.settings.kafka_bootstrap_servers, type(error).__name__, delay)
+                log.warning(
+                    "Kafka at %s not reachable (%s); retrying in %.1fs",
+                    self.settings.kafka_bootstrap_servers,
+                    type(error).__name__,
+                    delay,
+                )
                 with suppress(Exception):
                     await self.broker.stop()
                 await asyncio.sleep(delay)
@@ -80,7 +83,9 @@ class ServiceRuntime:
                 await self.broker.stop()
             await self.engine.dispose()
 
-    def create_app(self, title: str, routers: Sequence[APIRouter], description: str = "") -> FastAPI:
+    def create_app(
+        self, title: str, routers: Sequence[APIRouter], description: str = ""
+    ) -> FastAPI:
         """The service's FastAPI app: health, error handlers, tracing, and `routers`."""
         app = FastAPI(title=title, description=description, lifespan=self.lifespan)
         app.state.settings = self.settings
@@ -97,7 +102,9 @@ def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> No
     """Run a service under uvicorn, with graceful shutdown on SIGTERM."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         app_path,
         host=settings.http_host,
@@ -106,4 +113,3 @@ def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> No
         timeout_graceful_shutdown=20,
         log_level="info",
     )
-

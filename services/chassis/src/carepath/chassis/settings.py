@@ -20,7 +20,9 @@ class ServiceSettings(BaseSettings):
     )
     kafka_bootstrap_servers: str = Field(
         default="localhost:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "CAREPATH_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "CAREPATH_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8000

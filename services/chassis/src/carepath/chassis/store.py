@@ -13,16 +13,25 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from carepath.chassis.database import session_factory
 from carepath.chassis.errors import ConcurrencyError
 from carepath.contracts import CloudEvent, DomainEvent, registry
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import Field, SQLModel, col
 
 
 class EventRecord(SQLModel, table=True):
@@ -41,7 +50,9 @@ class EventRecord(SQLModel, table=True):
 
     position: int | None = Field(
         default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
     )
     stream_id: str = Field(max_length=200, index=True)
     sequence: int
@@ -187,29 +198,38 @@ class EventStore:
                 await tx.execute(insert(EventRecord), rows)
                 result = await tx.execute(
                     select(EventRecord)
-                    .where(EventRecord.stream_id == stream_id, EventRecord.sequence > expected_version)
-                    .order_by(EventRecord.sequence)  # type: ignore[arg-type]
+                    .where(
+                        col(EventRecord.stream_id) == stream_id,
+                        col(EventRecord.sequence) > expected_version,
+                    )
+                    .order_by(col(EventRecord.sequence))
                 )
                 return [RecordedEvent.from_record(row) for row in result.scalars()]
         except IntegrityError:
             # A concurrent writer inserted the same (stream, sequence) between our check and insert.
-            raise ConcurrencyError(stream_id, expected_version, await self.version(stream_id)) from None
+            raise ConcurrencyError(
+                stream_id, expected_version, await self.version(stream_id)
+            ) from None
 
     async def version(self, stream_id: str, *, session: AsyncSession | None = None) -> int:
         """The sequence of the stream's last event; 0 for a stream with no events."""
         async with self._within(session) as tx:
             current = await tx.scalar(
-                select(func.max(EventRecord.sequence)).where(EventRecord.stream_id == stream_id)
+                select(func.max(col(EventRecord.sequence))).where(
+                    col(EventRecord.stream_id) == stream_id
+                )
             )
             return int(current or 0)
 
-    async def load(self, stream_id: str, *, session: AsyncSession | None = None) -> list[RecordedEvent]:
+    async def load(
+        self, stream_id: str, *, session: AsyncSession | None = None
+    ) -> list[RecordedEvent]:
         """Every event of a stream, in order; empty for an unknown stream."""
         async with self._within(session) as tx:
             result = await tx.execute(
                 select(EventRecord)
-                .where(EventRecord.stream_id == stream_id)
-                .order_by(EventRecord.sequence)  # type: ignore[arg-type]
+                .where(col(EventRecord.stream_id) == stream_id)
+                .order_by(col(EventRecord.sequence))
             )
             return [RecordedEvent.from_record(row) for row in result.scalars()]
 
@@ -218,8 +238,8 @@ class EventStore:
         async with self.transaction() as tx:
             result = await tx.execute(
                 select(EventRecord)
-                .where(EventRecord.published_at.is_(None))  # type: ignore[union-attr]
-                .order_by(EventRecord.position)  # type: ignore[arg-type]
+                .where(col(EventRecord.published_at).is_(None))
+                .order_by(col(EventRecord.position))
                 .limit(limit)
             )
             return [RecordedEvent.from_record(row) for row in result.scalars()]
@@ -231,7 +251,7 @@ class EventStore:
         async with self.transaction() as tx:
             await tx.execute(
                 update(EventRecord)
-                .where(EventRecord.position.in_(positions))  # type: ignore[union-attr]
+                .where(col(EventRecord.position).in_(positions))
                 .values(published_at=datetime.now(UTC))
             )
 
@@ -239,6 +259,8 @@ class EventStore:
         """How many events wait for the relay (the outbox backlog)."""
         async with self.transaction() as tx:
             count = await tx.scalar(
-                select(func.count()).select_from(EventRecord).where(EventRecord.published_at.is_(None))  # type: ignore[union-attr]
+                select(func.count())
+                .select_from(EventRecord)
+                .where(col(EventRecord.published_at).is_(None))
             )
             return int(count or 0)

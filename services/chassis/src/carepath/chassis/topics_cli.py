@@ -3,7 +3,6 @@
 from typing import Annotated
 
 import typer
-
 from carepath.chassis.kafka import ensure_topics
 from carepath.contracts import ALL_TOPICS
 

@@ -3,9 +3,6 @@
 from typing import Annotated
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel
-
 from carepath.chassis.auth import Principal, Role, require_role
 from carepath.chassis.decider import execute, load_state
 from carepath.chassis.errors import NotFound
@@ -13,6 +10,8 @@ from carepath.chassis.http import RequestContext, request_context
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts import ReferPatient, Referral
 from carepath.intake.domain import IntakeStatus, intake, stream_id
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import BaseModel
 
 router = APIRouter(tags=["intake"])
 
@@ -47,7 +46,11 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime)]
     dependencies=[Depends(require_role(*MAY_REFER))],
     responses={401: {}, 403: {}, 422: {"description": "a field is missing or invalid"}},
 )
-async def refer_patient(referral: Referral, context: Annotated[RequestContext, Depends(request_context)], service: Runtime) -> PatientCreated:
+async def refer_patient(
+    referral: Referral,
+    context: Annotated[RequestContext, Depends(request_context)],
+    service: Runtime,
+) -> PatientCreated:
     """Open a patient's record from a referral; returns the new pseudonymous patient id."""
     patient_id = uuid4()
     command = ReferPatient(patient_id=patient_id, **referral.model_dump())
@@ -65,10 +68,14 @@ async def refer_patient(referral: Referral, context: Annotated[RequestContext, D
 
 @router.get("/patients/{patient_id}", responses={401: {}, 403: {}, 404: {}})
 async def read_patient(
-    patient_id: UUID, _caller: Annotated[Principal, Depends(require_role(*MAY_READ))], service: Runtime
+    patient_id: UUID,
+    _caller: Annotated[Principal, Depends(require_role(*MAY_READ))],
+    service: Runtime,
 ) -> PatientRecord:
     """A patient's intake record."""
     state, version = await load_state(service.store, intake, stream_id(patient_id))
     if state.referral is None:
         raise NotFound(f"no patient {patient_id}")
-    return PatientRecord(patient_id=patient_id, status=state.status, referral=state.referral, version=version)
+    return PatientRecord(
+        patient_id=patient_id, status=state.status, referral=state.referral, version=version
+    )

@@ -52,7 +52,9 @@ def evolve(state: IntakeState, event: DomainEvent) -> IntakeState:
     match event:
         case PatientReferred():
             referral = Referral(**event.model_dump(exclude={"patient_id"}))
-            return replace(state, status=IntakeStatus.REFERRED, patient_id=event.patient_id, referral=referral)
+            return replace(
+                state, status=IntakeStatus.REFERRED, patient_id=event.patient_id, referral=referral
+            )
     return state
 
 

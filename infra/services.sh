@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs the CarePath services in the background for `make up` / `make down`.
+#
+#   infra/services.sh start   start every service not running yet, wait until each /readyz is 200
+#   infra/services.sh stop    stop them (SIGTERM: graceful shutdown)
+#   infra/services.sh status  one line per service
+#
+# Logs and pid files go to var/log and var/run. Services use SQLite under var/ unless DATABASE_URL
+# is set, and the broker at KAFKA_BOOTSTRAP_SERVERS (default localhost:9092).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+mkdir -p var/log var/run
+timeout=${CAREPATH_START_TIMEOUT:-60}
+
+# name:port:command (the public ports of ARCHITECTURE.md)
+services=(
+  "intake:8001:carepath-intake"
+)
+
+log() { printf 'services: %s\n' "$*" >&2; }
+pid_of() { cat "var/run/$1.pid" 2>/dev/null || true; }
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+wait_ready() {
+  local name=$1 port=$2 deadline=$((SECONDS + timeout))
+  until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+    if ! alive "$name"; then log "$name exited; last lines of var/log/$name.log:"; tail -n 20 "var/log/$name.log" >&2; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name not ready after ${timeout}s: $(curl -s "http://127.0.0.1:$port/readyz" || true)"; exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+start() {
+  for entry in "${services[@]}"; do
+    IFS=: read -r name port command <<<"$entry"
+    if alive "$name"; then log "$name already running (pid $(pid_of "$name")) on :$port"; continue; fi
+    log "starting $name on :$port"
+    CAREPATH_HTTP_PORT=$port setsid nohup ".venv/bin/$command" >>"var/log/$name.log" 2>&1 </dev/null &
+    echo $! >"var/run/$name.pid"
+  done
+  for entry in "${services[@]}"; do
+    IFS=: read -r name port _ <<<"$entry"
+    wait_ready "$name" "$port"
+    log "$name ready: http://127.0.0.1:$port"
+  done
+}
+
+stop() {
+  for entry in "${services[@]}"; do
+    IFS=: read -r name _ _ <<<"$entry"
+    if alive "$name"; then
+      local pid; pid=$(pid_of "$name")
+      log "stopping $name (pid $pid)"
+      kill "$pid"
+      local deadline=$((SECONDS + 30))
+      while kill -0 "$pid" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then kill -9 "$pid" 2>/dev/null || true; break; fi
+        sleep 0.2
+      done
+    fi
+    rm -f "var/run/$name.pid"
+  done
+}
+
+status() {
+  for entry in "${services[@]}"; do
+    IFS=: read -r name port _ <<<"$entry"
+    if alive "$name"; then echo "$name running (pid $(pid_of "$name")) http://127.0.0.1:$port"; else echo "$name stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
