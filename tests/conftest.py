@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from carepath.chassis.database import create_engine, create_tables
-from carepath.chassis.kafka import ensure_topics
-from carepath.contracts import ALL_TOPICS
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from support import ROOT, docker_engine_answers, local_kafka
+
+from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.kafka import ensure_topics
+from carepath.contracts import ALL_TOPICS
+from support import JWT_SECRET, ROOT, ServiceProcess, docker_engine_answers, local_kafka
 
 TEST_VAR = ROOT / "var" / "test"
 
@@ -81,3 +82,24 @@ async def engine(database_url: str) -> AsyncIterator[object]:
     await create_tables(engine)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def intake_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The intake service as its own process on a free port, SQLite under a temp folder."""
+    work = tmp_path_factory.mktemp("intake")
+    service = ServiceProcess(
+        "intake",
+        "carepath.intake.app:create_app",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "DATABASE_URL": f"sqlite:///{work / 'intake.db'}",
+            "CAREPATH_VAR_DIR": str(work),
+            "CAREPATH_JWT_SECRET": JWT_SECRET,
+        },
+        work,
+    ).start()
+    yield service
+    service.stop()

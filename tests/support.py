@@ -8,12 +8,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+if TYPE_CHECKING:
+    from carepath.chassis.auth import Role
+
 ROOT = Path(__file__).resolve().parents[1]
+JWT_SECRET = "test-secret-for-the-services-under-test-0123456789"
 T = TypeVar("T")
 
 
@@ -177,3 +181,12 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+def token(role: "Role", user: str = "test-user") -> dict[str, str]:
+    """An Authorization header the services under test accept."""
+    from carepath.chassis.auth import issue_token
+    from carepath.chassis.settings import ServiceSettings
+
+    settings = ServiceSettings(service_name="test", jwt_secret=JWT_SECRET)
+    return {"Authorization": f"Bearer {issue_token(settings, role, user)}"}

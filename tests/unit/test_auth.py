@@ -5,6 +5,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+
 from carepath.chassis.auth import Role, issue_token, signing_secret, verify_token
 from carepath.chassis.settings import ServiceSettings
 

@@ -4,6 +4,8 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
+
 from carepath.chassis.store import RecordedEvent
 from carepath.contracts import (
     ALL_TOPICS,
@@ -14,7 +16,6 @@ from carepath.contracts import (
     registry,
     topic_named,
 )
-from pydantic import ValidationError
 
 
 def recorded(patient_id: str) -> RecordedEvent:

@@ -4,6 +4,7 @@ from datetime import date
 from uuid import uuid4
 
 import pytest
+
 from carepath.chassis.errors import RuleViolation
 from carepath.contracts import PatientReferred, ReferPatient
 from carepath.intake.domain import IntakeState, IntakeStatus, intake

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.store import EventMetadata, EventStore

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from carepath.chassis.database import async_url
 from carepath.chassis.settings import ServiceSettings
 

@@ -1,21 +1,20 @@
 """A referral posted over HTTP to the running intake service arrives on Kafka as a CloudEvent."""
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 import pytest
+
 from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent, PatientReferred
-from support import ServiceProcess, end_offsets, read_records, read_to_end
+from support import ServiceProcess, end_offsets, read_records, read_to_end, token
 
 pytestmark = pytest.mark.broker
 
-JWT_SECRET = "test-secret-for-the-intake-service-0123456789"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 REFERRAL = {
@@ -28,31 +27,6 @@ REFERRAL = {
 }
 
 
-@pytest.fixture(scope="module")
-def intake(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    work = tmp_path_factory.mktemp("intake")
-    service = ServiceProcess(
-        "intake",
-        "carepath.intake.app:create_app",
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "DATABASE_URL": f"sqlite:///{work / 'intake.db'}",
-            "CAREPATH_VAR_DIR": str(work),
-            "CAREPATH_JWT_SECRET": JWT_SECRET,
-        },
-        work,
-    ).start()
-    yield service
-    service.stop()
-
-
-def token(role: Role, user: str = "test-user") -> dict[str, str]:
-    settings = ServiceSettings(service_name="test", jwt_secret=JWT_SECRET)
-    return {"Authorization": f"Bearer {issue_token(settings, role, user)}"}
-
-
 def stored_event_count(work_dir: Path) -> int:
     """Rows in the intake service's event store (published or not)."""
     with sqlite3.connect(work_dir / "intake.db") as connection:
@@ -60,14 +34,14 @@ def stored_event_count(work_dir: Path) -> int:
 
 
 def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
-    intake: ServiceProcess, kafka_bootstrap: str
+    intake_service: ServiceProcess, kafka_bootstrap: str
 ) -> None:
     topic = PatientReferred.topic().name
     start = end_offsets(kafka_bootstrap, topic)
     traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
     response = httpx.post(
-        f"{intake.url}/patients",
+        f"{intake_service.url}/patients",
         json=REFERRAL,
         headers={**token(Role.INTAKE_COORDINATOR, "coordinator-7"), "traceparent": traceparent},
     )
@@ -101,11 +75,13 @@ def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
     assert referred.date_of_birth == date(1979, 3, 14)
 
 
-def test_the_referred_patient_reads_back(intake: ServiceProcess) -> None:
-    created = httpx.post(f"{intake.url}/patients", json=REFERRAL, headers=token(Role.CLINICIAN))
+def test_the_referred_patient_reads_back(intake_service: ServiceProcess) -> None:
+    created = httpx.post(
+        f"{intake_service.url}/patients", json=REFERRAL, headers=token(Role.CLINICIAN)
+    )
     patient_id = created.json()["patient_id"]
 
-    response = httpx.get(f"{intake.url}/patients/{patient_id}", headers=token(Role.AUDITOR))
+    response = httpx.get(f"{intake_service.url}/patients/{patient_id}", headers=token(Role.AUDITOR))
 
     assert response.status_code == 200
     body = response.json()
@@ -114,44 +90,49 @@ def test_the_referred_patient_reads_back(intake: ServiceProcess) -> None:
     assert body["version"] == 1
 
 
-def test_an_unknown_patient_is_404(intake: ServiceProcess) -> None:
+def test_an_unknown_patient_is_404(intake_service: ServiceProcess) -> None:
     response = httpx.get(
-        f"{intake.url}/patients/5f0c7c0e-8d5e-4c55-9d3c-4c1f5e2b7a10", headers=token(Role.CLINICIAN)
+        f"{intake_service.url}/patients/5f0c7c0e-8d5e-4c55-9d3c-4c1f5e2b7a10",
+        headers=token(Role.CLINICIAN),
     )
     assert response.status_code == 404
 
 
-def test_without_a_token_referral_is_401_and_nothing_is_stored(intake: ServiceProcess) -> None:
-    work = intake.log_path.parent
+def test_without_a_token_referral_is_401_and_nothing_is_stored(
+    intake_service: ServiceProcess,
+) -> None:
+    work = intake_service.log_path.parent
     before = stored_event_count(work)
 
-    response = httpx.post(f"{intake.url}/patients", json=REFERRAL)
+    response = httpx.post(f"{intake_service.url}/patients", json=REFERRAL)
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert stored_event_count(work) == before
 
 
-def test_a_forged_token_is_401(intake: ServiceProcess) -> None:
+def test_a_forged_token_is_401(intake_service: ServiceProcess) -> None:
     forged = issue_token(
         ServiceSettings(service_name="x", jwt_secret="not-the-clinic-key-0123456789-abcdef"),
         Role.CLINICIAN,
         "mallory",
     )
     response = httpx.post(
-        f"{intake.url}/patients", json=REFERRAL, headers={"Authorization": f"Bearer {forged}"}
+        f"{intake_service.url}/patients",
+        json=REFERRAL,
+        headers={"Authorization": f"Bearer {forged}"},
     )
     assert response.status_code == 401
 
 
 @pytest.mark.parametrize("role", [Role.NURSE, Role.THERAPIST, Role.AUDITOR, Role.OPERATOR])
 def test_a_role_that_may_not_refer_is_403_and_nothing_is_stored(
-    intake: ServiceProcess, role: Role
+    intake_service: ServiceProcess, role: Role
 ) -> None:
-    work = intake.log_path.parent
+    work = intake_service.log_path.parent
     before = stored_event_count(work)
 
-    response = httpx.post(f"{intake.url}/patients", json=REFERRAL, headers=token(role))
+    response = httpx.post(f"{intake_service.url}/patients", json=REFERRAL, headers=token(role))
 
     assert response.status_code == 403
     assert role.value in response.json()["detail"]
@@ -168,13 +149,13 @@ def test_a_role_that_may_not_refer_is_403_and_nothing_is_stored(
     ],
 )
 def test_a_bad_date_of_birth_is_422_naming_the_field_and_nothing_is_stored(
-    intake: ServiceProcess, date_of_birth: str, reason: str
+    intake_service: ServiceProcess, date_of_birth: str, reason: str
 ) -> None:
-    work = intake.log_path.parent
+    work = intake_service.log_path.parent
     before = stored_event_count(work)
 
     response = httpx.post(
-        f"{intake.url}/patients",
+        f"{intake_service.url}/patients",
         json={**REFERRAL, "date_of_birth": date_of_birth},
         headers=token(Role.INTAKE_COORDINATOR),
     )
@@ -187,10 +168,10 @@ def test_a_bad_date_of_birth_is_422_naming_the_field_and_nothing_is_stored(
 
 
 def test_an_unknown_referral_reason_is_422_listing_the_allowed_values(
-    intake: ServiceProcess,
+    intake_service: ServiceProcess,
 ) -> None:
     response = httpx.post(
-        f"{intake.url}/patients",
+        f"{intake_service.url}/patients",
         json={**REFERRAL, "referral_reason": "insomnia"},
         headers=token(Role.INTAKE_COORDINATOR),
     )
@@ -200,7 +181,7 @@ def test_an_unknown_referral_reason_is_422_listing_the_allowed_values(
     assert "chronic_pain" in error["msg"]
 
 
-def test_health_endpoints_need_no_token(intake: ServiceProcess) -> None:
-    assert httpx.get(f"{intake.url}/healthz").json() == {"status": "ok"}
-    ready = httpx.get(f"{intake.url}/readyz").json()
+def test_health_endpoints_need_no_token(intake_service: ServiceProcess) -> None:
+    assert httpx.get(f"{intake_service.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{intake_service.url}/readyz").json()
     assert ready["checks"] == {"database": "ok", "kafka": "ok"}

@@ -5,6 +5,8 @@ from datetime import date
 from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.inbox import Inbox
 from carepath.chassis.kafka import make_broker
@@ -12,7 +14,6 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import CloudEvent, PatientReferred
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from support import end_offsets, read_records
 
 METADATA = EventMetadata(

@@ -2,8 +2,9 @@
 
 from typing import Any, ClassVar, TypeVar
 
-from carepath.contracts.topics import Topic, topic_for_context
 from pydantic import BaseModel, ConfigDict
+
+from carepath.contracts.topics import Topic, topic_for_context
 
 TYPE_PREFIX = "carepath"
 

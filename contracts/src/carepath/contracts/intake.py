@@ -4,8 +4,9 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from carepath.contracts.events import DomainEvent, registry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from carepath.contracts.events import DomainEvent, registry
 
 EARLIEST_DATE_OF_BIRTH = date(1900, 1, 1)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import jwt
-from carepath.chassis.settings import ServiceSettings
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from carepath.chassis.settings import ServiceSettings
 
 ALGORITHM = "HS256"
 DEV_SECRET_FILE = "dev-jwt-secret"  # noqa: S105 (a file name, not a secret)

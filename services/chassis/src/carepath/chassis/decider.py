@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Generic, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from carepath.chassis.store import EventMetadata, EventStore, RecordedEvent
 from carepath.contracts import DomainEvent
-from sqlalchemy.ext.asyncio import AsyncSession
 
 S = TypeVar("S")
 C = TypeVar("C")

@@ -4,13 +4,14 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import uuid4
 
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
 from carepath.chassis.auth import Principal, authenticated
 from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
 from carepath.chassis.store import EventMetadata
 from carepath.chassis.telemetry import current_traceparent
 from carepath.contracts import actor_attribute
-from fastapi import Depends, FastAPI, Request, status
-from fastapi.responses import JSONResponse
 
 CORRELATION_HEADER = "X-Correlation-ID"
 

@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from carepath.chassis.database import session_factory
-from carepath.contracts import CloudEvent
 from sqlalchemy import Column, DateTime, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col
+
+from carepath.chassis.database import session_factory
+from carepath.contracts import CloudEvent
 
 Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 

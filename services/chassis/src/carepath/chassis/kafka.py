@@ -3,12 +3,13 @@
 import logging
 from collections.abc import Iterable
 
-from carepath.chassis.settings import ServiceSettings
-from carepath.contracts import Topic
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from carepath.chassis.settings import ServiceSettings
+from carepath.contracts import Topic
 
 log = logging.getLogger(__name__)
 

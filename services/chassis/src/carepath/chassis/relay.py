@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 
+from faststream.kafka import KafkaBroker
+
 from carepath.chassis.store import EventStore, RecordedEvent
 from carepath.chassis.telemetry import continued_trace
 from carepath.contracts import registry
-from faststream.kafka import KafkaBroker
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
 from carepath.chassis import health
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.http import add_error_handlers
@@ -20,8 +23,6 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventStore
 from carepath.chassis.telemetry import setup_tracing
-from fastapi import APIRouter, FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 log = logging.getLogger(__name__)
 

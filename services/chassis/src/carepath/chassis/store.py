@@ -13,9 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from carepath.chassis.database import session_factory
-from carepath.chassis.errors import ConcurrencyError
-from carepath.contracts import CloudEvent, DomainEvent, registry
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -32,6 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col
+
+from carepath.chassis.database import session_factory
+from carepath.chassis.errors import ConcurrencyError
+from carepath.contracts import CloudEvent, DomainEvent, registry
 
 
 class EventRecord(SQLModel, table=True):

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
+
 from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.settings import ServiceSettings
 

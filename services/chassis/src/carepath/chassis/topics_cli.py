@@ -3,6 +3,7 @@
 from typing import Annotated
 
 import typer
+
 from carepath.chassis.kafka import ensure_topics
 from carepath.contracts import ALL_TOPICS
 

@@ -3,6 +3,9 @@
 from typing import Annotated
 from uuid import UUID, uuid4
 
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import BaseModel
+
 from carepath.chassis.auth import Principal, Role, require_role
 from carepath.chassis.decider import execute, load_state
 from carepath.chassis.errors import NotFound
@@ -10,8 +13,6 @@ from carepath.chassis.http import RequestContext, request_context
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts import ReferPatient, Referral
 from carepath.intake.domain import IntakeStatus, intake, stream_id
-from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel
 
 router = APIRouter(tags=["intake"])
 

@@ -1,9 +1,10 @@
 """Intake service wiring: settings, runtime, routes. Run with `carepath-intake` (port 8001)."""
 
+from fastapi import FastAPI
+
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
 from carepath.intake.api import router
-from fastapi import FastAPI
 
 
 class IntakeSettings(ServiceSettings):
