@@ -20,6 +20,8 @@ services=(
 )
 
 log() { printf 'services: %s\n' "$*" >&2; }
+# shellcheck source=lib.sh
+. "$root/infra/lib.sh"
 pid_of() { cat "var/run/$1.pid" 2>/dev/null || true; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
@@ -55,12 +57,7 @@ stop() {
     if alive "$name"; then
       local pid; pid=$(pid_of "$name")
       log "stopping $name (pid $pid)"
-      kill "$pid"
-      local deadline=$((SECONDS + 30))
-      while kill -0 "$pid" 2>/dev/null; do
-        if [ $SECONDS -ge $deadline ]; then kill -9 "$pid" 2>/dev/null || true; break; fi
-        sleep 0.2
-      done
+      stop_pid "$pid"
     fi
     rm -f "var/run/$name.pid"
   done

@@ -24,6 +24,8 @@ heap=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 timeout=${KAFKA_START_TIMEOUT:-90}
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 
 fetch() {
   if [ -f "$jars/.complete" ]; then return 0; fi
@@ -83,12 +85,7 @@ stop() {
   if ! running; then rm -f "$pidfile"; return 0; fi
   local pid; pid=$(cat "$pidfile")
   log "stopping (pid $pid)"
-  kill "$pid"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then kill -9 "$pid" 2>/dev/null || true; break; fi
-    sleep 0.2
-  done
+  stop_pid "$pid"
   rm -f "$pidfile"
 }
 

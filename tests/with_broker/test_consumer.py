@@ -9,7 +9,6 @@ from uuid import uuid4
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from support import ServiceProcess, end_offsets, read_records, token
 
 from carepath.chassis.auth import Role
 from carepath.chassis.consumer import EventConsumer
@@ -18,6 +17,7 @@ from carepath.chassis.kafka import ensure_topics, make_broker
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent, PatientReferred
 from carepath.contracts.topics import INTAKE_EVENTS
+from support import ServiceProcess, end_offsets, read_records, token
 
 pytestmark = pytest.mark.broker
 
@@ -85,14 +85,15 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
         await broker.publish(json.dumps(bad).encode(), topic=INTAKE_EVENTS.name, key=b"poison-2")
 
         # Then a real referral over HTTP, with the caller's trace context.
-        response = httpx.post(
-            f"{intake_service.url}/patients",
-            json=REFERRAL,
-            headers={
-                **token(Role.INTAKE_COORDINATOR),
-                "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01",
-            },
-        )
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{intake_service.url}/patients",
+                json=REFERRAL,
+                headers={
+                    **token(Role.INTAKE_COORDINATOR),
+                    "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01",
+                },
+            )
         assert response.status_code == 201
         patient_id = response.json()["patient_id"]
         wanted.add(patient_id)

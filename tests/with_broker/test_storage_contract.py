@@ -199,17 +199,6 @@ class TestRelayAndInboxContract:
         event = recorded.to_cloud_event()
         inbox = Inbox(engine, "test-consumer")
 
-        async def append_then_fail(session: AsyncSession, event: CloudEvent) -> None:
-            await store.append(
-                f"screening-{patient}",
-                0,
-                [referral(patient)],
-                subject=event.subject,
-                metadata=METADATA,
-                session=session,
-            )
-            raise RuntimeError("rule engine unavailable")
-
         async def append(session: AsyncSession, event: CloudEvent) -> None:
             await store.append(
                 f"screening-{patient}",
@@ -219,6 +208,10 @@ class TestRelayAndInboxContract:
                 metadata=METADATA,
                 session=session,
             )
+
+        async def append_then_fail(session: AsyncSession, event: CloudEvent) -> None:
+            await append(session, event)
+            raise RuntimeError("rule engine unavailable")
 
         with pytest.raises(RuntimeError):
             await inbox.apply([event], append_then_fail)
