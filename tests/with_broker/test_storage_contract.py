@@ -124,6 +124,34 @@ class TestEventStoreContract:
         assert await store.unpublished(10) == []
         assert await store.count_unpublished() == 0
 
+    async def test_one_relay_at_a_time_holds_the_publishing_lease(
+        self, database_url: str, engine: AsyncEngine
+    ) -> None:
+        if engine.dialect.name == "sqlite":
+            pytest.skip("SQLite is embedded in one process: its lease is always granted")
+        from carepath.chassis.database import create_engine
+
+        other_engine = create_engine(database_url)
+        first, second = EventStore(engine), EventStore(other_engine)
+        granted, release = asyncio.Event(), asyncio.Event()
+
+        async def second_relay() -> None:
+            async with second.publishing_lease(retry_s=0.05):
+                granted.set()
+                await release.wait()
+
+        try:
+            async with first.publishing_lease(retry_s=0.05) as lease:
+                await lease.confirm()
+                standby = asyncio.create_task(second_relay())
+                with pytest.raises(TimeoutError):  # it stands by while the first holds the lease
+                    await asyncio.wait_for(granted.wait(), timeout=0.5)
+            await asyncio.wait_for(granted.wait(), timeout=10)  # and takes over once it is let go
+            release.set()
+            await standby
+        finally:
+            await other_engine.dispose()
+
 
 class RelayCrashed(Exception):
     """Stands in for the process dying between publishing and marking."""

@@ -70,23 +70,31 @@ class OutboxRelay:
         return total
 
     async def run(self) -> None:
-        """Publish forever: batches back to back while there is a backlog, else wait for work."""
+        """Publish forever: batches back to back while there is a backlog, else wait for work.
+
+        Runs only while this process holds the store's publishing lease, so that of several
+        replicas one publishes and the others stand by.
+        """
         while True:
             try:
-                published = await self.publish_pending()
+                async with self.store.publishing_lease(self.poll_seconds) as lease:
+                    while True:
+                        await lease.confirm()
+                        if await self.publish_pending() < self.batch_size:
+                            await self._wait_for_work()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Kafka or the database is away: keep the events, try again after a pause.
+                # Kafka or the database is away: the events stay in the store; try again.
                 log.exception(
                     "outbox relay could not publish; retrying in %.1fs", self.poll_seconds
                 )
-                published = 0
                 await asyncio.sleep(self.poll_seconds)
-            if published < self.batch_size:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
-                self._wakeup.clear()
+
+    async def _wait_for_work(self) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+        self._wakeup.clear()
 
     async def _send(self, batch: list[RecordedEvent]) -> None:
         pending = []

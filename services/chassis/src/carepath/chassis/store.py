@@ -6,8 +6,9 @@ writers never both win. Rows start unpublished; the outbox relay publishes them 
 and marks them, so the table is also the transactional outbox.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +25,11 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from carepath.chassis.database import session_factory
@@ -133,6 +135,22 @@ class RecordedEvent:
             metadata=row.meta,
             recorded_at=recorded_at,
         )
+
+
+RELAY_LOCK_KEY = 0x0CA2E9A7  # advisory-lock id of the outbox relay lease
+
+
+class PublishingLease:
+    """The right to publish, held on its own database connection (see `publishing_lease`)."""
+
+    def __init__(self, connection: AsyncConnection | None) -> None:
+        self._connection = connection
+
+    async def confirm(self) -> None:
+        """Raise if the connection that holds the lock is gone (the lock went with it)."""
+        if self._connection is not None:
+            await self._connection.execute(text("SELECT 1"))
+            await self._connection.commit()
 
 
 class EventStore:
@@ -255,6 +273,33 @@ class EventStore:
                 .where(col(EventRecord.position).in_(positions))
                 .values(published_at=datetime.now(UTC))
             )
+
+    @asynccontextmanager
+    async def publishing_lease(self, retry_s: float = 1.0) -> AsyncIterator["PublishingLease"]:
+        """Wait until this process may publish, and hold that right until the block exits.
+
+        Only one relay per database may publish, or two replicas would interleave a stream's
+        events. On PostgreSQL the lease is a session advisory lock (released by the server if
+        this process dies); SQLite is embedded, so its one process always holds it.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield PublishingLease(None)
+            return
+        async with self.engine.connect() as connection:
+            while not await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY}
+            ):
+                await connection.commit()
+                await asyncio.sleep(retry_s)
+            await connection.commit()
+            try:
+                yield PublishingLease(connection)
+            finally:
+                with suppress(Exception):
+                    await connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": RELAY_LOCK_KEY}
+                    )
+                    await connection.commit()
 
     async def count_unpublished(self) -> int:
         """How many events wait for the relay (the outbox backlog)."""
