@@ -9,7 +9,7 @@ and marks them, so the table is also the transactional outbox.
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -95,6 +95,19 @@ class RecordedEvent:
     payload: dict[str, Any]
     metadata: dict[str, Any]
     recorded_at: datetime
+
+    def as_row(self) -> dict[str, Any]:
+        """The columns of its `EventRecord` (the position is the database's to assign)."""
+        return {
+            "stream_id": self.stream_id,
+            "sequence": self.sequence,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "subject": self.subject,
+            "payload": self.payload,
+            "meta": self.metadata,
+            "recorded_at": self.recorded_at,
+        }
 
     def event(self) -> DomainEvent:
         """The payload as its event model."""
@@ -196,17 +209,18 @@ class EventStore:
         if not events:
             return []
         now = datetime.now(UTC)
-        rows = [
-            {
-                "stream_id": stream_id,
-                "sequence": expected_version + offset,
-                "event_id": uuid4(),
-                "event_type": event.event_type(),
-                "subject": subject,
-                "payload": event.model_dump(mode="json"),
-                "meta": metadata.as_dict(),
-                "recorded_at": now,
-            }
+        pending = [
+            RecordedEvent(
+                position=0,  # assigned by the database
+                stream_id=stream_id,
+                sequence=expected_version + offset,
+                event_id=uuid4(),
+                event_type=event.event_type(),
+                subject=subject,
+                payload=event.model_dump(mode="json"),
+                metadata=metadata.as_dict(),
+                recorded_at=now,
+            )
             for offset, event in enumerate(events, start=1)
         ]
         try:
@@ -214,21 +228,22 @@ class EventStore:
                 actual = await self.version(stream_id, session=tx)
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
-                await tx.execute(insert(EventRecord), rows)
-                result = await tx.execute(
-                    select(EventRecord)
-                    .where(
-                        col(EventRecord.stream_id) == stream_id,
-                        col(EventRecord.sequence) > expected_version,
-                    )
-                    .order_by(col(EventRecord.sequence))
+                inserted = await tx.execute(
+                    insert(EventRecord).returning(
+                        col(EventRecord.position), sort_by_parameter_order=True
+                    ),
+                    [event.as_row() for event in pending],
                 )
-                return [RecordedEvent.from_record(row) for row in result.scalars()]
+                positions = [int(position or 0) for position in inserted.scalars()]
         except IntegrityError:
             # A concurrent writer inserted the same (stream, sequence) between our check and insert.
             raise ConcurrencyError(
                 stream_id, expected_version, await self.version(stream_id)
             ) from None
+        return [
+            replace(event, position=position)
+            for event, position in zip(pending, positions, strict=True)
+        ]
 
     async def version(self, stream_id: str, *, session: AsyncSession | None = None) -> int:
         """The sequence of the stream's last event; 0 for a stream with no events."""
