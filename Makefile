@@ -6,7 +6,9 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 LOCAL_KAFKA := localhost:9092
 PYTEST_ARGS ?=
 
-.PHONY: help setup kafka-jars postgres test up down demo status lint format
+ASYNCAPI_TOOL := contracts/tools/asyncapi-validate
+
+.PHONY: help setup kafka-jars postgres contracts-tools contracts test up down demo status lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,7 +25,18 @@ kafka-jars: ## fetch the Apache Kafka broker jars from Maven Central (once)
 postgres: ## install Debian's PostgreSQL if missing (for the tests)
 	infra/postgres/pg.sh install
 
-test: setup kafka-jars postgres ## run every test (starts its own Kafka broker and PostgreSQL)
+contracts-tools: $(ASYNCAPI_TOOL)/node_modules/.package-lock.json ## install the AsyncAPI parser (npm ci)
+
+$(ASYNCAPI_TOOL)/node_modules/.package-lock.json: $(ASYNCAPI_TOOL)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(ASYNCAPI_TOOL) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+contracts: setup contracts-tools ## regenerate contracts/schemas and contracts/asyncapi.yaml (refuses breaking changes), validate
+	$(UV) run carepath-contracts generate
+	node $(ASYNCAPI_TOOL)/validate.mjs contracts/asyncapi.yaml
+
+test: setup kafka-jars postgres contracts-tools ## run every test (starts its own Kafka broker and PostgreSQL)
 	$(UV) run pytest $(PYTEST_ARGS)
 
 up: setup kafka-jars ## start the local broker and every service in the background, wait until ready

@@ -1,11 +1,13 @@
-"""CarePath event contracts: the CloudEvents envelope, the topic registry and the event models.
+"""CarePath event contracts: the CloudEvents envelope, the topic registry and the event catalog.
 
 Downstream services depend on these more than on any code: a change to a published event is
-additive, or a new version with an upcaster.
+additive, or a new version with an upcaster. Importing this package registers every event type
+(`registry`); the models live in one module per bounded context (`carepath.contracts.intake`, ...).
 """
 
+from carepath.contracts import access, eligibility, intake, integration, session
 from carepath.contracts.envelope import CloudEvent, actor_attribute, parse_actor
-from carepath.contracts.events import DomainEvent, EventRegistry, registry
+from carepath.contracts.events import DomainEvent, EventRegistry, UnknownEventType, registry
 from carepath.contracts.intake import PatientReferred, ReferPatient, Referral, ReferralReason
 from carepath.contracts.topics import ALL_TOPICS, Topic, dlq_topic, topic_named
 
@@ -19,9 +21,15 @@ __all__ = [
     "Referral",
     "ReferralReason",
     "Topic",
+    "UnknownEventType",
+    "access",
     "actor_attribute",
     "dlq_topic",
+    "eligibility",
+    "intake",
+    "integration",
     "parse_actor",
     "registry",
+    "session",
     "topic_named",
 ]

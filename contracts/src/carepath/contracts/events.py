@@ -1,5 +1,12 @@
-"""Domain events and the type registry (type string <-> model <-> topic)."""
+"""Domain events, their versions, and the type registry (type string <-> model <-> topic).
 
+Every event type is `carepath.<context>.<EventName>.v<N>`. A published type never changes
+incompatibly: an additive change keeps its version; anything else is a new version, registered
+beside the old one with an upcaster from the old. Readers always get the newest version:
+`registry.parse` upcasts a stored older payload step by step.
+"""
+
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -8,22 +15,32 @@ from carepath.contracts.topics import Topic, topic_for_context
 
 TYPE_PREFIX = "carepath"
 
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
 
 class DomainEvent(BaseModel):
-    """Base of every published event: immutable, past-tense, one bounded context, versioned.
+    """Base of every published event: immutable, past tense, one bounded context, versioned.
 
-    Subclasses set `context` (which topic they go to) and `version` (the `.vN` of their type).
+    Subclasses set `context` (which topic they go to) and, from the second version on, `version`.
+    A superseded version keeps its model (named e.g. `PatientReferredV1`) and sets `event_name`.
+    Unknown fields are ignored, so a consumer on an older contract reads a newer, additive event.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     context: ClassVar[str]
     version: ClassVar[int] = 1
+    event_name: ClassVar[str | None] = None
+
+    @classmethod
+    def name(cls) -> str:
+        """The event's name without version, e.g. `PatientReferred`."""
+        return cls.event_name or cls.__name__
 
     @classmethod
     def event_type(cls) -> str:
         """The CloudEvents `type`, e.g. `carepath.intake.PatientReferred.v1`."""
-        return f"{TYPE_PREFIX}.{cls.context}.{cls.__name__}.v{cls.version}"
+        return f"{TYPE_PREFIX}.{cls.context}.{cls.name()}.v{cls.version}"
 
     @classmethod
     def topic(cls) -> Topic:
@@ -39,10 +56,11 @@ class UnknownEventType(LookupError):
 
 
 class EventRegistry:
-    """Maps CloudEvents type strings to event models, and turns stored payloads into models."""
+    """Every event model by type string, the upcasters between versions, and parsing."""
 
     def __init__(self) -> None:
         self._models: dict[str, type[DomainEvent]] = {}
+        self._upcasters: dict[str, Upcaster] = {}
 
     def register(self, model: E) -> E:
         """Class decorator: make `model` known under its type string."""
@@ -52,6 +70,15 @@ class EventRegistry:
         self._models[event_type] = model
         return model
 
+    def upcaster(self, old: type[DomainEvent]) -> Callable[[Upcaster], Upcaster]:
+        """Decorator: the function that turns a payload of `old` into one of the next version."""
+
+        def register(function: Upcaster) -> Upcaster:
+            self._upcasters[old.event_type()] = function
+            return function
+
+        return register
+
     def model_for(self, event_type: str) -> type[DomainEvent]:
         """The model of a type string; `UnknownEventType` when none is registered."""
         try:
@@ -60,12 +87,40 @@ class EventRegistry:
             raise UnknownEventType(f"unknown event type {event_type!r}") from None
 
     def parse(self, event_type: str, data: dict[str, Any]) -> DomainEvent:
-        """Validate a payload against the model of its type."""
-        return self.model_for(event_type).model_validate(data)
+        """Validate a payload against the model of its type and upcast it to the newest version."""
+        event = self.model_for(event_type).model_validate(data)
+        while (upcast := self._upcasters.get(event.event_type())) is not None:
+            newer = self.model_for(_next_version(event.event_type()))
+            event = newer.model_validate(upcast(event.model_dump(mode="json")))
+        return event
+
+    def latest(self, event_type: str) -> str:
+        """The newest version's type string of the event that `event_type` is a version of."""
+        while event_type in self._upcasters:
+            event_type = _next_version(event_type)
+        return event_type
 
     def types(self) -> list[str]:
-        """Every registered type string, sorted."""
+        """Every registered type string (all versions), sorted."""
         return sorted(self._models)
+
+    def models(self) -> list[type[DomainEvent]]:
+        """Every registered model (all versions), sorted by type string."""
+        return [self._models[event_type] for event_type in self.types()]
+
+    def check_chains(self) -> None:
+        """Every superseded version has an upcaster to the next, which is registered."""
+        for event_type in self._models:
+            newer = _next_version(event_type)
+            if newer in self._models and event_type not in self._upcasters:
+                raise ValueError(f"{event_type} is superseded by {newer} but has no upcaster")
+            if event_type in self._upcasters and newer not in self._models:
+                raise ValueError(f"{event_type} upcasts to {newer}, which is not registered")
+
+
+def _next_version(event_type: str) -> str:
+    stem, _, version = event_type.rpartition(".v")
+    return f"{stem}.v{int(version) + 1}"
 
 
 registry = EventRegistry()

@@ -1,0 +1,92 @@
+"""The checked-in schemas and AsyncAPI document: current, valid, and matched by real events."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import jsonschema
+import pytest
+
+from carepath.contracts import CloudEvent, registry
+from carepath.contracts.publish import (
+    CONTRACTS_DIR,
+    compatibility_breaks,
+    current_schemas,
+    published_schemas,
+    stale_artifacts,
+)
+from samples import sample_event
+
+SCHEMAS = sorted((CONTRACTS_DIR / "schemas").glob("*.json"))
+VALIDATOR = CONTRACTS_DIR / "tools" / "asyncapi-validate"
+
+
+def test_the_checked_in_artifacts_are_what_make_contracts_generates() -> None:
+    assert stale_artifacts(CONTRACTS_DIR) == [], "run `make contracts` and commit the result"
+
+
+def test_every_registered_event_type_is_published() -> None:
+    assert sorted(p.stem for p in SCHEMAS) == registry.types()
+
+
+def test_no_published_schema_is_broken_by_the_current_models() -> None:
+    breaks = compatibility_breaks(published_schemas(CONTRACTS_DIR / "schemas"), current_schemas())
+    assert not breaks, "\n".join(map(str, breaks))
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.stem)
+def test_every_schema_passes_the_2020_12_metaschema(path: Path) -> None:
+    schema = json.loads(path.read_text())
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("event_type", registry.types())
+def test_a_sample_of_every_event_type_validates_and_round_trips_through_the_envelope(
+    event_type: str,
+) -> None:
+    model = registry.model_for(event_type)
+    event = sample_event(model)
+    data: dict[str, Any] = event.model_dump(mode="json")
+    schema = json.loads((CONTRACTS_DIR / "schemas" / f"{event_type}.json").read_text())
+
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
+        data
+    )
+
+    patient = str(uuid4())
+    envelope = CloudEvent(
+        id=uuid4(),
+        source=f"/carepath/{model.context}",
+        type=event_type,
+        time="2026-11-25T10:00:00Z",
+        subject=patient,
+        data=data,
+        sequence=1,
+        streamid=f"{model.context}-{patient}",
+        correlationid="c-1",
+        actor="clinician:u-1",
+    )
+    received = CloudEvent.from_json(envelope.to_json())
+    assert received == envelope
+    assert model.model_validate(received.data) == event
+    assert type(registry.parse(received.type, received.data)).event_type() == registry.latest(
+        event_type
+    )
+
+
+def test_the_asyncapi_document_passes_the_official_parser() -> None:
+    node = shutil.which("node")
+    assert node, "Node.js is needed to run @asyncapi/parser"
+    assert (VALIDATOR / "node_modules").exists(), "run `make contracts-tools` (npm ci) first"
+    result = subprocess.run(
+        [node, str(VALIDATOR / "validate.mjs"), str(CONTRACTS_DIR / "asyncapi.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout
