@@ -54,6 +54,13 @@ def handle(key: bytes | None, value: bytes, seen: set[UUID]) -> None:
         event = registry.parse(envelope.type, envelope.data)
     except UnknownEventType:
         return  # a type newer than this subscriber's contracts: ignore it, or upgrade
+    except ValidationError as error:
+        # A payload that breaks its schema: set it aside (a dead-letter topic), don't stop.
+        print(
+            f"skipped {envelope.type} {envelope.id}: {error.error_count()} schema errors",
+            file=sys.stderr,
+        )
+        return
     seen.add(envelope.id)
     print(
         f"{envelope.time.isoformat()} patient={envelope.subject} #{envelope.sequence} "

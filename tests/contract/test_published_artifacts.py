@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import jsonschema
 import pytest
+from samples import sample_event
 
 from carepath.contracts import CloudEvent, registry
 from carepath.contracts.publish import (
@@ -18,7 +19,6 @@ from carepath.contracts.publish import (
     published_schemas,
     stale_artifacts,
 )
-from samples import sample_event
 
 SCHEMAS = sorted((CONTRACTS_DIR / "schemas").glob("*.json"))
 VALIDATOR = CONTRACTS_DIR / "tools" / "asyncapi-validate"

@@ -54,7 +54,7 @@ def test_a_malformed_v1_payload_is_rejected_before_upcasting() -> None:
 
 
 def test_an_unknown_type_is_a_clear_error() -> None:
-    with pytest.raises(UnknownEventType, match="VitalsRecorded.v9"):
+    with pytest.raises(UnknownEventType, match=r"VitalsRecorded\.v9"):
         registry.parse("carepath.session.VitalsRecorded.v9", v1_payload())
 
 

@@ -6,9 +6,9 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from support import ROOT, ServiceProcess, token
 
 from carepath.chassis.auth import Role
+from support import ROOT, ServiceProcess, token
 
 pytestmark = pytest.mark.broker
 
@@ -44,9 +44,9 @@ def test_the_example_subscriber_prints_a_referral_posted_over_http(
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
     )
 
+    assert result.returncode == 0, result.stderr
     [line] = [line for line in result.stdout.splitlines() if patient_id in line]
     assert "carepath.intake.PatientReferred.v1 -> carepath.intake.PatientReferred.v1" in line
     assert "#1" in line
