@@ -85,7 +85,8 @@ def test_the_referred_patient_reads_back(intake_service: ServiceProcess) -> None
 
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "referred"
+    assert body["status"] == "in_progress"
+    assert body["missing"] == ["intake form", "CSSRS assessment", "PHQ9 assessment", "consent"]
     assert body["referral"]["family_name"] == "Quinn"
     assert body["version"] == 1
 

@@ -343,8 +343,8 @@ class SuicidalityFlagRaised(IntakeEvent):
     follow_up_due_by: AwareDatetime = Field(
         description="End of the day the answer was given (UTC)."
     )
-    assessment_event_id: UUID = Field(
-        description="The AssessmentScored or SuicideRiskScreened event."
+    instrument: Instrument = Field(
+        description="The questionnaire whose answer raised it (PHQ9 or CSSRS)."
     )
     policy_version: PolicyVersion
 
@@ -433,4 +433,4 @@ class IntakeCompleted(IntakeEvent):
     )
     cssrs_risk: SuicideRisk = Field(description="C-SSRS screener risk level.")
     consent_version: str = Field(description="Version of the consent text relied on.")
-    consent_event_id: UUID = Field(description="The ConsentGiven event relied on.")
+    consent_given_at: AwareDatetime = Field(description="When the consent relied on was given.")

@@ -28,7 +28,11 @@ class Decider(Generic[S, C]):
 
     def fold(self, events: Sequence[DomainEvent]) -> S:
         """The state after `events`."""
-        return reduce(self.evolve, events, self.initial_state)
+        return self.fold_onto(self.initial_state, events)
+
+    def fold_onto(self, state: S, events: Sequence[DomainEvent]) -> S:
+        """The state after `events`, starting from `state`."""
+        return reduce(self.evolve, events, state)
 
 
 async def load_state(store: EventStore, decider: Decider[S, C], stream_id: str) -> tuple[S, int]:

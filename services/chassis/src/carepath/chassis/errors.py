@@ -24,3 +24,13 @@ class RuleViolation(CarePathError):
 
 class NotFound(CarePathError):
     """No such record (HTTP 404)."""
+
+
+class InvalidField(CarePathError):
+    """A field's value is not allowed in this situation (HTTP 422 naming the field), e.g. a
+    charted time in the future."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

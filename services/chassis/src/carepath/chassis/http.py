@@ -1,19 +1,27 @@
 """HTTP plumbing shared by the services: request context for events, and error answers."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import uuid4
 
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import Depends, FastAPI, Header, Request, status
 from fastapi.responses import JSONResponse
 
-from carepath.chassis.auth import Principal, authenticated
-from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
+from carepath.chassis.auth import Principal, Role, authenticated, require_role
+from carepath.chassis.errors import ConcurrencyError, InvalidField, NotFound, RuleViolation
 from carepath.chassis.store import EventMetadata
 from carepath.chassis.telemetry import current_traceparent
 from carepath.contracts import actor_attribute
+from carepath.contracts.access import PurposeOfUse
 
 CORRELATION_HEADER = "X-Correlation-ID"
+PURPOSE_HEADER = "X-Purpose-Of-Use"
+DEFAULT_PURPOSE = {
+    Role.AUDITOR: PurposeOfUse.AUDIT,
+    Role.OPERATOR: PurposeOfUse.OPERATIONS,
+    Role.SERVICE: PurposeOfUse.OPERATIONS,
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class RequestContext:
     correlation_id: str
     traceparent: str | None
     client: str | None
+    purpose_of_use: PurposeOfUse
 
     def metadata(self, service_name: str) -> EventMetadata:
         """Event metadata for events this request causes in `service_name`."""
@@ -37,7 +46,12 @@ class RequestContext:
 
 
 def request_context(
-    request: Request, principal: Annotated[Principal, Depends(authenticated)]
+    request: Request,
+    principal: Annotated[Principal, Depends(authenticated)],
+    purpose: Annotated[
+        PurposeOfUse | None,
+        Header(alias=PURPOSE_HEADER, description="Why the record is accessed; default by role."),
+    ] = None,
 ) -> RequestContext:
     """FastAPI dependency: the context of an authenticated request."""
     return RequestContext(
@@ -45,7 +59,21 @@ def request_context(
         correlation_id=request.headers.get(CORRELATION_HEADER) or str(uuid4()),
         traceparent=current_traceparent(),
         client=request.client.host if request.client else None,
+        purpose_of_use=purpose or DEFAULT_PURPOSE.get(principal.role, PurposeOfUse.TREATMENT),
     )
+
+
+def context_for(*allowed: Role) -> Callable[..., RequestContext]:
+    """FastAPI dependency factory: the request's context, if the caller's role is allowed."""
+    check = require_role(*allowed)
+
+    def dependency(
+        context: Annotated[RequestContext, Depends(request_context)],
+        _principal: Annotated[Principal, Depends(check)],
+    ) -> RequestContext:
+        return context
+
+    return dependency
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -57,6 +85,14 @@ def add_error_handlers(app: FastAPI) -> None:
     async def not_found(_request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status.HTTP_404_NOT_FOUND)
 
+    async def invalid_field(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InvalidField)
+        detail = [
+            {"type": "value_error", "loc": ["body", *error.field.split(".")], "msg": error.message}
+        ]
+        return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.add_exception_handler(InvalidField, invalid_field)
     app.add_exception_handler(ConcurrencyError, conflict)
     app.add_exception_handler(RuleViolation, conflict)
     app.add_exception_handler(NotFound, not_found)

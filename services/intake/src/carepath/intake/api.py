@@ -1,82 +1,295 @@
-"""Intake's HTTP API: referral and reading a patient's intake record."""
+"""Intake's HTTP API: referral, intake form, assessments, consent, and reading the record."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
-from carepath.chassis.auth import Principal, Role, require_role
+from carepath.chassis.access import record_access, route_template
+from carepath.chassis.auth import Role
 from carepath.chassis.decider import execute, load_state
 from carepath.chassis.errors import NotFound
-from carepath.chassis.http import RequestContext, request_context
+from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.runtime import ServiceRuntime
-from carepath.contracts import ReferPatient, Referral
-from carepath.intake.domain import IntakeStatus, intake, stream_id
+from carepath.contracts.access import DataCategory
+from carepath.contracts.common import Instrument, SeverityBand, SuicideRisk
+from carepath.contracts.intake import (
+    AssessmentScored,
+    GiveConsent,
+    IntakeFormFields,
+    Pcl5Clusters,
+    RecordAssessment,
+    ReferPatient,
+    Referral,
+    ReferralDetails,
+    SubmitIntakeForm,
+    SuicidalityFlagRaised,
+    SuicideRiskScreened,
+    WithdrawConsent,
+)
+from carepath.intake.clinic_policy import IntakePolicy
+from carepath.intake.domain import (
+    IntakeCommand,
+    IntakeState,
+    IntakeStatus,
+    intake_decider,
+    stream_id,
+)
+from carepath.intake.domain import (
+    Request as IntakeRequest,
+)
 
-router = APIRouter(tags=["intake"])
+router = APIRouter(tags=["intake"], responses={401: {}, 403: {}, 422: {}})
 
-MAY_REFER = (Role.INTAKE_COORDINATOR, Role.CLINICIAN)
+MAY_WRITE = (Role.INTAKE_COORDINATOR, Role.CLINICIAN)
 MAY_READ = (Role.INTAKE_COORDINATOR, Role.CLINICIAN, Role.AUDITOR)
+RECORD_CATEGORIES = (
+    DataCategory.DEMOGRAPHICS,
+    DataCategory.INTAKE_FORM,
+    DataCategory.ASSESSMENTS,
+    DataCategory.CONSENT,
+)
+
+
+class Intake:
+    """The intake service layer: runs commands through the decider and reads records."""
+
+    def __init__(self, runtime: ServiceRuntime, policy: IntakePolicy) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.decider = intake_decider(policy)
+
+    async def handle(
+        self, patient_id: UUID, request: IntakeRequest, context: RequestContext
+    ) -> IntakeState:
+        command = IntakeCommand(request=request, now=datetime.now(UTC))
+        stream = stream_id(patient_id)
+        await execute(
+            self.runtime.store,
+            self.decider,
+            stream,
+            command,
+            subject=str(patient_id),
+            metadata=context.metadata(self.runtime.settings.service_name),
+        )
+        self.runtime.relay.wake()
+        state, _ = await load_state(self.runtime.store, self.decider, stream)
+        return state
+
+    async def record(self, patient_id: UUID) -> tuple[IntakeState, int]:
+        state, version = await load_state(self.runtime.store, self.decider, stream_id(patient_id))
+        if state.referral is None:
+            raise NotFound(f"no patient {patient_id}")
+        return state, version
+
+
+def intake(request: Request) -> Intake:
+    service: Intake = request.app.state.intake
+    return service
+
+
+Service = Annotated[Intake, Depends(intake)]
+Writer = Annotated[RequestContext, Depends(context_for(*MAY_WRITE))]
+Reader = Annotated[RequestContext, Depends(context_for(*MAY_READ))]
 
 
 class PatientCreated(BaseModel):
     patient_id: UUID
 
 
-class PatientRecord(BaseModel):
-    """A patient's intake record as staff see it."""
+class IntakeProgress(BaseModel):
+    """Where a patient's intake stands after a command."""
 
     patient_id: UUID
     status: IntakeStatus
-    referral: Referral
+    missing: list[str]
+
+    @classmethod
+    def of(cls, patient_id: UUID, state: IntakeState, policy: IntakePolicy) -> "IntakeProgress":
+        return cls(patient_id=patient_id, status=state.status, missing=state.missing(policy))
+
+
+class AssessmentResult(IntakeProgress):
+    """A scored questionnaire: totals and flags computed by the service."""
+
+    instrument: Instrument
+    total: int | None = None
+    band: SeverityBand | None = None
+    pcl5_clusters: Pcl5Clusters | None = None
+    provisional_ptsd: bool | None = None
+    suicide_risk: SuicideRisk | None = None
+    suicidality_flag: bool
+
+
+class AssessmentSummary(BaseModel):
+    instrument: Instrument
+    total: int
+    band: SeverityBand | None
+    provisional_ptsd: bool | None
+    meets_dsm5_cluster_rule: bool | None
+    administered_at: AwareDatetime
+
+
+class FlagSummary(BaseModel):
+    source: str
+    detail: str
+    follow_up_due_by: AwareDatetime
+
+
+class ConsentSummary(BaseModel):
+    consent_version: str
+    given_at: AwareDatetime
+
+
+class PatientRecord(IntakeProgress):
+    """A patient's intake record as staff see it (PHI)."""
+
     version: int
+    referral: ReferralDetails
+    intake_form: IntakeFormFields | None
+    assessments: list[AssessmentSummary]
+    suicide_risk: SuicideRisk | None
+    suicidality_flags: list[FlagSummary]
+    consent: ConsentSummary | None
+    consent_withdrawn_at: AwareDatetime | None
+    completed_at: AwareDatetime | None
 
 
-def runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime)]
-
-
-@router.post(
-    "/patients",
-    status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(require_role(*MAY_REFER))],
-    responses={401: {}, 403: {}, 422: {"description": "a field is missing or invalid"}},
-)
-async def refer_patient(
-    referral: Referral,
-    context: Annotated[RequestContext, Depends(request_context)],
-    service: Runtime,
-) -> PatientCreated:
+@router.post("/patients", status_code=status.HTTP_201_CREATED)
+async def refer_patient(referral: Referral, context: Writer, service: Service) -> PatientCreated:
     """Open a patient's record from a referral; returns the new pseudonymous patient id."""
     patient_id = uuid4()
-    command = ReferPatient(patient_id=patient_id, **referral.model_dump())
-    await execute(
-        service.store,
-        intake,
-        stream_id(patient_id),
-        command,
-        subject=str(patient_id),
-        metadata=context.metadata(service.settings.service_name),
+    await service.handle(
+        patient_id, ReferPatient(patient_id=patient_id, **referral.model_dump()), context
     )
-    service.relay.wake()
     return PatientCreated(patient_id=patient_id)
 
 
-@router.get("/patients/{patient_id}", responses={401: {}, 403: {}, 404: {}})
+@router.put("/patients/{patient_id}/intake-form", responses={404: {}, 409: {}})
+async def submit_intake_form(
+    patient_id: UUID, form: SubmitIntakeForm, context: Writer, service: Service
+) -> IntakeProgress:
+    """Record the intake form (replacing an earlier one until intake is complete)."""
+    state = await service.handle(patient_id, form, context)
+    return IntakeProgress.of(patient_id, state, service.policy)
+
+
+@router.post(
+    "/patients/{patient_id}/assessments",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {}, 409: {}},
+)
+async def record_assessment(
+    patient_id: UUID, assessment: RecordAssessment, context: Writer, service: Service
+) -> AssessmentResult:
+    """Score a questionnaire from its item answers: PHQ9, GAD7, PCL5 or the CSSRS screener."""
+    state = await service.handle(patient_id, assessment, context)
+    progress = IntakeProgress.of(patient_id, state, service.policy)
+    flagged = bool(state.flags) and state.flags[-1].instrument is assessment.instrument
+    if assessment.instrument is Instrument.CSSRS:
+        screened: SuicideRiskScreened | None = state.cssrs
+        assert screened is not None
+        return AssessmentResult(
+            **progress.model_dump(),
+            instrument=assessment.instrument,
+            suicide_risk=screened.risk,
+            suicidality_flag=flagged and screened.risk is SuicideRisk.HIGH,
+        )
+    scored = state.assessments[assessment.instrument]
+    return AssessmentResult(
+        **progress.model_dump(),
+        instrument=scored.instrument,
+        total=scored.total,
+        band=scored.band,
+        pcl5_clusters=scored.pcl5_clusters,
+        provisional_ptsd=scored.provisional_ptsd,
+        suicidality_flag=flagged
+        and scored.instrument is Instrument.PHQ9
+        and scored.item_scores[8] > 0,
+    )
+
+
+@router.post(
+    "/patients/{patient_id}/consents",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {}, 409: {}},
+)
+async def give_consent(
+    patient_id: UUID, consent: GiveConsent, context: Writer, service: Service
+) -> IntakeProgress:
+    """Record informed consent to KAP under a versioned consent text."""
+    state = await service.handle(patient_id, consent, context)
+    return IntakeProgress.of(patient_id, state, service.policy)
+
+
+@router.post("/patients/{patient_id}/consents/withdrawal", responses={404: {}, 409: {}})
+async def withdraw_consent(
+    patient_id: UUID, withdrawal: WithdrawConsent, context: Writer, service: Service
+) -> IntakeProgress:
+    """Record that the patient withdrew consent: no further dosing."""
+    state = await service.handle(patient_id, withdrawal, context)
+    return IntakeProgress.of(patient_id, state, service.policy)
+
+
+@router.get("/patients/{patient_id}", responses={404: {}})
 async def read_patient(
-    patient_id: UUID,
-    _caller: Annotated[Principal, Depends(require_role(*MAY_READ))],
-    service: Runtime,
+    patient_id: UUID, request: Request, context: Reader, service: Service
 ) -> PatientRecord:
-    """A patient's intake record."""
-    state, version = await load_state(service.store, intake, stream_id(patient_id))
-    if state.referral is None:
-        raise NotFound(f"no patient {patient_id}")
+    """A patient's intake record. Every read is recorded on `carepath.access.events`."""
+    state, version = await service.record(patient_id)
+    await record_access(
+        service.runtime.store,
+        context,
+        service=service.runtime.settings.service_name,
+        patient_id=patient_id,
+        resource=route_template(request),
+        categories=RECORD_CATEGORIES,
+    )
+    service.runtime.relay.wake()
+    return _record(patient_id, state, version, service.policy)
+
+
+def _record(
+    patient_id: UUID, state: IntakeState, version: int, policy: IntakePolicy
+) -> PatientRecord:
+    assert state.referral is not None
     return PatientRecord(
-        patient_id=patient_id, status=state.status, referral=state.referral, version=version
+        **IntakeProgress.of(patient_id, state, policy).model_dump(),
+        version=version,
+        referral=ReferralDetails.model_validate(state.referral.model_dump(exclude={"patient_id"})),
+        intake_form=(
+            IntakeFormFields.model_validate(state.form.model_dump(exclude={"patient_id"}))
+            if state.form
+            else None
+        ),
+        assessments=[_assessment(scored) for _, scored in sorted(state.assessments.items())],
+        suicide_risk=state.cssrs.risk if state.cssrs else None,
+        suicidality_flags=[_flag(flag) for flag in state.flags],
+        consent=ConsentSummary(
+            consent_version=state.consent.consent_version, given_at=state.consent.given_at
+        )
+        if state.consent
+        else None,
+        consent_withdrawn_at=state.withdrawal.withdrawn_at if state.withdrawal else None,
+        completed_at=state.completed.completed_at if state.completed else None,
+    )
+
+
+def _assessment(scored: AssessmentScored) -> AssessmentSummary:
+    clusters = scored.pcl5_clusters
+    return AssessmentSummary(
+        instrument=scored.instrument,
+        total=scored.total,
+        band=scored.band,
+        provisional_ptsd=scored.provisional_ptsd,
+        meets_dsm5_cluster_rule=clusters.meets_dsm5_cluster_rule if clusters else None,
+        administered_at=scored.administered_at,
+    )
+
+
+def _flag(flag: SuicidalityFlagRaised) -> FlagSummary:
+    return FlagSummary(
+        source=flag.source.value, detail=flag.detail, follow_up_due_by=flag.follow_up_due_by
     )

@@ -1,23 +1,31 @@
-"""Intake service wiring: settings, runtime, routes. Run with `carepath-intake` (port 8001)."""
+"""Intake service wiring: settings, clinic policy, runtime, routes. `carepath-intake` (:8001)."""
+
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.intake.api import router
+from carepath.intake.api import Intake, router
+from carepath.intake.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 
 
 class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = 8001
+    intake_policy_file: Path = DEFAULT_POLICY_FILE
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     """The intake web app (a factory, so tests can build one per configuration)."""
-    runtime = ServiceRuntime(settings or IntakeSettings())
-    return runtime.create_app(
+    settings = settings or IntakeSettings()
+    policy = load_policy(settings.intake_policy_file)  # a bad policy file stops the start, clearly
+    runtime = ServiceRuntime(settings)
+    app = runtime.create_app(
         "CarePath intake", [router], "Referral, intake form, scored assessments, consent."
     )
+    app.state.intake = Intake(runtime, policy)
+    return app
 
 
 def main() -> None:

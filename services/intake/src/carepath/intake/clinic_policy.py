@@ -1,0 +1,42 @@
+"""Intake's clinic policy: thresholds are clinic decisions, loaded from a versioned file."""
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from carepath.contracts.common import Instrument
+from carepath.contracts.intake import ReferralReason
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("clinic_policy.toml")
+
+
+class IntakePolicy(BaseModel):
+    """The thresholds intake decides with; `version` goes into every event that used them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=50)
+    pcl5_provisional_threshold: int = Field(ge=0, le=80)
+    extra_baseline_assessments: dict[ReferralReason, list[Instrument]]
+
+    def baseline_for(self, reason: ReferralReason) -> set[Instrument]:
+        """Every assessment intake needs before it is complete, for a referral reason."""
+        return {Instrument.PHQ9, Instrument.CSSRS, *self.extra_baseline_assessments.get(reason, [])}
+
+
+class PolicyFileError(ValueError):
+    """The policy file cannot be used; the message names the file and the field."""
+
+
+def load_policy(path: Path = DEFAULT_POLICY_FILE) -> IntakePolicy:
+    """Read and validate a policy file; `PolicyFileError` says what is wrong and where."""
+    try:
+        return IntakePolicy.model_validate(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise PolicyFileError(f"intake policy {path}: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise PolicyFileError(f"intake policy {path}: {problems}") from error
