@@ -58,11 +58,8 @@ demo: up ## run the system locally and print where to look
 	@echo "  intake      http://127.0.0.1:8001/docs"
 	@echo "  kafka       $(LOCAL_KAFKA)"
 	@echo
-	@echo "Refer a patient:"
-	@echo '  TOKEN=$$(uv run carepath-token intake_coordinator --sub you)'
-	@echo '  curl -s -X POST http://127.0.0.1:8001/patients -H "Authorization: Bearer $$TOKEN" \'
-	@echo '    -H "content-type: application/json" \'
-	@echo "    -d '{\"given_name\":\"Ada\",\"family_name\":\"Byron\",\"date_of_birth\":\"1985-12-10\",\"referral_reason\":\"depression\",\"referrer\":\"Dr Lee\"}'"
+	@echo "Walk a patient through intake: README.md, section 'Try it: an intake'."
+	@echo "A token for the APIs: uv run carepath-token intake_coordinator --sub you"
 	@echo "Stop everything with: make down"
 
 lint: setup ## ruff and mypy --strict

@@ -2,6 +2,7 @@
 with server-computed totals; refused requests leave the topic unchanged; reads are audited."""
 
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from carepath.chassis.auth import Role
 from carepath.contracts import CloudEvent
 from carepath.contracts.topics import ACCESS_EVENTS, INTAKE_EVENTS
-from support import ServiceProcess, end_offsets, read_records, read_to_end, token
+from support import ROOT, ServiceProcess, end_offsets, read_records, read_to_end, token
 
 pytestmark = pytest.mark.broker
 
@@ -21,46 +22,7 @@ REFERRAL = {
     "referral_reason": "depression",
     "referrer": "Dr Amari, Eastside Clinic",
 }
-FORM = {
-    "diagnoses": ["major depressive disorder, recurrent, severe"],
-    "medications": [{"name": "bupropion", "daily_dose_mg": 300}],
-    "medical_history": {
-        "aneurysmal_vascular_disease": False,
-        "arteriovenous_malformation": False,
-        "intracerebral_haemorrhage": False,
-        "ketamine_hypersensitivity": False,
-        "psychosis_history": False,
-        "uncontrolled_hypertension": False,
-        "cardiovascular_disease": False,
-        "cerebrovascular_disease": False,
-        "hypertensive_encephalopathy": False,
-        "raised_intracranial_pressure": False,
-        "raised_intraocular_pressure": False,
-        "hepatic_impairment": "none",
-        "pregnant_or_breastfeeding": False,
-        "interstitial_cystitis": False,
-        "dementia_or_brain_injury": False,
-    },
-    "substance_use": {"substances": ["alcohol"], "substance_use_disorder": False},
-    "antidepressant_trials": [
-        {
-            "drug": "escitalopram",
-            "daily_dose_mg": 20,
-            "weeks": 8,
-            "adequate_dose": True,
-            "response": "none",
-        },
-        {
-            "drug": "sertraline",
-            "daily_dose_mg": 200,
-            "weeks": 12,
-            "adequate_dose": True,
-            "response": "partial",
-        },
-    ],
-    "resting_systolic_mmhg": 128,
-    "resting_diastolic_mmhg": 82,
-}
+FORM = json.loads((ROOT / "examples" / "intake-form.json").read_text())  # the README's example
 PHQ9 = {"instrument": "PHQ9", "answers": [3, 3, 2, 2, 2, 1, 2, 1, 1]}  # total 17, item 9 = 1
 CSSRS = {"instrument": "CSSRS", "answers": [True, False, None, None, None, False, None]}
 CONSENT = {
