@@ -65,7 +65,7 @@ demo: up ## run the system locally and print where to look
 lint: setup ## ruff and mypy --strict
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy contracts/src services/chassis/src services/intake/src
+	$(UV) run mypy contracts/src $(wildcard services/*/src)
 
 format: setup ## apply ruff's formatting and safe fixes
 	$(UV) run ruff format .

@@ -17,6 +17,7 @@ timeout=${CAREPATH_START_TIMEOUT:-60}
 # name:port:command (the public ports of ARCHITECTURE.md)
 services=(
   "intake:8001:carepath-intake"
+  "eligibility:8002:carepath-eligibility"
 )
 
 log() { printf 'services: %s\n' "$*" >&2; }

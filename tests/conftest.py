@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.kafka import ensure_topics
 from carepath.contracts import ALL_TOPICS
+from carepath.contracts.topics import dead_letter_topics
 from support import JWT_SECRET, ROOT, ServiceProcess, docker_engine_answers, local_kafka
 
 TEST_VAR = ROOT / "var" / "test"
@@ -28,18 +29,18 @@ TEST_VAR = ROOT / "var" / "test"
 def kafka_bootstrap() -> Iterator[str]:
     """The bootstrap address of a real Kafka broker, with every registry topic created."""
     if configured := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        ensure_topics(configured, ALL_TOPICS)
+        ensure_topics(configured, ALL_TOPICS + dead_letter_topics())
         yield configured
     elif docker_engine_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
             bootstrap = container.get_bootstrap_server()
-            ensure_topics(bootstrap, ALL_TOPICS)
+            ensure_topics(bootstrap, ALL_TOPICS + dead_letter_topics())
             yield bootstrap
     else:
         with local_kafka(TEST_VAR / "kafka") as bootstrap:
-            ensure_topics(bootstrap, ALL_TOPICS)
+            ensure_topics(bootstrap, ALL_TOPICS + dead_letter_topics())
             yield bootstrap
 
 
@@ -84,22 +85,38 @@ async def engine(database_url: str) -> AsyncIterator[object]:
     await engine.dispose()
 
 
+def _service(
+    name: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> ServiceProcess:
+    work = tmp_path_factory.mktemp(name)
+    return ServiceProcess(
+        name,
+        f"carepath.{name}.app:create_app",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "DATABASE_URL": f"sqlite:///{work / f'{name}.db'}",
+            "CAREPATH_VAR_DIR": str(work),
+            "CAREPATH_JWT_SECRET": JWT_SECRET,
+        },
+        work,
+    )
+
+
 @pytest.fixture(scope="session")
 def intake_service(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     """The intake service as its own process on a free port, SQLite under a temp folder."""
-    work = tmp_path_factory.mktemp("intake")
-    service = ServiceProcess(
-        "intake",
-        "carepath.intake.app:create_app",
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "DATABASE_URL": f"sqlite:///{work / 'intake.db'}",
-            "CAREPATH_VAR_DIR": str(work),
-            "CAREPATH_JWT_SECRET": JWT_SECRET,
-        },
-        work,
-    ).start()
+    service = _service("intake", kafka_bootstrap, tmp_path_factory).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def eligibility_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The eligibility service as its own process, consuming the intake topic."""
+    service = _service("eligibility", kafka_bootstrap, tmp_path_factory).start()
     yield service
     service.stop()

@@ -43,6 +43,11 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 _BY_CONTEXT = {topic.context: topic for topic in ALL_TOPICS}
 
+SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
+    "eligibility": (INTAKE_EVENTS,),
+}
+"""Which topics each CarePath consumer reads (its consumer group is `carepath.<consumer>`)."""
+
 
 def topic_for_context(context: str) -> Topic:
     """The topic that holds the events of a bounded context (`intake`, `session`, ...)."""
@@ -67,4 +72,11 @@ def dlq_topic(topic: Topic, consumer: str) -> Topic:
         f"{topic.name}.dlq.{consumer}",
         topic.context,
         f"Messages of {topic.name} that {consumer} could not process, with the error in headers.",
+    )
+
+
+def dead_letter_topics() -> tuple[Topic, ...]:
+    """The dead-letter topic of every CarePath consumer and topic it reads."""
+    return tuple(
+        dlq_topic(topic, consumer) for consumer, topics in SUBSCRIPTIONS.items() for topic in topics
     )

@@ -48,6 +48,7 @@ class EventConsumer:
         *,
         max_records: int = 500,
         retry_pause_s: float = 1.0,
+        on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.topic = topic
@@ -56,6 +57,7 @@ class EventConsumer:
         self.broker = broker
         self._effect = effect
         self._retry_pause_s = retry_pause_s
+        self._on_applied = on_applied
         self.applied_total = 0
         self.dead_lettered_total = 0
         broker.subscriber(
@@ -94,6 +96,8 @@ class EventConsumer:
     async def _apply(self, events: list[CloudEvent]) -> None:
         applied = await self.inbox.apply(events, self._traced_effect)
         self.applied_total += len(applied)
+        if applied and self._on_applied is not None:
+            self._on_applied()  # e.g. wake the relay for the events the effects appended
 
     async def _traced_effect(self, session: AsyncSession, event: CloudEvent) -> None:
         # Continue the trace of the request that caused the event, so one trace spans services.

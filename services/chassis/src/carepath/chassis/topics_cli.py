@@ -6,6 +6,7 @@ import typer
 
 from carepath.chassis.kafka import ensure_topics
 from carepath.contracts import ALL_TOPICS
+from carepath.contracts.topics import dead_letter_topics
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -19,12 +20,13 @@ def create(
     replication_factor: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Create the CarePath topics that are missing, with retention.ms=-1."""
+    topics = (*ALL_TOPICS, *dead_letter_topics())
     created = ensure_topics(
-        bootstrap_servers, ALL_TOPICS, partitions=partitions, replication_factor=replication_factor
+        bootstrap_servers, topics, partitions=partitions, replication_factor=replication_factor
     )
     for name in created:
         typer.echo(f"created {name} ({partitions} partitions)")
-    typer.echo(f"{len(ALL_TOPICS)} topics present on {bootstrap_servers}")
+    typer.echo(f"{len(topics)} topics present on {bootstrap_servers}")
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""Eligibility's service layer: staff commands and intake's events, through the decider."""
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carepath.chassis.decider import Decider, execute, load_state
+from carepath.chassis.errors import NotFound
+from carepath.chassis.runtime import ServiceRuntime
+from carepath.chassis.store import EventMetadata
+from carepath.chassis.telemetry import current_traceparent
+from carepath.contracts import CloudEvent, actor_attribute, registry
+from carepath.contracts.eligibility import EligibilityDetermined
+from carepath.eligibility.clinic_policy import EligibilityPolicy
+from carepath.eligibility.domain import (
+    ScreeningCommand,
+    ScreeningState,
+    screening_decider,
+    stream_id,
+)
+from carepath.eligibility.policy import command_for
+
+
+class Eligibility:
+    """Runs screening commands and reads screenings."""
+
+    def __init__(self, runtime: ServiceRuntime, policy: EligibilityPolicy) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.decider: Decider[ScreeningState, ScreeningCommand] = screening_decider(policy)
+
+    @property
+    def name(self) -> str:
+        return self.runtime.settings.service_name
+
+    async def on_intake_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
+        """Inbox effect: react to one intake event, in the consumer's transaction."""
+        event = registry.parse(envelope.type, envelope.data)  # a bad payload goes to the DLQ
+        command = command_for(event, envelope.id)
+        if command is None:
+            return
+        metadata = EventMetadata(
+            source=self.runtime.source,
+            actor=actor_attribute("service", self.name),
+            correlation_id=envelope.correlationid,
+            causation_id=str(envelope.id),
+            traceparent=current_traceparent(),
+        )
+        patient_id = UUID(envelope.subject)
+        await execute(
+            self.runtime.store,
+            self.decider,
+            stream_id(patient_id),
+            command,
+            subject=envelope.subject,
+            metadata=metadata,
+            session=session,
+        )
+
+    async def screening(self, patient_id: UUID) -> tuple[ScreeningState, UUID | None]:
+        """A patient's screening, and the event id of its automatic determination."""
+        history = await self.runtime.store.load(stream_id(patient_id))
+        if not history:
+            raise NotFound(f"no screening for patient {patient_id}: intake is not complete yet")
+        state = self.decider.fold([recorded.event() for recorded in history])
+        determination_id = next(
+            (r.event_id for r in history if r.event_type == EligibilityDetermined.event_type()),
+            None,
+        )
+        return state, determination_id
+
+    async def handle(
+        self, patient_id: UUID, command: ScreeningCommand, metadata: EventMetadata
+    ) -> ScreeningState:
+        """Run a staff command and return the screening after it."""
+        stream = stream_id(patient_id)
+        await execute(
+            self.runtime.store,
+            self.decider,
+            stream,
+            command,
+            subject=str(patient_id),
+            metadata=metadata,
+        )
+        self.runtime.relay.wake()
+        state, _ = await load_state(self.runtime.store, self.decider, stream)
+        return state
