@@ -50,11 +50,13 @@ async def execute(
     subject: str,
     metadata: EventMetadata,
     session: AsyncSession | None = None,
-) -> list[RecordedEvent]:
-    """Run `command` against the stream and store what it decided; returns the stored events."""
+) -> tuple[S, list[RecordedEvent]]:
+    """Run `command` against the stream and store what it decided; returns the state after the
+    command and the stored events."""
     history = await store.load(stream_id, session=session)
     state = decider.fold([recorded.event() for recorded in history])
     events = decider.decide(state, command)
-    return await store.append(
+    recorded = await store.append(
         stream_id, len(history), events, subject=subject, metadata=metadata, session=session
     )
+    return decider.fold_onto(state, events), recorded

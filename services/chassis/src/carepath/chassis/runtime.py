@@ -17,11 +17,12 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from carepath.chassis import health
 from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.decider import C, Decider, S, execute
 from carepath.chassis.http import add_error_handlers
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
-from carepath.chassis.store import EventStore
+from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,23 @@ class ServiceRuntime:
             with suppress(Exception):
                 await self.broker.stop()
             await self.engine.dispose()
+
+    async def handle(
+        self,
+        decider: Decider[S, C],
+        stream_id: str,
+        command: C,
+        *,
+        subject: str,
+        metadata: EventMetadata,
+    ) -> S:
+        """Run a staff command through `decider`, store its events, wake the relay; returns the
+        stream's state after the command."""
+        state, _ = await execute(
+            self.store, decider, stream_id, command, subject=subject, metadata=metadata
+        )
+        self.relay.wake()
+        return state
 
     def create_app(
         self, title: str, routers: Sequence[APIRouter], description: str = ""

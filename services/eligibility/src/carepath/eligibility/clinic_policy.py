@@ -8,9 +8,9 @@ and the evidence it looked at (field, value found, threshold), which goes into t
 from pathlib import Path
 from typing import Any, Self, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carepath.chassis.policy_file import PolicyFileError, load_policy_file
 from carepath.contracts.eligibility import Evidence, Indication, RuleKind
 from carepath.contracts.intake import AntidepressantTrial, IntakeCompleted
 
@@ -155,22 +155,9 @@ class EligibilityPolicy(_Strict):
         return [rule for rule in self.rules if rule.kind is kind]
 
 
-class PolicyFileError(ValueError):
-    """The policy file cannot be used; the message names the file, the place and the problem."""
-
-
 def load_policy(path: Path = DEFAULT_POLICY_FILE) -> EligibilityPolicy:
     """Read and validate a policy file; `PolicyFileError` says what is wrong and where."""
-    try:
-        document = yaml.safe_load(path.read_text())
-        return EligibilityPolicy.model_validate(document)
-    except (OSError, yaml.YAMLError) as error:
-        raise PolicyFileError(f"eligibility policy {path}: {error}") from error
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        raise PolicyFileError(f"eligibility policy {path}: {problems}") from error
+    return load_policy_file(path, EligibilityPolicy)
 
 
 def _lookup(data: dict[str, Any], path: str) -> Any:
@@ -215,3 +202,6 @@ def _has_path(model: type[BaseModel], path: str) -> bool:
         return True
     nested = field.annotation
     return isinstance(nested, type) and issubclass(nested, BaseModel) and _has_path(nested, rest)
+
+
+__all__ = ["DEFAULT_POLICY_FILE", "EligibilityPolicy", "PolicyFileError", "Rule", "load_policy"]

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carepath.chassis.decider import Decider, execute, load_state
+from carepath.chassis.decider import Decider, execute
 from carepath.chassis.errors import NotFound
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.chassis.store import EventMetadata
@@ -73,15 +73,6 @@ class Eligibility:
         self, patient_id: UUID, command: ScreeningCommand, metadata: EventMetadata
     ) -> ScreeningState:
         """Run a staff command and return the screening after it."""
-        stream = stream_id(patient_id)
-        await execute(
-            self.runtime.store,
-            self.decider,
-            stream,
-            command,
-            subject=str(patient_id),
-            metadata=metadata,
+        return await self.runtime.handle(
+            self.decider, stream_id(patient_id), command, subject=str(patient_id), metadata=metadata
         )
-        self.runtime.relay.wake()
-        state, _ = await load_state(self.runtime.store, self.decider, stream)
-        return state

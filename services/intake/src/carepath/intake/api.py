@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
-from carepath.chassis.decider import execute, load_state
+from carepath.chassis.decider import load_state
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.runtime import ServiceRuntime
@@ -65,18 +65,13 @@ class Intake:
         self, patient_id: UUID, request: IntakeRequest, context: RequestContext
     ) -> IntakeState:
         command = IntakeCommand(request=request, now=datetime.now(UTC))
-        stream = stream_id(patient_id)
-        await execute(
-            self.runtime.store,
+        return await self.runtime.handle(
             self.decider,
-            stream,
+            stream_id(patient_id),
             command,
             subject=str(patient_id),
             metadata=context.metadata(self.runtime.settings.service_name),
         )
-        self.runtime.relay.wake()
-        state, _ = await load_state(self.runtime.store, self.decider, stream)
-        return state
 
     async def record(self, patient_id: UUID) -> tuple[IntakeState, int]:
         state, version = await load_state(self.runtime.store, self.decider, stream_id(patient_id))

@@ -1,10 +1,10 @@
 """Intake's clinic policy: thresholds are clinic decisions, loaded from a versioned file."""
 
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from carepath.chassis.policy_file import PolicyFileError, load_policy_file
 from carepath.contracts.common import Instrument
 from carepath.contracts.intake import ReferralReason
 
@@ -25,18 +25,9 @@ class IntakePolicy(BaseModel):
         return {Instrument.PHQ9, Instrument.CSSRS, *self.extra_baseline_assessments.get(reason, [])}
 
 
-class PolicyFileError(ValueError):
-    """The policy file cannot be used; the message names the file and the field."""
-
-
 def load_policy(path: Path = DEFAULT_POLICY_FILE) -> IntakePolicy:
     """Read and validate a policy file; `PolicyFileError` says what is wrong and where."""
-    try:
-        return IntakePolicy.model_validate(tomllib.loads(path.read_text()))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise PolicyFileError(f"intake policy {path}: {error}") from error
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        raise PolicyFileError(f"intake policy {path}: {problems}") from error
+    return load_policy_file(path, IntakePolicy)
+
+
+__all__ = ["DEFAULT_POLICY_FILE", "IntakePolicy", "PolicyFileError", "load_policy"]
