@@ -18,6 +18,7 @@ timeout=${CAREPATH_START_TIMEOUT:-60}
 services=(
   "intake:8001:carepath-intake"
   "eligibility:8002:carepath-eligibility"
+  "session:8003:carepath-session"
 )
 
 log() { printf 'services: %s\n' "$*" >&2; }

@@ -120,3 +120,13 @@ def eligibility_service(
     service = _service("eligibility", kafka_bootstrap, tmp_path_factory).start()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def session_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The session service as its own process, consuming the eligibility and intake topics."""
+    service = _service("session", kafka_bootstrap, tmp_path_factory).start()
+    yield service
+    service.stop()

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 
 from carepath.chassis.auth import Role
-from support import ROOT, token
+from carepath.contracts import CloudEvent
+from support import ROOT, end_offsets, read_records, read_to_end, token
 
 FORM: dict[str, Any] = json.loads(
     (ROOT / "examples" / "intake-form.json").read_text()
@@ -64,3 +65,22 @@ class Coordinator:
             assert response.status_code in (200, 201), response.text
         assert response.json()["status"] == "complete"
         return patient_id
+
+
+def events_of(
+    bootstrap: str, topic: str, patient_id: str, *, at_least: int = 1, types: tuple[str, ...] = ()
+) -> list[CloudEvent]:
+    """The patient's events on `topic` (from the start), once at least `at_least` of `types` are there."""
+    key = patient_id.encode()
+    start = {tp: 0 for tp in end_offsets(bootstrap, topic)}
+
+    def mine(records: list) -> list[CloudEvent]:
+        return [CloudEvent.from_json(r.value) for r in records if r.key == key]
+
+    def enough(records: list) -> bool:
+        return (
+            sum(1 for e in mine(records) if not types or e.type.split(".")[2] in types) >= at_least
+        )
+
+    read_records(bootstrap, start, until=enough, timeout=30)
+    return mine(read_to_end(bootstrap, start))

@@ -5,36 +5,16 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from clinic import Coordinator, form
+from clinic import Coordinator, events_of, form
 from kafka import KafkaAdminClient, KafkaProducer
 
 from carepath.chassis.auth import Role
-from carepath.contracts import CloudEvent
 from carepath.contracts.topics import ELIGIBILITY_EVENTS, INTAKE_EVENTS, dlq_topic
-from support import ServiceProcess, end_offsets, read_records, read_to_end, token, wait_until
+from support import ServiceProcess, end_offsets, read_records, token, wait_until
 
 pytestmark = pytest.mark.broker
 
 DLQ = dlq_topic(INTAKE_EVENTS, "eligibility").name
-
-
-def events_of(
-    bootstrap: str, topic: str, patient_id: str, *, at_least: int = 1, types: tuple[str, ...] = ()
-) -> list[CloudEvent]:
-    """The patient's events on `topic` (from the start), once at least `at_least` of `types` are there."""
-    key = patient_id.encode()
-    start = {tp: 0 for tp in end_offsets(bootstrap, topic)}
-
-    def mine(records: list) -> list[CloudEvent]:
-        return [CloudEvent.from_json(r.value) for r in records if r.key == key]
-
-    def enough(records: list) -> bool:
-        return (
-            sum(1 for e in mine(records) if not types or e.type.split(".")[2] in types) >= at_least
-        )
-
-    read_records(bootstrap, start, until=enough, timeout=30)
-    return mine(read_to_end(bootstrap, start))
 
 
 def group_has_consumed(bootstrap: str, group: str, topic: str) -> Callable[[], bool]:

@@ -8,16 +8,19 @@ the relay, and closes everything on shutdown.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis import health
+from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S, execute
+from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.http import add_error_handlers
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.relay import OutboxRelay
@@ -26,6 +29,8 @@ from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
+
+COMMAND_ATTEMPTS = 3
 
 
 class ServiceRuntime:
@@ -44,6 +49,7 @@ class ServiceRuntime:
             poll_seconds=settings.relay_poll_seconds,
         )
         self.broker_connected = asyncio.Event()
+        self.clock: Clock = SystemClock()
         self._tasks: list[asyncio.Task[Any]] = []
 
     @property
@@ -93,12 +99,33 @@ class ServiceRuntime:
         *,
         subject: str,
         metadata: EventMetadata,
+        also: Callable[[AsyncSession, S], Awaitable[None]] | None = None,
     ) -> S:
         """Run a staff command through `decider`, store its events, wake the relay; returns the
-        stream's state after the command."""
-        state, _ = await execute(
-            self.store, decider, stream_id, command, subject=subject, metadata=metadata
-        )
+        stream's state after the command.
+
+        `also` runs in the same transaction (e.g. keeping a lookup table). When another writer
+        changed the stream meanwhile, the command is decided again on the new state: it then
+        succeeds, or fails with the rule it now breaks (a real conflict), never a lost write.
+        """
+        for attempt in range(1, COMMAND_ATTEMPTS + 1):
+            try:
+                async with self.store.transaction() as session:
+                    state, _ = await execute(
+                        self.store,
+                        decider,
+                        stream_id,
+                        command,
+                        subject=subject,
+                        metadata=metadata,
+                        session=session,
+                    )
+                    if also is not None:
+                        await also(session, state)
+                break
+            except ConcurrencyError:
+                if attempt == COMMAND_ATTEMPTS:
+                    raise
         self.relay.wake()
         return state
 

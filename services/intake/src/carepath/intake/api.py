@@ -1,6 +1,5 @@
 """Intake's HTTP API: referral, intake form, assessments, consent, and reading the record."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -64,7 +63,7 @@ class Intake:
     async def handle(
         self, patient_id: UUID, request: IntakeRequest, context: RequestContext
     ) -> IntakeState:
-        command = IntakeCommand(request=request, now=datetime.now(UTC))
+        command = IntakeCommand(request=request, now=self.runtime.clock.now())
         return await self.runtime.handle(
             self.decider,
             stream_id(patient_id),

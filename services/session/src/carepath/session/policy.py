@@ -1,0 +1,38 @@
+"""How the session service reacts to eligibility's and intake's events: event in, command out."""
+
+from uuid import UUID, uuid5
+
+from carepath.contracts import DomainEvent
+from carepath.contracts.eligibility import (
+    EligibilityDetermined,
+    EligibilityOutcome,
+    EligibilityReviewed,
+    ReviewDecision,
+)
+from carepath.contracts.intake import ConsentWithdrawn
+from carepath.contracts.session import CourseOpeningBasis
+from carepath.session.domain import CourseCommand, OpenCourse, SuspendForConsentWithdrawal
+
+# Course ids derive from the event that opened the course, so a redelivery opens the same course.
+COURSE_NAMESPACE = UUID("3c1f7a52-9b7e-4d0c-a8e1-5f2b6c9d0e47")
+
+
+def command_for(event: DomainEvent, event_id: UUID) -> CourseCommand | None:
+    """The course command an upstream event calls for; None for events the service ignores."""
+    match event:
+        case EligibilityDetermined(outcome=EligibilityOutcome.ELIGIBLE):
+            return _open(event.patient_id, CourseOpeningBasis.ELIGIBLE, event_id)
+        case EligibilityReviewed(decision=ReviewDecision.APPROVE):
+            return _open(event.patient_id, CourseOpeningBasis.REVIEW_APPROVED, event_id)
+        case ConsentWithdrawn():
+            return SuspendForConsentWithdrawal(withdrawal_event_id=event_id)
+    return None
+
+
+def _open(patient_id: UUID, basis: CourseOpeningBasis, event_id: UUID) -> OpenCourse:
+    return OpenCourse(
+        patient_id=patient_id,
+        course_id=uuid5(COURSE_NAMESPACE, str(event_id)),
+        basis=basis,
+        basis_event_id=event_id,
+    )

@@ -1,0 +1,109 @@
+"""The session service layer: staff commands and upstream events, through the course decider."""
+
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel, col
+
+from carepath.chassis.decider import Decider, execute
+from carepath.chassis.errors import NotFound
+from carepath.chassis.http import RequestContext
+from carepath.chassis.runtime import ServiceRuntime
+from carepath.chassis.store import EventMetadata
+from carepath.chassis.telemetry import current_traceparent
+from carepath.contracts import CloudEvent, actor_attribute, registry
+from carepath.session.clinic_policy import SessionPolicy
+from carepath.session.domain import (
+    CourseCommand,
+    CourseState,
+    StaffCommand,
+    course_decider,
+    stream_id,
+)
+from carepath.session.policy import command_for
+
+
+class DosingSessionIndex(SQLModel, table=True):
+    """Which patient a dosing session belongs to, for the `/dosing-sessions/{id}` routes."""
+
+    __tablename__ = "dosing_session_index"
+
+    session_id: UUID = Field(primary_key=True)
+    patient_id: UUID = Field(index=True)
+
+
+class Sessions:
+    """Runs course commands and reads courses."""
+
+    def __init__(self, runtime: ServiceRuntime, policy: SessionPolicy) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.decider: Decider[CourseState, CourseCommand] = course_decider(policy)
+
+    @property
+    def name(self) -> str:
+        return self.runtime.settings.service_name
+
+    async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
+        """Inbox effect for eligibility's and intake's events, in the consumer's transaction."""
+        command = command_for(registry.parse(envelope.type, envelope.data), envelope.id)
+        if command is None:
+            return
+        metadata = EventMetadata(
+            source=self.runtime.source,
+            actor=actor_attribute("service", self.name),
+            correlation_id=envelope.correlationid,
+            causation_id=str(envelope.id),
+            traceparent=current_traceparent(),
+        )
+        await execute(
+            self.runtime.store,
+            self.decider,
+            stream_id(UUID(envelope.subject)),
+            command,
+            subject=envelope.subject,
+            metadata=metadata,
+            session=session,
+        )
+
+    async def staff(
+        self,
+        patient_id: UUID,
+        command: StaffCommand,
+        context: RequestContext,
+        *,
+        new_session: bool = False,
+    ) -> CourseState:
+        """Run a staff command; a new dosing session is indexed in the same transaction."""
+
+        async def index_new_session(session: AsyncSession, _state: CourseState) -> None:
+            if new_session and command.new_id is not None:
+                session.add(DosingSessionIndex(session_id=command.new_id, patient_id=patient_id))
+
+        return await self.runtime.handle(
+            self.decider,
+            stream_id(patient_id),
+            command,
+            subject=str(patient_id),
+            metadata=context.metadata(self.name),
+            also=index_new_session,
+        )
+
+    async def course(self, patient_id: UUID) -> CourseState:
+        history = await self.runtime.store.load(stream_id(patient_id))
+        state = self.decider.fold([recorded.event() for recorded in history])
+        if state.course is None:
+            raise NotFound(f"no course for patient {patient_id}")
+        return state
+
+    async def patient_of(self, session_id: UUID) -> UUID:
+        async with self.runtime.store.transaction() as session:
+            patient_id = await session.scalar(
+                select(col(DosingSessionIndex.patient_id)).where(
+                    col(DosingSessionIndex.session_id) == session_id
+                )
+            )
+        if patient_id is None:
+            raise NotFound(f"no dosing session {session_id}")
+        return UUID(str(patient_id))
