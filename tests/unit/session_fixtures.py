@@ -57,7 +57,7 @@ SESSION = session_id(1)
 UNKNOWN_SESSION = UUID("00000000-dead-4000-8000-000000000000")
 
 NOW = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
-PREPARED_AT = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+PREPARED_AT = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
 SCHEDULED_FOR = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 CHECKED_IN_AT = datetime(2026, 12, 1, 9, 45, tzinfo=UTC)
 DOSED_AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -218,7 +218,10 @@ def discharge(
     now: datetime = NOW,
 ) -> StaffCommand:
     request = DischargePatient(
-        discharged_at=at, readiness_confirmed=ready, escort_confirmed=escort, no_driving_advised=True
+        discharged_at=at,
+        readiness_confirmed=ready,
+        escort_confirmed=escort,
+        no_driving_advised=True,
     )
     return staff(request, session=session, now=now)
 
@@ -245,6 +248,17 @@ def completed_session(session: UUID, dosed_at: datetime) -> list[CourseCommand]:
         dose(session=session, at=dosed_at),
         vitals(session=session, at=dosed_at + timedelta(minutes=90)),
         discharge(session=session, at=dosed_at + timedelta(hours=2)),
+    ]
+
+
+def completed_sessions(count: int) -> list[CourseCommand]:
+    """`count` uneventful sessions (ids 1..count), every other day, the last two days ago."""
+    return [
+        command
+        for number in range(1, count + 1)
+        for command in completed_session(
+            session_id(number), DOSED_AT - timedelta(days=2 * (count - number + 1))
+        )
     ]
 
 

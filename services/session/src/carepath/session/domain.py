@@ -212,8 +212,14 @@ def open_course(
 def suspend_for_consent(
     state: CourseState, command: SuspendForConsentWithdrawal
 ) -> list[DomainEvent]:
-    if state.course is None or state.suspension is not None:
+    if state.course is None:
         return []
+    if (
+        state.suspension is not None
+        and state.suspension.reason is CourseSuspensionReason.CONSENT_WITHDRAWN
+    ):
+        return []
+    # Also when already suspended for another reason: the withdrawal must outlast a resumption.
     return [
         CourseSuspended(
             patient_id=state.course.patient_id,
@@ -356,16 +362,22 @@ def administer_dose(
 ) -> list[DomainEvent]:
     check_status(session, DosingStatus.CHECKED_IN, "give a dose")
     check_not_suspended(state, "give a dose")
-    if state.doses_given == 0 and not state.preparations:
-        raise RuleViolation("a preparation session must come before the first dose")
     assert session.check_in is not None
     at = charted(request.administered_at, now, "administered_at")
+    if state.doses_given == 0 and not any(p.held_at <= at for p in state.preparations):
+        raise RuleViolation("a preparation session must come before the first dose")
     if at < session.check_in.measured_at:
         raise InvalidField("administered_at", "must not be before the check-in vitals were taken")
     weight = session.check_in.weight_kg
-    per_kg = round(request.dose_mg / weight, 4)
+    exact_per_kg = request.dose_mg / weight
+    per_kg = round(exact_per_kg, 4)
+    if per_kg <= 0:
+        raise InvalidField(
+            "dose_mg",
+            f"{request.dose_mg:g} mg is below 0.0001 mg/kg at {weight:g} kg: check the entry",
+        )
     allowed = policy.dose_ranges[request.route]
-    within = allowed.contains(request.dose_mg, per_kg)
+    within = allowed.contains(request.dose_mg, exact_per_kg)
     if not within and request.override_rationale is None:
         given = f"{request.dose_mg:g} mg ({per_kg:g} mg/kg at {weight:g} kg)"
         raise RuleViolation(
@@ -447,11 +459,17 @@ def record_observation(
     session: DosingSession, request: RecordObservation, now: datetime
 ) -> list[DomainEvent]:
     check_status(session, DosingStatus.MONITORING, "record an observation")
+    assert session.dose is not None
+    observed_at = charted(request.observed_at, now, "observed_at")
+    if observed_at < session.dose.administered_at:
+        raise InvalidField(
+            "observed_at", "is before the dose; observations are of the dosing session"
+        )
     return [
         ObservationRecorded(
             patient_id=session.scheduled.patient_id,
             session_id=session.scheduled.session_id,
-            observed_at=charted(request.observed_at, now, "observed_at"),
+            observed_at=observed_at,
             cadss_total=request.cadss_total,
             sedation=request.sedation,
             side_effects=request.side_effects,
@@ -493,6 +511,8 @@ def discharge(
     dose = session.dose
     assert dose is not None
     at = charted(request.discharged_at, now, "discharged_at")
+    if at < dose.administered_at:
+        raise InvalidField("discharged_at", "is before the dose was given")
     rule, alerts = policy.discharge, policy.monitoring
     observed = int((at - dose.administered_at).total_seconds() // 60)
     last = session.last_vitals(at)
