@@ -916,9 +916,7 @@ def test_a_discharge_charted_before_the_dose_is_invalid() -> None:
 
 def test_a_dose_too_small_to_be_real_is_invalid_even_with_an_override() -> None:
     with pytest.raises(InvalidField) as invalid:
-        when(
-            given(*CHECKED_IN), dose(Route.IV, 0.003, override=RATIONALE)
-        )
+        when(given(*CHECKED_IN), dose(Route.IV, 0.003, override=RATIONALE))
     assert invalid.value.field == "dose_mg"
 
 
