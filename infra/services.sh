@@ -19,6 +19,7 @@ services=(
   "intake:8001:carepath-intake"
   "eligibility:8002:carepath-eligibility"
   "session:8003:carepath-session"
+  "integration:8004:carepath-integration"
 )
 
 log() { printf 'services: %s\n' "$*" >&2; }

@@ -130,3 +130,11 @@ def session_service(
     service = _service("session", kafka_bootstrap, tmp_path_factory).start()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def integration_service(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The integration service as its own process, consuming the intake and session topics."""
+    service = _service("integration", kafka_bootstrap, tmp_path_factory).start()
+    yield service
+    service.stop()

@@ -46,6 +46,7 @@ _BY_CONTEXT = {topic.context: topic for topic in ALL_TOPICS}
 SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
     "eligibility": (INTAKE_EVENTS,),
     "session": (ELIGIBILITY_EVENTS, INTAKE_EVENTS),
+    "integration": (INTAKE_EVENTS, SESSION_EVENTS),
 }
 """Which topics each CarePath consumer reads (its consumer group is `carepath.<consumer>`)."""
 

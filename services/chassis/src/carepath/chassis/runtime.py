@@ -8,7 +8,7 @@ the relay, and closes everything on shutdown.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -51,6 +51,11 @@ class ServiceRuntime:
         self.broker_connected = asyncio.Event()
         self.clock: Clock = SystemClock()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+    def run_in_background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `job` as a task for the service's lifetime (started and cancelled with it)."""
+        self._background.append(job)
 
     @property
     def source(self) -> str:
@@ -81,6 +86,7 @@ class ServiceRuntime:
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         await create_tables(self.engine)
         self._tasks.append(asyncio.create_task(self._connect_then_relay(), name="relay"))
+        self._tasks.extend(asyncio.create_task(job()) for job in self._background)
         try:
             yield
         finally:

@@ -1,0 +1,315 @@
+"""The integration decider: a patient's integration plan, outcomes and the end of the course,
+as pure `decide` and `evolve`. No I/O here.
+
+Facts from upstream that are not this context's events (the intake baseline, the course plan)
+come with each command as a `PatientContext`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from carepath.chassis.decider import Decider
+from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
+from carepath.contracts import DomainEvent
+from carepath.contracts.common import Instrument
+from carepath.contracts.integration import (
+    CompleteCourse,
+    CourseCompleted,
+    CourseDiscontinued,
+    DiscontinueCourse,
+    IntegrationSessionCompleted,
+    IntegrationSessionDue,
+    IntegrationSessionOverdue,
+    OutcomeMeasured,
+    OutcomeTimepoint,
+    RecordIntegrationSession,
+    RecordOutcome,
+)
+from carepath.contracts.session import PatientDischarged
+from carepath.integration.clinic_policy import IntegrationPolicy
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    """What upstream told us about the patient: intake baselines and the course plan."""
+
+    patient_id: UUID
+    baselines: dict[Instrument, int] = field(default_factory=dict)
+    course_id: UUID | None = None
+    planned_dosing_sessions: int | None = None
+
+
+@dataclass(frozen=True)
+class MakeIntegrationDue:
+    """A dosing session ended with a discharge."""
+
+    discharged: PatientDischarged
+
+
+@dataclass(frozen=True)
+class FlagOverdue:
+    """Look for integration sessions past their due time."""
+
+    now: datetime
+
+
+@dataclass(frozen=True)
+class StaffCommand:
+    request: RecordIntegrationSession | RecordOutcome | CompleteCourse | DiscontinueCourse
+    now: datetime
+    context: PatientContext
+    new_id: UUID | None = None
+
+
+PlanCommand = MakeIntegrationDue | FlagOverdue | StaffCommand
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """One patient's integration plan and outcomes."""
+
+    patient_id: UUID | None = None
+    due: dict[UUID, IntegrationSessionDue] = field(default_factory=dict)
+    overdue: frozenset[UUID] = frozenset()
+    sessions: tuple[IntegrationSessionCompleted, ...] = ()
+    outcomes: tuple[OutcomeMeasured, ...] = ()
+    completed: CourseCompleted | None = None
+    discontinued: CourseDiscontinued | None = None
+
+    def integrated(self, dosing_session_id: UUID) -> bool:
+        return any(s.dosing_session_id == dosing_session_id for s in self.sessions)
+
+    def open_due(self) -> list[IntegrationSessionDue]:
+        """Due integration sessions not held yet, oldest first."""
+        waiting = [d for d in self.due.values() if not self.integrated(d.dosing_session_id)]
+        return sorted(waiting, key=lambda d: d.due_by)
+
+    @property
+    def last_discharge(self) -> datetime | None:
+        return max((d.discharged_at for d in self.due.values()), default=None)
+
+
+def stream_id(patient_id: UUID) -> str:
+    """The event stream of a patient's integration plan."""
+    return f"integration-{patient_id}"
+
+
+def plan_decider(policy: IntegrationPolicy) -> Decider[PlanState, PlanCommand]:
+    """The integration decider under a clinic policy."""
+
+    def decide(state: PlanState, command: PlanCommand) -> Sequence[DomainEvent]:
+        match command:
+            case MakeIntegrationDue():
+                return make_due(state, command.discharged, policy)
+            case FlagOverdue():
+                return flag_overdue(state, command.now)
+            case StaffCommand(request=RecordIntegrationSession() as request):
+                return record_session(state, request, command)
+            case StaffCommand(request=RecordOutcome() as request):
+                return record_outcome(request, command, policy)
+            case StaffCommand(request=CompleteCourse() as request):
+                return complete_course(state, request, command, policy)
+            case StaffCommand(request=DiscontinueCourse() as request):
+                return discontinue_course(state, request, command)
+        raise TypeError(f"integration cannot handle {type(command).__name__}")
+
+    return Decider(decide=decide, evolve=evolve, initial_state=PlanState())
+
+
+def make_due(
+    state: PlanState, discharged: PatientDischarged, policy: IntegrationPolicy
+) -> list[DomainEvent]:
+    if discharged.session_id in state.due:
+        return []
+    window = policy.integration_window_hours
+    return [
+        IntegrationSessionDue(
+            patient_id=discharged.patient_id,
+            dosing_session_id=discharged.session_id,
+            discharged_at=discharged.discharged_at,
+            due_by=discharged.discharged_at + timedelta(hours=window),
+            window_hours=window,
+            policy_version=policy.version,
+        )
+    ]
+
+
+def flag_overdue(state: PlanState, now: datetime) -> list[DomainEvent]:
+    if state.completed or state.discontinued:
+        return []
+    return [
+        IntegrationSessionOverdue(
+            patient_id=due.patient_id,
+            dosing_session_id=due.dosing_session_id,
+            due_by=due.due_by,
+            detected_at=now,
+        )
+        for due in state.open_due()
+        if due.due_by < now and due.dosing_session_id not in state.overdue
+    ]
+
+
+def record_session(
+    state: PlanState, request: RecordIntegrationSession, command: StaffCommand
+) -> list[DomainEvent]:
+    assert command.new_id is not None
+    held_at = charted(request.held_at, command.now, "held_at")
+    dosing_session_id = request.dosing_session_id
+    if dosing_session_id is None and (waiting := state.open_due()):
+        dosing_session_id = waiting[0].dosing_session_id  # the oldest one waiting
+    if dosing_session_id is not None:
+        due = state.due.get(dosing_session_id)
+        if due is None:
+            raise RuleViolation(f"dosing session {dosing_session_id} has no discharge to integrate")
+        if held_at < due.discharged_at:
+            raise InvalidField(
+                "held_at", "is before the discharge of the dosing session it integrates"
+            )
+    return [
+        IntegrationSessionCompleted(
+            patient_id=command.context.patient_id,
+            integration_session_id=command.new_id,
+            dosing_session_id=dosing_session_id,
+            held_at=held_at,
+            therapist=request.therapist,
+            modality=request.modality,
+            practices_assigned=request.practices_assigned,
+            themes=request.themes,
+            notes=request.notes,
+        )
+    ]
+
+
+def record_outcome(
+    request: RecordOutcome, command: StaffCommand, policy: IntegrationPolicy
+) -> list[DomainEvent]:
+    total = sum(request.answers)
+    baseline = command.context.baselines.get(request.instrument)
+    change = round((total - baseline) / baseline * 100, 1) if baseline else None
+    is_phq9 = request.instrument is Instrument.PHQ9
+    return [
+        OutcomeMeasured(
+            patient_id=command.context.patient_id,
+            instrument=request.instrument,
+            item_scores=request.answers,
+            total=total,
+            measured_at=charted(request.measured_at, command.now, "measured_at"),
+            timepoint=request.timepoint,
+            baseline_total=baseline,
+            change_from_baseline_percent=change,
+            response=responded(baseline, total, policy) if baseline else None,
+            remission=total < policy.remission_below if is_phq9 else None,
+            response_threshold_percent=policy.response_threshold_percent,
+            remission_below=policy.remission_below,
+            policy_version=policy.version,
+        )
+    ]
+
+
+def complete_course(
+    state: PlanState, request: CompleteCourse, command: StaffCommand, policy: IntegrationPolicy
+) -> list[DomainEvent]:
+    context = command.context
+    course_id = check_course_open(state, context)
+    planned, done = context.planned_dosing_sessions or 0, len(state.due)
+    if done < planned:
+        raise RuleViolation(
+            f"{done} of {planned} planned dosing sessions are done; the course cannot complete yet"
+        )
+    last = state.last_discharge
+    final = [
+        o
+        for o in state.outcomes
+        if o.instrument is Instrument.PHQ9
+        and o.timepoint is OutcomeTimepoint.END_OF_COURSE
+        and (last is None or o.measured_at >= last)
+    ]
+    if not final:
+        raise RuleViolation(
+            "measure the final PHQ-9 (timepoint end_of_course, after the last session) first"
+        )
+    completed_at = charted(request.completed_at, command.now, "completed_at")
+    final_total = max(final, key=lambda o: o.measured_at).total
+    baseline = context.baselines.get(Instrument.PHQ9)
+    return [
+        CourseCompleted(
+            patient_id=context.patient_id,
+            course_id=course_id,
+            completed_at=completed_at,
+            dosing_sessions_completed=done,
+            final_phq9_total=final_total,
+            baseline_phq9_total=baseline,
+            response=responded(baseline, final_total, policy) if baseline else None,
+            remission=final_total < policy.remission_below,
+            response_threshold_percent=policy.response_threshold_percent,
+            remission_below=policy.remission_below,
+            policy_version=policy.version,
+        )
+    ]
+
+
+def discontinue_course(
+    state: PlanState, request: DiscontinueCourse, command: StaffCommand
+) -> list[DomainEvent]:
+    course_id = check_course_open(state, command.context)
+    return [
+        CourseDiscontinued(
+            patient_id=command.context.patient_id,
+            course_id=course_id,
+            discontinued_at=charted(request.discontinued_at, command.now, "discontinued_at"),
+            reason=request.reason,
+            details=request.details,
+        )
+    ]
+
+
+def check_course_open(state: PlanState, context: PatientContext) -> UUID:
+    if context.course_id is None:
+        raise NotFound("this patient has no course")
+    if state.completed is not None:
+        raise RuleViolation(
+            f"the course was completed ({state.completed.completed_at.isoformat()})"
+        )
+    if state.discontinued is not None:
+        raise RuleViolation(f"the course was discontinued ({state.discontinued.reason.value})")
+    return context.course_id
+
+
+def responded(baseline: int | None, total: int, policy: IntegrationPolicy) -> bool | None:
+    """A reduction of at least the policy's threshold from a non-zero baseline (integer maths)."""
+    if not baseline:
+        return None
+    return (baseline - total) * 100 >= policy.response_threshold_percent * baseline
+
+
+def charted(value: datetime, now: datetime, field_name: str) -> datetime:
+    """A charted time: may be past, never future."""
+    if value > now + CLOCK_SKEW:
+        raise InvalidField(field_name, f"must not be in the future (now is {now.isoformat()})")
+    return value
+
+
+def evolve(state: PlanState, event: DomainEvent) -> PlanState:
+    """The state after one event."""
+    match event:
+        case IntegrationSessionDue():
+            return replace(
+                state,
+                patient_id=event.patient_id,
+                due={**state.due, event.dosing_session_id: event},
+            )
+        case IntegrationSessionOverdue():
+            return replace(state, overdue=state.overdue | {event.dosing_session_id})
+        case IntegrationSessionCompleted():
+            return replace(state, sessions=(*state.sessions, event))
+        case OutcomeMeasured():
+            return replace(state, outcomes=(*state.outcomes, event))
+        case CourseCompleted():
+            return replace(state, completed=event)
+        case CourseDiscontinued():
+            return replace(state, discontinued=event)
+    return state
