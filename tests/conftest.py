@@ -7,6 +7,7 @@ PostgreSQL: `CAREPATH_TEST_POSTGRES_URL` when set; else the throwaway cluster of
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from carepath.contracts.topics import dead_letter_topics
 from support import JWT_SECRET, ROOT, ServiceProcess, docker_engine_answers, local_kafka
 
 TEST_VAR = ROOT / "var" / "test"
+sys.path.insert(0, str(ROOT / "tests" / "with_broker"))  # the scripted clinic staff, for e2e too
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +135,9 @@ def session_service(
 
 
 @pytest.fixture(scope="session")
-def integration_service(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def integration_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     """The integration service as its own process, consuming the intake and session topics."""
     service = _service("integration", kafka_bootstrap, tmp_path_factory).start()
     yield service
