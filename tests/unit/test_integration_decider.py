@@ -1,0 +1,237 @@
+"""Given/when/then for the integration decider: due and overdue, outcomes, completion."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
+from carepath.contracts.common import Instrument
+from carepath.contracts.integration import (
+    CompleteCourse,
+    CourseCompleted,
+    DiscontinueCourse,
+    IntegrationSessionOverdue,
+    OutcomeMeasured,
+    RecordIntegrationSession,
+    RecordOutcome,
+)
+from carepath.contracts.session import PatientDischarged
+from carepath.integration.clinic_policy import load_policy
+from carepath.integration.domain import (
+    FlagOverdue,
+    MakeIntegrationDue,
+    PatientContext,
+    PlanState,
+    StaffCommand,
+    plan_decider,
+)
+
+POLICY = load_policy()
+DECIDER = plan_decider(POLICY)
+PATIENT = UUID("a1a2a3a4-b1b2-4c1c-8d1d-e1e2e3e4e5e6")
+COURSE = uuid4()
+NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
+CONTEXT = PatientContext(
+    patient_id=PATIENT,
+    baselines={Instrument.PHQ9: 20, Instrument.GAD7: 12},
+    course_id=COURSE,
+    planned_dosing_sessions=2,
+)
+
+
+def discharged(days_ago: float, session: UUID | None = None) -> MakeIntegrationDue:
+    at = NOW - timedelta(days=days_ago)
+    return MakeIntegrationDue(
+        PatientDischarged(
+            patient_id=PATIENT,
+            session_id=session or uuid4(),
+            discharged_at=at,
+            observation_minutes=130,
+            last_systolic=120,
+            last_diastolic=80,
+            readiness_confirmed=True,
+            escort_confirmed=True,
+            no_driving_until=at.date() + timedelta(days=1),
+            min_observation_minutes=120,
+            alert_systolic_mmhg=180,
+            alert_diastolic_mmhg=100,
+            policy_version="2026.1",
+        )
+    )
+
+
+def staff(request: object, context: PatientContext = CONTEXT) -> StaffCommand:
+    return StaffCommand(request=request, now=NOW, context=context, new_id=uuid4())  # type: ignore[arg-type]
+
+
+def given(*commands: object) -> PlanState:
+    state = DECIDER.initial_state
+    for command in commands:
+        state = DECIDER.fold_onto(state, DECIDER.decide(state, command))  # type: ignore[arg-type]
+    return state
+
+
+def phq9(total: int, days_ago: float = 1, timepoint: str = "end_of_course") -> StaffCommand:
+    items = []
+    for _ in range(9):
+        items.append(min(3, total - sum(items)))
+    return staff(
+        RecordOutcome(
+            instrument="PHQ9",
+            answers=items,
+            measured_at=NOW - timedelta(days=days_ago),
+            timepoint=timepoint,
+        )
+    )
+
+
+def session(days_ago: float, dosing: UUID | None = None) -> StaffCommand:
+    return staff(
+        RecordIntegrationSession(
+            held_at=NOW - timedelta(days=days_ago),
+            dosing_session_id=dosing,
+            therapist="t-1",
+            modality="act",
+            practices_assigned=["journaling"],
+            themes=["grief"],
+        )
+    )
+
+
+def test_a_discharge_makes_an_integration_session_due_within_the_policy_window() -> None:
+    [due] = DECIDER.decide(DECIDER.initial_state, discharged(1))
+    assert due.due_by - due.discharged_at == timedelta(hours=72)  # type: ignore[attr-defined]
+    assert due.policy_version == POLICY.version  # type: ignore[attr-defined]
+
+
+def test_the_same_discharge_twice_makes_one_due() -> None:
+    dosing = uuid4()
+    assert DECIDER.decide(given(discharged(1, dosing)), discharged(1, dosing)) == []
+
+
+@pytest.mark.parametrize("days_ago, overdue", [(2.9, False), (3.1, True)])
+def test_an_integration_session_is_overdue_after_72_hours(days_ago: float, overdue: bool) -> None:
+    events = DECIDER.decide(given(discharged(days_ago)), FlagOverdue(now=NOW))
+    assert bool(events) is overdue and all(isinstance(e, IntegrationSessionOverdue) for e in events)
+
+
+def test_overdue_is_flagged_once_and_not_when_held() -> None:
+    dosing = uuid4()
+    state = given(discharged(5, dosing), FlagOverdue(now=NOW))
+    assert DECIDER.decide(state, FlagOverdue(now=NOW)) == []
+    assert DECIDER.decide(given(discharged(5), session(4)), FlagOverdue(now=NOW)) == []
+
+
+def test_a_session_without_a_dosing_session_integrates_the_oldest_waiting() -> None:
+    older, newer = uuid4(), uuid4()
+    state = given(discharged(4, older), discharged(1, newer), session(0.5))
+    assert [d.dosing_session_id for d in state.open_due()] == [newer]
+
+
+def test_a_session_held_before_the_discharge_it_integrates_is_invalid() -> None:
+    dosing = uuid4()
+    with pytest.raises(InvalidField, match="held_at"):
+        DECIDER.decide(given(discharged(1, dosing)), session(2, dosing))
+
+
+@pytest.mark.parametrize(
+    "total, response, remission",
+    [(10, True, False), (11, False, False), (4, True, True), (5, True, False)],
+)
+def test_response_at_50_percent_and_remission_below_5(
+    total: int, response: bool, remission: bool
+) -> None:
+    [measured] = DECIDER.decide(DECIDER.initial_state, phq9(total))
+    assert isinstance(measured, OutcomeMeasured)
+    assert (measured.total, measured.baseline_total, measured.response, measured.remission) == (
+        total,
+        20,
+        response,
+        remission,
+    )
+    assert measured.change_from_baseline_percent == round((total - 20) / 20 * 100, 1)
+
+
+def test_without_a_baseline_no_response_is_claimed() -> None:
+    [measured] = DECIDER.decide(
+        DECIDER.initial_state,
+        staff(
+            RecordOutcome(
+                instrument="PCL5", answers=[1] * 20, measured_at=NOW, timepoint="follow_up"
+            )
+        ),
+    )
+    assert (
+        isinstance(measured, OutcomeMeasured)
+        and measured.baseline_total is None
+        and measured.response is None
+    )
+
+
+def test_completion_needs_every_planned_session_done() -> None:
+    with pytest.raises(RuleViolation, match="1 of 2 planned dosing sessions"):
+        DECIDER.decide(given(discharged(5), phq9(8)), staff(CompleteCourse(completed_at=NOW)))
+
+
+def test_completion_needs_a_final_phq9_after_the_last_session() -> None:
+    with pytest.raises(RuleViolation, match="final PHQ-9"):
+        DECIDER.decide(
+            given(discharged(5), discharged(2), phq9(8, days_ago=3)),
+            staff(CompleteCourse(completed_at=NOW)),
+        )
+
+
+def test_a_course_completes_with_its_result_against_baseline() -> None:
+    [done] = DECIDER.decide(
+        given(discharged(5), discharged(2), phq9(8, days_ago=1)),
+        staff(CompleteCourse(completed_at=NOW)),
+    )
+    assert isinstance(done, CourseCompleted)
+    assert (done.dosing_sessions_completed, done.final_phq9_total, done.baseline_phq9_total) == (
+        2,
+        8,
+        20,
+    )
+    assert (done.response, done.remission) == (True, False)
+
+
+def test_a_completed_course_cannot_be_discontinued_or_completed_again() -> None:
+    state = given(discharged(5), discharged(2), phq9(8), staff(CompleteCourse(completed_at=NOW)))
+    for request in (
+        CompleteCourse(completed_at=NOW),
+        DiscontinueCourse(discontinued_at=NOW, reason="patient_choice"),
+    ):
+        with pytest.raises(RuleViolation, match="completed"):
+            DECIDER.decide(state, staff(request))
+
+
+def test_discontinuation_records_the_reason_and_ends_the_course() -> None:
+    state = given(
+        discharged(5), staff(DiscontinueCourse(discontinued_at=NOW, reason="lost_to_follow_up"))
+    )
+    assert state.discontinued is not None and state.discontinued.reason == "lost_to_follow_up"
+    assert (
+        DECIDER.decide(state, FlagOverdue(now=NOW)) == []
+    )  # nothing is overdue for an ended course
+
+
+def test_ending_a_course_that_integration_does_not_know_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        DECIDER.decide(
+            DECIDER.initial_state,
+            staff(
+                DiscontinueCourse(discontinued_at=NOW, reason="patient_choice"),
+                PatientContext(patient_id=PATIENT),
+            ),
+        )
+
+
+def test_a_charted_time_in_the_future_is_invalid() -> None:
+    with pytest.raises(InvalidField, match="discontinued_at"):
+        DECIDER.decide(
+            given(),
+            staff(
+                DiscontinueCourse(discontinued_at=NOW + timedelta(hours=1), reason="patient_choice")
+            ),
+        )
