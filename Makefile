@@ -58,6 +58,7 @@ demo: up ## run the system locally and print where to look
 	@echo "  intake      http://127.0.0.1:8001/docs"
 	@echo "  eligibility http://127.0.0.1:8002/docs"
 	@echo "  session     http://127.0.0.1:8003/docs"
+	@echo "  integration http://127.0.0.1:8004/docs"
 	@echo "  kafka       $(LOCAL_KAFKA)"
 	@echo
 	@echo "Walk a patient through intake: README.md, section 'Try it: an intake'."
