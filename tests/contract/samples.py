@@ -12,6 +12,18 @@ E = TypeVar("E", bound=DomainEvent)
 
 # Fields whose values depend on each other beyond what random values satisfy.
 CONSISTENT_FIELDS: dict[str, dict[str, Any]] = {
+    "carepath.eligibility.EligibilityDetermined.v1": {
+        "outcome": "ineligible",
+        "indication": None,
+        "findings": [
+            {
+                "rule_id": "no_indication",
+                "kind": "no_indication",
+                "description": "No indication for KAP under the clinic policy",
+                "evidence": [{"field": "referral_reason", "value": "depression"}],
+            }
+        ],
+    },
     "carepath.integration.OutcomeMeasured.v1": {
         "instrument": "PHQ9",
         "item_scores": [2, 2, 2, 1, 1, 1, 1, 0, 0],

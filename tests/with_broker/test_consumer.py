@@ -52,7 +52,8 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
     wanted: set[str] = set()
 
     async def note_trace(_session: AsyncSession, event: CloudEvent) -> None:
-        PatientReferred.model_validate(event.data)  # a payload that breaks the schema is poison
+        if event.type == PatientReferred.event_type():
+            PatientReferred.model_validate(event.data)  # a payload that breaks the schema is poison
         trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
         seen.setdefault(event.subject, []).append(trace_id)
         if wanted <= seen.keys():
