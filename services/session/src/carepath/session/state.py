@@ -1,0 +1,206 @@
+"""The course's state: the commands it takes, what it knows, and how each event changes it."""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from carepath.chassis.errors import NotFound
+from carepath.contracts import DomainEvent
+from carepath.contracts.session import (
+    AdministerDose,
+    AdverseEventReported,
+    CheckIn,
+    CourseOpened,
+    CourseOpeningBasis,
+    CourseResumed,
+    CourseSuspended,
+    DischargePatient,
+    DischargeRefused,
+    DoseAdministered,
+    DosingDeferred,
+    DosingSessionScheduled,
+    ObservationRecorded,
+    PatientCheckedIn,
+    PatientDischarged,
+    PreparationSessionCompleted,
+    RecordObservation,
+    RecordPreparationSession,
+    RecordVitals,
+    ReportAdverseEvent,
+    ResumeCourse,
+    ScheduleDosingSession,
+    SuspendCourse,
+    VitalsAlertRaised,
+    VitalsRecorded,
+)
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenCourse:
+    """The patient was cleared (eligible, or approved on review): open a course."""
+
+    patient_id: UUID
+    course_id: UUID
+    basis: CourseOpeningBasis
+    basis_event_id: UUID
+
+
+@dataclass(frozen=True)
+class SuspendForConsentWithdrawal:
+    """Consent was withdrawn upstream."""
+
+    withdrawal_event_id: UUID
+
+
+StaffRequest = (
+    RecordPreparationSession
+    | ScheduleDosingSession
+    | CheckIn
+    | AdministerDose
+    | RecordVitals
+    | RecordObservation
+    | ReportAdverseEvent
+    | DischargePatient
+    | SuspendCourse
+    | ResumeCourse
+)
+
+
+@dataclass(frozen=True)
+class StaffCommand:
+    """A request from staff, when it was made, the dosing session it is about (if any), and the
+    id of what it creates (a session, a preparation session)."""
+
+    request: StaffRequest
+    now: datetime
+    session_id: UUID | None = None
+    new_id: UUID | None = None
+
+
+CourseCommand = OpenCourse | SuspendForConsentWithdrawal | StaffCommand
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+class DosingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CHECKED_IN = "checked_in"
+    DEFERRED = "deferred"
+    MONITORING = "monitoring"
+    DISCHARGED = "discharged"
+
+
+@dataclass(frozen=True)
+class DosingSession:
+    """One dosing session, as the events so far tell it."""
+
+    scheduled: DosingSessionScheduled
+    check_in: PatientCheckedIn | None = None
+    deferred: DosingDeferred | None = None
+    dose: DoseAdministered | None = None
+    vitals: tuple[VitalsRecorded, ...] = ()
+    alerts: tuple[VitalsAlertRaised, ...] = ()
+    observations: tuple[ObservationRecorded, ...] = ()
+    adverse_events: tuple[AdverseEventReported, ...] = ()
+    refusals: tuple[DischargeRefused, ...] = ()
+    discharged: PatientDischarged | None = None
+
+    @property
+    def status(self) -> DosingStatus:
+        if self.discharged:
+            return DosingStatus.DISCHARGED
+        if self.dose:
+            return DosingStatus.MONITORING
+        if self.deferred:
+            return DosingStatus.DEFERRED
+        return DosingStatus.CHECKED_IN if self.check_in else DosingStatus.SCHEDULED
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (
+            DosingStatus.SCHEDULED,
+            DosingStatus.CHECKED_IN,
+            DosingStatus.MONITORING,
+        )
+
+    def last_vitals(self, until: datetime) -> VitalsRecorded | None:
+        taken = [v for v in self.vitals if v.measured_at <= until]
+        return max(taken, key=lambda v: v.measured_at) if taken else None
+
+
+@dataclass(frozen=True)
+class CourseState:
+    """What the session service knows about one patient's course."""
+
+    course: CourseOpened | None = None
+    suspension: CourseSuspended | None = None
+    preparations: tuple[PreparationSessionCompleted, ...] = ()
+    sessions: dict[UUID, DosingSession] = field(default_factory=dict)
+
+    def session(self, session_id: UUID | None) -> DosingSession:
+        if session_id is None or session_id not in self.sessions:
+            raise NotFound(f"no dosing session {session_id}")
+        return self.sessions[session_id]
+
+    @property
+    def doses_given(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.dose is not None)
+
+
+def stream_id(patient_id: UUID) -> str:
+    """The event stream of a patient's course and its sessions."""
+    return f"session-{patient_id}"
+
+
+# --- evolution ------------------------------------------------------------------------------
+
+
+def evolve(state: CourseState, event: DomainEvent) -> CourseState:
+    """The state after one event."""
+    match event:
+        case CourseOpened():
+            return replace(state, course=event)
+        case CourseSuspended():
+            return replace(state, suspension=event)
+        case CourseResumed():
+            return replace(state, suspension=None)
+        case PreparationSessionCompleted():
+            return replace(state, preparations=(*state.preparations, event))
+        case DosingSessionScheduled():
+            return replace(
+                state, sessions={**state.sessions, event.session_id: DosingSession(scheduled=event)}
+            )
+    session_id = getattr(event, "session_id", None)
+    if session_id not in state.sessions:
+        return state
+    return replace(
+        state,
+        sessions={**state.sessions, session_id: _evolve_session(state.sessions[session_id], event)},
+    )
+
+
+def _evolve_session(session: DosingSession, event: DomainEvent) -> DosingSession:
+    match event:
+        case PatientCheckedIn():
+            return replace(session, check_in=event)
+        case DosingDeferred():
+            return replace(session, deferred=event)
+        case DoseAdministered():
+            return replace(session, dose=event)
+        case VitalsRecorded():
+            return replace(session, vitals=(*session.vitals, event))
+        case VitalsAlertRaised():
+            return replace(session, alerts=(*session.alerts, event))
+        case ObservationRecorded():
+            return replace(session, observations=(*session.observations, event))
+        case AdverseEventReported():
+            return replace(session, adverse_events=(*session.adverse_events, event))
+        case DischargeRefused():
+            return replace(session, refusals=(*session.refusals, event))
+        case PatientDischarged():
+            return replace(session, discharged=event)
+    return session
