@@ -7,13 +7,14 @@ exactly once). Assessments are scored here from their item answers.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from functools import reduce
 from uuid import UUID
 
+from carepath.chassis.charting import charted
 from carepath.chassis.decider import Decider
-from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
+from carepath.chassis.errors import NotFound, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument, SuicideRisk
 from carepath.contracts.intake import (
@@ -36,7 +37,6 @@ from carepath.intake import scoring
 from carepath.intake.clinic_policy import IntakePolicy
 
 # A charted time this far ahead of the service clock is a clock difference, not the future.
-CLOCK_SKEW = timedelta(minutes=5)
 
 Request = ReferPatient | SubmitIntakeForm | RecordAssessment | GiveConsent | WithdrawConsent
 
@@ -235,15 +235,6 @@ def check_intake_is_open(state: IntakeState, what: str) -> None:
             f"intake was completed {completed}: {what} can no longer change it; "
             "later measures are recorded with the course"
         )
-
-
-def charted(value: datetime | None, now: datetime, field_name: str) -> datetime:
-    """A charted clinical time: may be past, never future; defaults to now."""
-    if value is None:
-        return now
-    if value > now + CLOCK_SKEW:
-        raise InvalidField(field_name, f"must not be in the future (now is {now.isoformat()})")
-    return value
 
 
 def _flag(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from carepath.chassis.charting import charted
 from carepath.chassis.decider import Decider
 from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts import DomainEvent
@@ -29,8 +30,6 @@ from carepath.contracts.integration import (
 )
 from carepath.contracts.session import PatientDischarged
 from carepath.integration.clinic_policy import IntegrationPolicy
-
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -284,13 +283,6 @@ def responded(baseline: int | None, total: int, policy: IntegrationPolicy) -> bo
     if not baseline:
         return None
     return (baseline - total) * 100 >= policy.response_threshold_percent * baseline
-
-
-def charted(value: datetime, now: datetime, field_name: str) -> datetime:
-    """A charted time: may be past, never future."""
-    if value > now + CLOCK_SKEW:
-        raise InvalidField(field_name, f"must not be in the future (now is {now.isoformat()})")
-    return value
 
 
 def evolve(state: PlanState, event: DomainEvent) -> PlanState:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+from carepath.chassis.charting import charted
 from carepath.chassis.decider import Decider
 from carepath.chassis.errors import NotFound, RuleViolation
 from carepath.contracts import DomainEvent
@@ -35,7 +36,6 @@ from carepath.contracts.session import (
 from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.dosing import (
     administer_dose,
-    charted,
     check_in,
     check_not_suspended,
     discharge,

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 
+from carepath.chassis.charting import charted
 from carepath.chassis.errors import InvalidField, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.session import (
@@ -27,8 +28,6 @@ from carepath.contracts.session import (
 )
 from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.state import CourseState, DosingSession, DosingStatus
-
-CLOCK_SKEW = timedelta(minutes=5)  # a charted time this far ahead is a clock difference
 
 
 def check_in(
@@ -317,10 +316,3 @@ def check_not_suspended(state: CourseState, action: str) -> None:
             f"cannot {action}: the course is suspended ({state.suspension.reason.value}) "
             "until a clinician resumes it"
         )
-
-
-def charted(value: datetime, now: datetime, field_name: str) -> datetime:
-    """A charted clinical time: may be past, never future."""
-    if value > now + CLOCK_SKEW:
-        raise InvalidField(field_name, f"must not be in the future (now is {now.isoformat()})")
-    return value

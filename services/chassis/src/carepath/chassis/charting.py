@@ -1,0 +1,18 @@
+"""Charted clinical times: what staff record as when something happened."""
+
+from datetime import datetime, timedelta
+
+from carepath.chassis.errors import InvalidField
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""A charted time this far ahead of the service clock is a clock difference, not the future."""
+
+
+def charted(value: datetime | None, now: datetime, field_name: str) -> datetime:
+    """A charted time may lie in the past, never in the future (`InvalidField` naming the
+    field); when none was charted, it is now."""
+    if value is None:
+        return now
+    if value > now + CLOCK_SKEW:
+        raise InvalidField(field_name, f"must not be in the future (now is {now.isoformat()})")
+    return value
