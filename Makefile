@@ -5,10 +5,12 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 LOCAL_KAFKA := localhost:9092
 PYTEST_ARGS ?=
+N ?= 50
+SEED ?= 2026
 
 ASYNCAPI_TOOL := contracts/tools/asyncapi-validate
 
-.PHONY: help setup kafka-jars postgres contracts-tools contracts test up down demo status lint format
+.PHONY: help setup kafka-jars postgres contracts-tools contracts browser test up down demo seed status lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,7 +38,10 @@ contracts: setup contracts-tools ## regenerate contracts/schemas and contracts/a
 	$(UV) run carepath-contracts generate
 	node $(ASYNCAPI_TOOL)/validate.mjs contracts/asyncapi.yaml
 
-test: setup kafka-jars postgres contracts-tools ## run every test (starts its own Kafka broker and PostgreSQL)
+browser: ## install Debian's Chromium if missing (the dashboard's browser test drives it)
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: setup kafka-jars postgres contracts-tools browser ## run every test (starts its own Kafka broker and PostgreSQL)
 	$(UV) run pytest $(PYTEST_ARGS)
 
 up: setup kafka-jars ## start the local broker and every service in the background, wait until ready
@@ -52,7 +57,11 @@ status: ## what is running
 	@infra/services.sh status
 	@infra/kafka/kafka.sh status && echo "kafka running on $(LOCAL_KAFKA)" || echo "kafka stopped"
 
-demo: up ## run the system locally and print where to look
+seed: setup ## drive a synthetic cohort of N patients through the running services (N=50 SEED=2026)
+	$(UV) run carepath-seed --patients $(N) --seed $(SEED)
+
+demo: up ## start everything, seed a synthetic clinic cohort, print where to look
+	@$(MAKE) --no-print-directory seed
 	@echo
 	@echo "CarePath is running."
 	@echo "  intake      http://127.0.0.1:8001/docs"
@@ -68,7 +77,7 @@ demo: up ## run the system locally and print where to look
 lint: setup ## ruff and mypy --strict
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy contracts/src $(wildcard services/*/src)
+	$(UV) run mypy contracts/src $(wildcard services/*/src) infra/seed/src
 
 format: setup ## apply ruff's formatting and safe fixes
 	$(UV) run ruff format .

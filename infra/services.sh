@@ -20,6 +20,7 @@ services=(
   "eligibility:8002:carepath-eligibility"
   "session:8003:carepath-session"
   "integration:8004:carepath-integration"
+  "dashboard:8000:carepath-dashboard"
 )
 
 log() { printf 'services: %s\n' "$*" >&2; }

@@ -142,3 +142,13 @@ def integration_service(
     service = _service("integration", kafka_bootstrap, tmp_path_factory).start()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def dashboard_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The dashboard as its own process, projecting every topic into its read models."""
+    service = _service("dashboard", kafka_bootstrap, tmp_path_factory).start()
+    yield service
+    service.stop()

@@ -198,3 +198,24 @@ class RecordAccessed(AccessEvent):
                 "must be a route template such as `GET /patients/{patient_id}`, not a path with ids"
             )
         return resource
+
+
+@registry.register
+class AlertAcknowledged(AccessEvent):
+    """A clinician acknowledged a safety alert on the dashboard: who, when, and which alert."""
+
+    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    alert_event_id: UUID = Field(description="Event id of the alert (the event that raised it).")
+    alert_kind: str = Field(
+        min_length=1, max_length=50, description="Kind of alert, e.g. `vitals`."
+    )
+    acknowledged_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
+        description="When it was acknowledged, by the service's clock; stored in UTC."
+    )
+    user_id: str = Field(min_length=1, max_length=200, description="Who acknowledged it.")
+    role: str = Field(
+        min_length=1, max_length=50, pattern=r"^[a-z][a-z_]*$", description="Their role."
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="What was done about it (PHI)."
+    )

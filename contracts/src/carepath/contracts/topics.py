@@ -47,6 +47,13 @@ SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
     "eligibility": (INTAKE_EVENTS,),
     "session": (ELIGIBILITY_EVENTS, INTAKE_EVENTS),
     "integration": (INTAKE_EVENTS, SESSION_EVENTS),
+    "dashboard": (
+        INTAKE_EVENTS,
+        ELIGIBILITY_EVENTS,
+        SESSION_EVENTS,
+        INTEGRATION_EVENTS,
+        ACCESS_EVENTS,
+    ),
 }
 """Which topics each CarePath consumer reads (its consumer group is `carepath.<consumer>`)."""
 

@@ -82,6 +82,8 @@ def verify_token(settings: ServiceSettings, token: str) -> Principal:
 
 
 _bearer = HTTPBearer(auto_error=False)
+# For browsers (the dashboard page): the same token, in an HttpOnly cookie.
+TOKEN_COOKIE = "carepath_token"  # noqa: S105 (a cookie name, not a secret)
 
 
 def _unauthorized(reason: str) -> HTTPException:
@@ -94,12 +96,13 @@ def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """FastAPI dependency: the verified caller, or 401."""
-    if credentials is None:
+    """FastAPI dependency: the verified caller (bearer token, or the browser's cookie), or 401."""
+    token = credentials.credentials if credentials else request.cookies.get(TOKEN_COOKIE)
+    if not token:
         raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     settings: ServiceSettings = request.app.state.settings
     try:
-        return verify_token(settings, credentials.credentials)
+        return verify_token(settings, token)
     except (jwt.InvalidTokenError, ValueError) as error:
         raise _unauthorized(f"the bearer token is not valid: {error}") from None
 

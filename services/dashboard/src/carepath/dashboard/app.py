@@ -1,0 +1,44 @@
+"""Dashboard wiring: consumers of every topic into read models, the page, live updates (:8000)."""
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from carepath.chassis.consumer import EventConsumer
+from carepath.chassis.runtime import ServiceRuntime, serve
+from carepath.chassis.settings import ServiceSettings
+from carepath.contracts.topics import SUBSCRIPTIONS
+from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
+from carepath.dashboard.api import STATIC, router
+from carepath.dashboard.projection import project
+from carepath.dashboard.service import Dashboard
+
+
+class DashboardSettings(ServiceSettings):
+    service_name: str = "dashboard"
+    http_port: int = 8000
+
+
+def create_app(settings: DashboardSettings | None = None) -> FastAPI:
+    """The dashboard web app and its projection consumers."""
+    settings = settings or DashboardSettings()
+    runtime = ServiceRuntime(settings)
+    service = Dashboard(runtime)
+    for topic in SUBSCRIPTIONS[settings.service_name]:
+        EventConsumer(
+            runtime.engine,
+            runtime.broker,
+            settings.service_name,
+            topic,
+            project,
+            on_applied=service.changes.notify,
+        )
+    app = runtime.create_app(
+        "CarePath dashboard", [router], "The clinic's live view of the pathway."
+    )
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    app.state.dashboard = service
+    return app
+
+
+def main() -> None:
+    serve("carepath.dashboard.app:create_app", DashboardSettings(), factory=True)

@@ -1,0 +1,168 @@
+"""`carepath-dashboard`: run the dashboard, rebuild its read models from offset 0, compare two
+sets of read models row for row."""
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.inbox import Inbox, InboxRecord
+from carepath.contracts import CloudEvent
+from carepath.contracts.events import UnknownEventType
+from carepath.contracts.topics import SUBSCRIPTIONS
+from carepath.dashboard.models import READ_MODELS
+from carepath.dashboard.projection import project
+
+app = typer.Typer(add_completion=False, help=__doc__)
+console = Console(stderr=True)
+CONSUMER = "dashboard"
+BATCH = 500
+
+
+@app.command()
+def serve() -> None:
+    """Run the dashboard service (port 8000)."""
+    from carepath.dashboard.app import main as run
+
+    run()
+
+
+@app.command()
+def rebuild(
+    database_url: Annotated[
+        str, typer.Option("--database", envvar="DATABASE_URL", help="Read models to rebuild.")
+    ] = ("sqlite:///var/dashboard.db"),
+    bootstrap_servers: Annotated[
+        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")
+    ] = "localhost:9092",
+) -> None:
+    """Drop the read models and replay every topic from offset 0 into them."""
+    applied, skipped = asyncio.run(_rebuild(database_url, bootstrap_servers))
+    console.print(f"rebuilt: {applied} events applied, {skipped} unreadable records skipped")
+
+
+async def _rebuild(database_url: str, bootstrap_servers: str) -> tuple[int, int]:
+    engine = create_engine(database_url)
+    try:
+        await create_tables(engine)
+        async with engine.begin() as connection:
+            for model in READ_MODELS:
+                await connection.execute(delete(model))
+            await connection.execute(delete(InboxRecord).where(InboxRecord.consumer == CONSUMER))  # type: ignore[arg-type]
+        inbox, applied, skipped = Inbox(engine, CONSUMER), 0, 0
+        reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        try:
+            with _progress() as progress:
+                for topic in SUBSCRIPTIONS[CONSUMER]:
+                    partitions = [
+                        TopicPartition(topic.name, p)
+                        for p in reader.partitions_for_topic(topic.name) or ()
+                    ]
+                    ends = reader.end_offsets(partitions)
+                    task = progress.add_task(topic.name, total=sum(ends.values()))
+                    reader.assign(partitions)
+                    reader.seek_to_beginning(*partitions)
+                    while any(reader.position(tp) < end for tp, end in ends.items()):
+                        records = [
+                            r
+                            for batch in reader.poll(timeout_ms=500, max_records=BATCH).values()
+                            for r in batch
+                        ]
+                        events = []
+                        for record in records:
+                            try:
+                                events.append(CloudEvent.from_json(record.value))
+                            except ValidationError:
+                                skipped += 1
+                        applied += await _apply(inbox, events)
+                        progress.advance(task, len(records))
+        finally:
+            reader.close()
+        return applied, skipped
+    finally:
+        await engine.dispose()
+
+
+async def _apply(inbox: Inbox, events: list[CloudEvent]) -> int:
+    try:
+        return len(await inbox.apply(events, project))
+    except (ValidationError, UnknownEventType):
+        # As the live consumer does with its dead-letter topic: apply the others, skip the culprit.
+        total = 0
+        for event in events:
+            try:
+                total += len(await inbox.apply([event], project))
+            except (ValidationError, UnknownEventType):
+                continue
+        return total
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def compare(first: str, second: str) -> None:
+    """Compare the read models of two databases row for row; exit 1 on any difference."""
+    differences = asyncio.run(read_model_differences(first, second))
+    for line in differences[:50]:
+        console.print(line)
+    if differences:
+        console.print(f"{len(differences)} differences")
+        raise typer.Exit(1)
+    console.print("the read models are identical")
+
+
+async def read_model_differences(first: str, second: str) -> list[str]:
+    """Every row that differs between the read models of two databases."""
+    engines = create_engine(first), create_engine(second)
+    try:
+        differences = []
+        for model in READ_MODELS:
+            left, right = await _rows(engines[0], model), await _rows(engines[1], model)
+            for key in sorted(left.keys() | right.keys(), key=str):
+                if left.get(key) != right.get(key):
+                    differences.append(
+                        f"{model.__tablename__} {key}: {left.get(key)} != {right.get(key)}"
+                    )
+        return differences
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def _rows(engine: AsyncEngine, model: type[SQLModel]) -> dict[Any, dict[str, Any]]:
+    key = next(iter(model.__table__.primary_key)).name  # type: ignore[attr-defined]
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(model.__table__))).mappings()  # type: ignore[attr-defined]
+        return {row[key]: _normalised(dict(row)) for row in rows}
+
+
+def _normalised(row: dict[str, Any]) -> dict[str, Any]:
+    # SQLite keeps no time zone; compare instants, not representations.
+    return {
+        k: (v.replace(tzinfo=None) if hasattr(v, "tzinfo") and v.tzinfo else v)
+        for k, v in row.items()
+    }
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

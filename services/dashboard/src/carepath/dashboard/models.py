@@ -1,0 +1,108 @@
+"""The dashboard's read models: tables rebuilt from the topics, never written by hand.
+
+Every row derives from events only (no clock reads), and each handler gives the same result
+whatever order the topics are read in, so a rebuild from offset 0 equals the live models.
+Time-dependent views (today's board, minutes left) are computed when they are read.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from carepath.chassis.database import UTCDateTime
+
+
+def _time(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class PatientView(SQLModel, table=True):
+    """Where one patient is in the pathway: one flag per stage reached."""
+
+    __tablename__ = "dash_patient"
+
+    patient_id: UUID = Field(primary_key=True)
+    referral_reason: str | None = None
+    referred_at: datetime | None = _time()
+    referred: bool = False
+    intake_complete: bool = False
+    screening_outcome: str | None = None
+    review_decision: str | None = None
+    cleared: bool = False
+    course_opened: bool = False
+    doses_given: int = 0
+    completed: bool = False
+    discontinued: str | None = None
+    baseline_phq9: int | None = None
+    final_phq9: int | None = None
+    response: bool | None = None
+    remission: bool | None = None
+
+
+class DosingView(SQLModel, table=True):
+    """One dosing session on the board."""
+
+    __tablename__ = "dash_dosing"
+
+    session_id: UUID = Field(primary_key=True)
+    patient_id: UUID = Field(index=True)
+    session_number: int
+    scheduled_for: datetime = _time(nullable=False)
+    status: str = "scheduled"
+    dosed_at: datetime | None = _time()
+    discharged_at: datetime | None = _time()
+    min_observation_minutes: int | None = None
+    last_bp: str | None = None
+
+
+class AlertView(SQLModel, table=True):
+    """A safety alert, shown until acknowledged."""
+
+    __tablename__ = "dash_alert"
+
+    alert_id: UUID = Field(primary_key=True)
+    patient_id: UUID = Field(index=True)
+    kind: str = ""
+    detail: str = ""
+    raised_at: datetime | None = _time()
+    acknowledged_at: datetime | None = _time()
+    acknowledged_by: str | None = None
+
+
+class OutcomePoint(SQLModel, table=True):
+    """A PHQ-9 total over time (intake baseline, outcome measures)."""
+
+    __tablename__ = "dash_outcome"
+
+    event_id: UUID = Field(primary_key=True)
+    patient_id: UUID = Field(index=True)
+    instrument: str
+    total: int
+    timepoint: str
+    measured_at: datetime = _time(nullable=False)
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One line of a patient's timeline."""
+
+    __tablename__ = "dash_timeline"
+
+    event_id: UUID = Field(primary_key=True)
+    patient_id: UUID = Field(index=True)
+    at: datetime = _time(nullable=False)
+    recorded_at: datetime = _time(nullable=False)
+    context: str
+    type: str
+    summary: str
+
+
+READ_MODELS: tuple[type[SQLModel], ...] = (
+    PatientView,
+    DosingView,
+    AlertView,
+    OutcomePoint,
+    TimelineEntry,
+)

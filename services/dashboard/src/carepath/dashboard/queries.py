@@ -1,0 +1,174 @@
+"""Reading the read models: the summary the page shows, and a patient's timeline."""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from carepath.dashboard.models import (
+    AlertView,
+    DosingView,
+    OutcomePoint,
+    PatientView,
+    TimelineEntry,
+)
+
+DEFAULT_OBSERVATION_MINUTES = 120
+FUNNEL = (
+    ("referred", "Referred"),
+    ("intake_complete", "Intake complete"),
+    ("screened", "Screened"),
+    ("cleared", "Cleared for a course"),
+    ("course_opened", "Course opened"),
+    ("dosed", "Dosed"),
+    ("completed", "Completed"),
+)
+
+
+def _reached(patient: PatientView, stage: str) -> bool:
+    return {
+        "referred": patient.referred,
+        "intake_complete": patient.intake_complete,
+        "screened": patient.screening_outcome is not None,
+        "cleared": patient.cleared,
+        "course_opened": patient.course_opened,
+        "dosed": patient.doses_given > 0,
+        "completed": patient.completed,
+    }[stage]
+
+
+def funnel(patients: list[PatientView]) -> list[dict[str, Any]]:
+    """Patients at each stage, and the conversion from the stage before."""
+    rows, previous = [], None
+    for stage, label in FUNNEL:
+        count = sum(1 for p in patients if _reached(p, stage))
+        conversion: float | None = round(count / previous, 3) if previous else None
+        rows.append({"stage": stage, "label": label, "patients": count, "conversion": conversion})
+        previous = count
+    return rows
+
+
+def board_entry(row: DosingView, now: datetime) -> dict[str, Any]:
+    minutes = row.min_observation_minutes or DEFAULT_OBSERVATION_MINUTES
+    ends = row.dosed_at + timedelta(minutes=minutes) if row.dosed_at else None
+    left = (
+        max(0, int((ends - now).total_seconds() // 60))
+        if ends and row.status == "monitoring"
+        else None
+    )
+    return {
+        "session_id": str(row.session_id),
+        "patient_id": str(row.patient_id),
+        "session_number": row.session_number,
+        "status": row.status,
+        "scheduled_for": row.scheduled_for.isoformat(),
+        "dosed_at": row.dosed_at.isoformat() if row.dosed_at else None,
+        "observation_ends_at": ends.isoformat() if ends else None,
+        "minutes_left": left,
+        "last_bp": row.last_bp,
+    }
+
+
+def rates(patients: list[PatientView]) -> list[dict[str, Any]]:
+    """Response and remission among completed courses, by referral reason."""
+    by_reason: dict[str, list[PatientView]] = defaultdict(list)
+    for patient in patients:
+        if patient.completed:
+            by_reason[patient.referral_reason or "unknown"].append(patient)
+    result = []
+    for reason, done in sorted(by_reason.items()):
+        responders = sum(1 for p in done if p.response)
+        remitters = sum(1 for p in done if p.remission)
+        result.append(
+            {
+                "referral_reason": reason,
+                "completed": len(done),
+                "responders": responders,
+                "remitters": remitters,
+                "response_rate": round(responders / len(done), 3),
+                "remission_rate": round(remitters / len(done), 3),
+            }
+        )
+    return result
+
+
+async def summary(
+    session: AsyncSession, now: datetime, lag: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Everything the page shows, as of `now`."""
+    patients = list(await session.scalars(select(PatientView)))
+    reasons = {p.patient_id: p.referral_reason for p in patients}
+    today = now.date()
+    sessions = [
+        board_entry(row, now)
+        for row in await session.scalars(select(DosingView).order_by(col(DosingView.scheduled_for)))
+        if row.scheduled_for.date() == today
+        or (row.dosed_at and row.dosed_at.date() == today)
+        or row.status == "monitoring"
+    ]
+    alerts = await session.scalars(
+        select(AlertView)
+        .where(col(AlertView.acknowledged_at).is_(None), col(AlertView.raised_at).is_not(None))
+        .order_by(col(AlertView.raised_at).desc())
+    )
+    points: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for point in await session.scalars(
+        select(OutcomePoint)
+        .where(col(OutcomePoint.instrument) == "PHQ9")
+        .order_by(col(OutcomePoint.measured_at))
+    ):
+        points[point.patient_id].append(
+            {
+                "at": point.measured_at.isoformat(),
+                "total": point.total,
+                "timepoint": point.timepoint,
+            }
+        )
+    return {
+        "generated_at": now.isoformat(),
+        "funnel": funnel(patients),
+        "discontinued": sum(1 for p in patients if p.discontinued),
+        "today": sessions,
+        "in_monitoring": [s for s in sessions if s["status"] == "monitoring"],
+        "alerts": [
+            {
+                "alert_id": str(a.alert_id),
+                "patient_id": str(a.patient_id),
+                "kind": a.kind,
+                "detail": a.detail,
+                "raised_at": a.raised_at.isoformat() if a.raised_at else None,
+            }
+            for a in alerts
+        ],
+        "outcomes": {
+            "trajectories": [
+                {"patient_id": str(pid), "referral_reason": reasons.get(pid), "points": pts}
+                for pid, pts in points.items()
+                if len(pts) > 1
+            ],
+            "rates": rates(patients),
+        },
+        "lag": lag,
+    }
+
+
+async def timeline(session: AsyncSession, patient_id: UUID) -> list[dict[str, Any]]:
+    entries = await session.scalars(
+        select(TimelineEntry)
+        .where(col(TimelineEntry.patient_id) == patient_id)
+        .order_by(col(TimelineEntry.at), col(TimelineEntry.recorded_at))
+    )
+    return [
+        {
+            "at": e.at.isoformat(),
+            "recorded_at": e.recorded_at.isoformat(),
+            "context": e.context,
+            "type": e.type,
+            "summary": e.summary,
+        }
+        for e in entries
+    ]
