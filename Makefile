@@ -64,6 +64,7 @@ demo: up ## start everything, seed a synthetic clinic cohort, print where to loo
 	@$(MAKE) --no-print-directory seed
 	@echo
 	@echo "CarePath is running."
+	@echo "  dashboard   http://127.0.0.1:8000/login?token=$$($(UV) run carepath-token clinician --sub demo-clinician)"
 	@echo "  intake      http://127.0.0.1:8001/docs"
 	@echo "  eligibility http://127.0.0.1:8002/docs"
 	@echo "  session     http://127.0.0.1:8003/docs"

@@ -27,12 +27,13 @@ CONSUMER = "dashboard"
 BATCH = 500
 
 
-@app.command()
-def serve() -> None:
-    """Run the dashboard service (port 8000)."""
-    from carepath.dashboard.app import main as run
+@app.callback(invoke_without_command=True)
+def serve(context: typer.Context) -> None:
+    """Without a command: run the dashboard service (port 8000), like every CarePath service."""
+    if context.invoked_subcommand is None:
+        from carepath.dashboard.app import main as run
 
-    run()
+        run()
 
 
 @app.command()
