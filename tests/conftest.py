@@ -87,6 +87,9 @@ async def engine(database_url: str) -> AsyncIterator[object]:
     await engine.dispose()
 
 
+KEYS_DIR = TEST_VAR / "keys"  # every service under test publishes its public key here
+
+
 def _service(
     name: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceProcess:
@@ -99,6 +102,7 @@ def _service(
             "DATABASE_URL": f"sqlite:///{work / f'{name}.db'}",
             "CAREPATH_VAR_DIR": str(work),
             "CAREPATH_JWT_SECRET": JWT_SECRET,
+            "CAREPATH_KEYS_DIR": str(KEYS_DIR),
         },
         work,
     )

@@ -166,10 +166,6 @@ def test_the_page_shows_the_summary_and_follows_the_clinic_live(
             problems.append(f"console error: {message.text}")
 
     page.on("console", console)
-    page.on("request", lambda r: print("REQ", r.method, r.url[:90], flush=True))
-    page.on("response", lambda r: print("RESP", r.status, r.url[:90], flush=True))
-    page.on("requestfailed", lambda r: print("FAILED", r.url[:90], r.failure, flush=True))
-    page.on("console", lambda m: print("CONSOLE", m.type, m.text, flush=True))
 
     # Given a few intakes, one of them with thoughts of self-harm (PHQ-9 item 9 = 1), and one
     # patient dosed half an hour ago.

@@ -21,6 +21,7 @@ from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S, execute
 from carepath.chassis.errors import ConcurrencyError
+from carepath.chassis.evidence import load_signer
 from carepath.chassis.http import add_error_handlers
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.relay import OutboxRelay
@@ -40,7 +41,8 @@ class ServiceRuntime:
         self.settings = settings
         setup_tracing(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
-        self.store = EventStore(self.engine)
+        signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)
+        self.store = EventStore(self.engine, signer)
         self.broker = make_broker(settings)
         self.relay = OutboxRelay(
             self.store,

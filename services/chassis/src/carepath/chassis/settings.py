@@ -32,6 +32,13 @@ class ServiceSettings(BaseSettings):
     )
     jwt_issuer: str = "carepath"
     jwt_audience: str = "carepath"
+    keys_dir: Path = Field(
+        default=Path("var/keys"),
+        description="Where public keys are published for auditors (and dev signing keys live).",
+    )
+    signing_key_file: Path | None = Field(
+        default=None, description="This service's Ed25519 key (PEM); unset: a dev key in keys_dir."
+    )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     kafka_linger_ms: int = Field(default=5, ge=0)

@@ -34,6 +34,7 @@ from sqlmodel import Field, SQLModel, col
 
 from carepath.chassis.database import session_factory
 from carepath.chassis.errors import ConcurrencyError
+from carepath.chassis.evidence import Signer, digest
 from carepath.contracts import CloudEvent, DomainEvent, registry
 
 
@@ -66,6 +67,8 @@ class EventRecord(SQLModel, table=True):
     meta: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    prevhash: str | None = Field(default=None, max_length=64)
+    signature: str | None = Field(default=None, max_length=200)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class RecordedEvent:
     payload: dict[str, Any]
     metadata: dict[str, Any]
     recorded_at: datetime
+    prevhash: str | None = None
+    signature: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The columns of its `EventRecord` (the position is the database's to assign)."""
@@ -107,6 +112,8 @@ class RecordedEvent:
             "payload": self.payload,
             "meta": self.metadata,
             "recorded_at": self.recorded_at,
+            "prevhash": self.prevhash,
+            "signature": self.signature,
         }
 
     def event(self) -> DomainEvent:
@@ -129,6 +136,8 @@ class RecordedEvent:
             causationid=meta.get("causation_id"),
             actor=meta["actor"],
             traceparent=meta.get("traceparent"),
+            prevhash=self.prevhash,
+            signature=self.signature,
         )
 
     @classmethod
@@ -147,6 +156,8 @@ class RecordedEvent:
             payload=row.payload,
             metadata=row.meta,
             recorded_at=recorded_at,
+            prevhash=row.prevhash,
+            signature=row.signature,
         )
 
 
@@ -174,8 +185,9 @@ class EventStore:
     its own.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, signer: Signer | None = None) -> None:
         self.engine = engine
+        self.signer = signer
         self._sessions = session_factory(engine)
 
     @asynccontextmanager
@@ -209,7 +221,7 @@ class EventStore:
         if not events:
             return []
         now = datetime.now(UTC)
-        pending = [
+        drafts = [
             RecordedEvent(
                 position=0,  # assigned by the database
                 stream_id=stream_id,
@@ -225,9 +237,11 @@ class EventStore:
         ]
         try:
             async with self._within(session) as tx:
-                actual = await self.version(stream_id, session=tx)
+                last = await self._last(stream_id, tx)
+                actual = last.sequence if last else 0
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
+                pending = self._chained(drafts, digest(last.to_cloud_event()) if last else None)
                 inserted = await tx.execute(
                     insert(EventRecord).returning(
                         col(EventRecord.position), sort_by_parameter_order=True
@@ -244,6 +258,27 @@ class EventStore:
             replace(event, position=position)
             for event, position in zip(pending, positions, strict=True)
         ]
+
+    def _chained(self, drafts: list[RecordedEvent], previous: str | None) -> list[RecordedEvent]:
+        """Link each event to the one before it and sign it (see `evidence`)."""
+        chained = []
+        for draft in drafts:
+            linked = replace(draft, prevhash=previous)
+            previous = digest(linked.to_cloud_event())
+            chained.append(
+                replace(linked, signature=self.signer.sign(previous) if self.signer else None)
+            )
+        return chained
+
+    async def _last(self, stream_id: str, session: AsyncSession) -> "RecordedEvent | None":
+        result = await session.execute(
+            select(EventRecord)
+            .where(col(EventRecord.stream_id) == stream_id)
+            .order_by(col(EventRecord.sequence).desc())
+            .limit(1)
+        )
+        row = result.scalars().first()
+        return RecordedEvent.from_record(row) if row else None
 
     async def version(self, stream_id: str, *, session: AsyncSession | None = None) -> int:
         """The sequence of the stream's last event; 0 for a stream with no events."""

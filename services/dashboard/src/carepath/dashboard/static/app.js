@@ -682,7 +682,9 @@
         tension: 0,
       };
     });
+    trajectoryChart.options.scales.x.display = trajectories.length > 0;
     trajectoryChart.update("none");
+    $("#trajectories-empty").hidden = trajectories.length > 0;
   }
 
   function renderRates(rates) {
@@ -737,6 +739,7 @@
     ratesChart.data.datasets[0].data = rates.map((r) => asPercent(r.response_rate));
     ratesChart.data.datasets[1].data = rates.map((r) => asPercent(r.remission_rate));
     ratesChart.update("none");
+    $("#rates-empty").hidden = rates.length > 0;
   }
 
   // Projection lag ------------------------------------------------------------------------------
@@ -797,7 +800,8 @@
     try {
       const timeline = await request(`/api/patients/${encodeURIComponent(patientId)}/timeline`);
       if (state.timelinePatient !== patientId) return; // another patient was opened meanwhile
-      const entries = [...timeline.entries].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+      // The server orders by clinical time, then recording order; newest first is its reverse.
+      const entries = [...timeline.entries].reverse();
       $("#timeline-entries").replaceChildren(
         ...entries.map((entry) =>
           el(
@@ -810,7 +814,9 @@
               el("span", { class: "context", dataset: { context: entry.context }, text: entry.context }),
             ),
             el("p", { class: "entry-type", text: humanType(entry.type) }),
-            el("p", { class: "entry-summary", text: entry.summary }),
+            entry.summary && entry.summary !== entry.type
+              ? el("p", { class: "entry-summary", text: entry.summary })
+              : null,
           ),
         ),
       );
