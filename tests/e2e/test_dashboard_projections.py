@@ -58,14 +58,14 @@ def test_the_read_models_follow_the_pathway_and_alerts_are_acknowledged(
         now = {row["stage"]: row["patients"] for row in summary(system)["funnel"]}
         return now if now["course_opened"] >= before["course_opened"] + 1 else None
 
-    after = wait_until(counted, timeout=30, what="the dashboard to count the new course")
+    after = wait_until(counted, timeout=60, what="the dashboard to count the new course")
     assert (
         after["referred"] >= before["referred"] + 2
         and after["intake_complete"] >= before["intake_complete"] + 1
     )
     alerts = wait_until(
         lambda: [a for a in summary(system)["alerts"] if a["patient_id"] == flagged],
-        timeout=30,
+        timeout=60,
         what="the suicidality alert",
     )
     assert alerts[0]["kind"] == "suicidality" and "item 9 = 2" in alerts[0]["detail"]
@@ -88,7 +88,7 @@ def test_the_read_models_follow_the_pathway_and_alerts_are_acknowledged(
     assert acknowledged.status_code == 200
     wait_until(
         lambda: all(a["alert_id"] != alert_id for a in summary(system)["alerts"]),
-        timeout=30,
+        timeout=60,
         what="the acknowledged alert to leave the list",
     )
     recorded = events_of(kafka_bootstrap, ACCESS_EVENTS.name, flagged, types=("AlertAcknowledged",))

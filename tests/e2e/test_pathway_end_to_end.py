@@ -163,7 +163,7 @@ def test_one_patient_from_referral_to_course_completion(
     integration = Staff(system["integration"], Role.THERAPIST, "therapist-1")
     wait_until(
         lambda: len(integration("GET", f"/plans/{patient}")["waiting"]) == planned,
-        timeout=30,
+        timeout=60,
         what="an integration session due for every discharge",
     )
     for number in range(planned):
@@ -278,7 +278,7 @@ def test_completion_and_discontinuation_are_refused_with_the_reason(
     clinician = Staff(system["integration"], Role.CLINICIAN, "clinician-2")
     wait_until(
         lambda: events_of(kafka_bootstrap, SESSION_EVENTS.name, patient, types=("CourseOpened",)),
-        timeout=30,
+        timeout=60,
         what="the course to open",
     )
 
@@ -288,7 +288,7 @@ def test_completion_and_discontinuation_are_refused_with_the_reason(
         )
         return response.status_code == 409
 
-    wait_until(course_known, timeout=30, what="integration to learn of the course")
+    wait_until(course_known, timeout=60, what="integration to learn of the course")
     early = clinician.client.post(
         f"/courses/{patient}/completion", json={"completed_at": ago(minutes=1)}
     )

@@ -82,5 +82,5 @@ def events_of(
             sum(1 for e in mine(records) if not types or e.type.split(".")[2] in types) >= at_least
         )
 
-    read_records(bootstrap, start, until=enough, timeout=30)
+    read_records(bootstrap, start, until=enough, timeout=60)
     return mine(read_to_end(bootstrap, start))
