@@ -1,15 +1,17 @@
 """Event consumers (policies and projections): inbox, dead-letter topic, trace continuation.
 
-A consumer reads its topic in batches. The batch's effects and event ids commit in one database
-transaction (the inbox), then the Kafka offsets are committed. A message that cannot be processed
-(not a CloudEvent, an unknown type, a payload that breaks its schema, a rule that refuses it)
-goes to the consumer's dead-letter topic `<topic>.dlq.<consumer>` with the error in headers, and
-the consumer goes on. Any other error (database away) rewinds the batch and retries it.
+A consumer reads its topics in batches, as one Kafka consumer in its group (several consumers
+of one service in one group keep rebalancing each other). The batch's effects and event ids
+commit in one database transaction (the inbox), then the Kafka offsets are committed. A message
+that cannot be processed (not a CloudEvent, an unknown type, a payload that breaks its schema,
+a rule that refuses it) goes to the consumer's dead-letter topic `<topic>.dlq.<consumer>` with
+the error in headers, and the consumer goes on. Any other error (database away) rewinds the
+batch and retries it.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -36,14 +38,14 @@ POISON: tuple[type[Exception], ...] = (ValidationError, UnknownEventType, RuleVi
 
 
 class EventConsumer:
-    """One named consumer of one topic (its Kafka consumer group is `carepath.<name>`)."""
+    """One named consumer of one or more topics (its Kafka consumer group is `carepath.<name>`)."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         broker: KafkaBroker,
         name: str,
-        topic: Topic,
+        topics: Topic | Sequence[Topic],
         effect: Effect,
         *,
         max_records: int = 500,
@@ -51,8 +53,8 @@ class EventConsumer:
         on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
-        self.topic = topic
-        self.dead_letter_topic = dlq_topic(topic, name)
+        self.topics = (topics,) if isinstance(topics, Topic) else tuple(topics)
+        self._dlq_topics = {topic.name: dlq_topic(topic, name) for topic in self.topics}
         self.inbox = Inbox(engine, name)
         self.broker = broker
         self._effect = effect
@@ -61,13 +63,23 @@ class EventConsumer:
         self.applied_total = 0
         self.dead_lettered_total = 0
         broker.subscriber(
-            topic.name,
+            *(topic.name for topic in self.topics),
             group_id=f"carepath.{name}",
             batch=True,
             max_records=max_records,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
         )(self.handle)
+
+    @property
+    def dead_letter_topic(self) -> Topic:
+        """The dead-letter topic of a single-topic consumer."""
+        [topic] = self.topics
+        return self._dlq_topics[topic.name]
+
+    def dead_letter_topic_of(self, topic_name: str) -> Topic:
+        """Where this consumer puts what it cannot process from `topic_name`."""
+        return self._dlq_topics[topic_name]
 
     async def handle(self, message: KafkaMessage) -> None:
         """Apply one batch of records."""
@@ -107,7 +119,7 @@ class EventConsumer:
                 f"{self.name} apply {event.type}",
                 kind=trace.SpanKind.CONSUMER,
                 attributes={
-                    "messaging.destination.name": self.topic.name,
+                    "messaging.destination.name": ",".join(t.name for t in self.topics),
                     "cloudevents.event_id": str(event.id),
                 },
             ),
@@ -124,7 +136,7 @@ class EventConsumer:
             record.topic,
             record.partition,
             record.offset,
-            self.dead_letter_topic.name,
+            self.dead_letter_topic_of(record.topic).name,
         )
         headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
         headers.update(
@@ -138,5 +150,8 @@ class EventConsumer:
             }
         )
         await self.broker.publish(
-            record.value, topic=self.dead_letter_topic.name, key=record.key, headers=headers
+            record.value,
+            topic=self.dead_letter_topic_of(record.topic).name,
+            key=record.key,
+            headers=headers,
         )

@@ -23,15 +23,14 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
     runtime = ServiceRuntime(settings)
     service = Dashboard(runtime)
-    for topic in SUBSCRIPTIONS[settings.service_name]:
-        EventConsumer(
-            runtime.engine,
-            runtime.broker,
-            settings.service_name,
-            topic,
-            project,
-            on_applied=service.changes.notify,
-        )
+    EventConsumer(
+        runtime.engine,
+        runtime.broker,
+        settings.service_name,
+        SUBSCRIPTIONS[settings.service_name],
+        project,
+        on_applied=service.changes.notify,
+    )
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway."
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard import queries
 
 LAG_CACHE_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 class Changes:
@@ -56,7 +58,8 @@ class Dashboard:
             lag = await asyncio.to_thread(
                 projection_lag, self.runtime.settings.kafka_bootstrap_servers, self.name
             )
-        except Exception:
+        except Exception as error:
+            log.warning("projection lag unavailable (%s); showing the last known", type(error).__name__)
             return cached
         self._lag = (time.monotonic(), lag)
         return lag

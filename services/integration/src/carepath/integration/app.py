@@ -25,15 +25,14 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
     policy = load_policy(settings.integration_policy_file)
     runtime = ServiceRuntime(settings)
     service = Integration(runtime, policy)
-    for topic in SUBSCRIPTIONS[settings.service_name]:
-        EventConsumer(
-            runtime.engine,
-            runtime.broker,
-            settings.service_name,
-            topic,
-            service.on_upstream_event,
-            on_applied=runtime.relay.wake,
-        )
+    EventConsumer(
+        runtime.engine,
+        runtime.broker,
+        settings.service_name,
+        SUBSCRIPTIONS[settings.service_name],
+        service.on_upstream_event,
+        on_applied=runtime.relay.wake,
+    )
     runtime.run_in_background(service.sweep_overdue)
     app = runtime.create_app(
         "CarePath integration", [router], "Integration sessions, outcomes, completion."

@@ -26,15 +26,14 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
     policy = load_policy(settings.session_policy_file)  # a bad policy file stops the start
     runtime = ServiceRuntime(settings)
     service = Sessions(runtime, policy)
-    for topic in SUBSCRIPTIONS[settings.service_name]:
-        EventConsumer(
-            runtime.engine,
-            runtime.broker,
-            settings.service_name,
-            topic,
-            service.on_upstream_event,
-            on_applied=runtime.relay.wake,
-        )
+    EventConsumer(
+        runtime.engine,
+        runtime.broker,
+        settings.service_name,
+        SUBSCRIPTIONS[settings.service_name],
+        service.on_upstream_event,
+        on_applied=runtime.relay.wake,
+    )
     app = runtime.create_app(
         "CarePath session", [router], "Course, preparation, dosing, monitoring, discharge."
     )
