@@ -59,7 +59,7 @@ class Dashboard:
                 projection_lag, self.runtime.settings.kafka_bootstrap_servers, self.name
             )
         except Exception as error:
-            log.warning("projection lag unavailable (%s); showing the last known", type(error).__name__)
+            log.warning("projection lag unavailable (%s)", type(error).__name__)
             return cached
         self._lag = (time.monotonic(), lag)
         return lag
