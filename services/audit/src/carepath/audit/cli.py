@@ -1,21 +1,32 @@
 """`carepath-audit`: the auditors' tool. Works from the brokers alone (kafka-python) and the
 services' public keys."""
 
+import csv
+import html
+import io
+import json
+import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from carepath.audit.trail import FIELDS, AuditEntry, entry_for, fhir_bundle
 from carepath.audit.verify import Location, LogVerifier
 from carepath.chassis.evidence import Verifier
-from carepath.contracts import ALL_TOPICS
+from carepath.contracts import ALL_TOPICS, CloudEvent
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
-console = Console()
+console = Console(stderr=True)  # progress and notes
+out = Console()  # results
 
 
 @app.callback()
@@ -39,7 +50,7 @@ def verify(
     signatures, schema validity and duplicates. Exit status 1 on any finding."""
     verifier = Verifier.from_directory(keys_dir)
     if not verifier.services:
-        console.print(f"[red]no public keys in {keys_dir}[/red]")
+        out.print(f"[red]no public keys in {keys_dir}[/red]")
         raise typer.Exit(2)
     log = LogVerifier(verifier)
     started = time.perf_counter()
@@ -47,10 +58,10 @@ def verify(
         read_topic(bootstrap_servers, name, log)
     elapsed = time.perf_counter() - started
     for finding in log.findings:
-        console.print(f"[red]finding[/red] {finding}", highlight=False)
+        out.print(f"[red]finding[/red] {finding}", highlight=False)
     rate = log.events / elapsed if elapsed else 0.0
     checked = f"{log.events} events in {log.streams} streams checked in {elapsed:.1f} s"
-    console.print(
+    out.print(
         f"{checked} ({rate:,.0f} events/s); {len(log.findings)} findings; "
         f"keys of {', '.join(verifier.services)}",
         highlight=False,
@@ -61,32 +72,173 @@ def verify(
 
 def read_topic(bootstrap_servers: str, name: str, log: LogVerifier) -> None:
     """Feed every record of a topic, partition by partition in offset order, to `log`."""
+    for location, value in records(bootstrap_servers, [name]):
+        log.check(location, value)
+
+
+def records(bootstrap_servers: str, topics: list[str]) -> Iterator[tuple[Location, bytes | None]]:
+    """Every record of `topics` as the brokers hold them now, partition by partition, in order."""
     reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     try:
-        partitions = [
-            TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or ())
-        ]
-        ends = reader.end_offsets(partitions)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(name, total=sum(ends.values()))
-            for partition in partitions:
-                reader.assign([partition])
-                reader.seek_to_beginning(partition)
-                while reader.position(partition) < ends[partition]:
-                    for record in reader.poll(timeout_ms=500, max_records=2000).get(partition, []):
-                        if record.offset >= ends[partition]:
-                            break
-                        log.check(Location(name, partition.partition, record.offset), record.value)
-                        progress.advance(task)
+        for name in topics:
+            partitions = [
+                TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or ())
+            ]
+            ends = reader.end_offsets(partitions)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(name, total=sum(ends.values()))
+                for partition in partitions:
+                    reader.assign([partition])
+                    reader.seek_to_beginning(partition)
+                    while reader.position(partition) < ends[partition]:
+                        for record in reader.poll(timeout_ms=500, max_records=2000).get(
+                            partition, []
+                        ):
+                            if record.offset < ends[partition]:
+                                yield (
+                                    Location(name, partition.partition, record.offset),
+                                    record.value,
+                                )
+                                progress.advance(task)
     finally:
         reader.close()
+
+
+def trail(bootstrap_servers: str, until: datetime | None = None) -> list[AuditEntry]:
+    """The audit trail of every topic, in time order, as of `until`."""
+    events: list[tuple[CloudEvent, Location]] = []
+    for location, value in records(bootstrap_servers, [t.name for t in ALL_TOPICS]):
+        try:
+            event = CloudEvent.from_json(value or b"")
+        except ValidationError:
+            continue  # `verify` reports it
+        if until is None or event.time <= until:
+            events.append((event, location))
+    events.sort(key=lambda pair: (pair[0].time, str(pair[1])))
+    entries, previous = [], ""
+    for event, location in events:
+        entry = entry_for(event, str(location), previous)
+        entries.append(entry)
+        previous = entry.entry_hash
+    return entries
+
+
+Bootstrap = Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")]
+Time = Annotated[
+    datetime | None, typer.Option(help="ISO 8601 with offset, e.g. 2026-11-25T12:00:00+00:00")
+]
+
+
+@app.command()
+def replay(
+    bootstrap_servers: Bootstrap = "localhost:9092",
+    until: Time = None,
+    output: Annotated[Path, typer.Option(help="The local trail: one JSON entry per line.")] = Path(
+        "var/audit-trail.jsonl"
+    ),
+) -> None:
+    """Read every topic from offset 0 (up to a time) into a fresh local trail, chained by hash."""
+    entries = trail(bootstrap_servers, _utc(until))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w") as file:
+        for entry in entries:
+            file.write(json.dumps(entry.as_dict()) + "\n")
+    last = entries[-1].entry_hash if entries else "-"
+    console.print(
+        f"{len(entries)} trail entries written to {output}; last hash {last}", highlight=False
+    )
+
+
+@app.command()
+def timeline(
+    patient: Annotated[str, typer.Option(help="The patient id.")],
+    bootstrap_servers: Bootstrap = "localhost:9092",
+    as_of: Time = None,
+) -> None:
+    """A patient's pathway as the log showed it at a time (default: now)."""
+    entries = [e for e in trail(bootstrap_servers, _utc(as_of)) if e.patient_id == patient]
+    for e in entries:  # one line per event, tab-separated: readable, and easy to process further
+        who = f"{e.role}:{e.user_id}"
+        sys.stdout.write(
+            f"{e.recorded}\t{e.event_type.split('.')[2]}\t{who}\t{e.action}\t{e.data_category}\n"
+        )
+    console.print(
+        f"{len(entries)} events for patient {patient}" + (f" as of {as_of}" if as_of else "")
+    )
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    HTML = "html"
+    FHIR = "fhir"
+
+
+@app.command()
+def export(
+    format: Annotated[Format, typer.Option("--format")] = Format.JSON,
+    bootstrap_servers: Bootstrap = "localhost:9092",
+    since: Time = None,
+    until: Time = None,
+    sort: Annotated[str, typer.Option(help=f"Field to sort by: {', '.join(FIELDS)}")] = "recorded",
+    descending: bool = False,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default: standard output).")
+    ] = None,
+) -> None:
+    """A report of the trail for a period: JSON, CSV, HTML, or a FHIR R4 Bundle of AuditEvents."""
+    if sort not in FIELDS:
+        raise typer.BadParameter(f"sort by one of {', '.join(FIELDS)}", param_hint="--sort")
+    start = _utc(since)
+    entries = [
+        e
+        for e in trail(bootstrap_servers, _utc(until))
+        if start is None or e.recorded >= start.isoformat()
+    ]
+    entries.sort(key=lambda e: str(getattr(e, sort) or ""), reverse=descending)
+    text = render(entries, format)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"{len(entries)} entries written to {output} ({format.value})")
+
+
+def render(entries: list[AuditEntry], format: Format) -> str:
+    rows = [e.as_dict() for e in entries]
+    if format is Format.JSON:
+        return json.dumps(rows, indent=2) + "\n"
+    if format is Format.FHIR:
+        return json.dumps(fhir_bundle(entries), indent=2) + "\n"
+    if format is Format.CSV:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
+    head = "".join(f"<th>{html.escape(f)}</th>" for f in FIELDS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(row[f] or ''))}</td>" for f in FIELDS) + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<!doctype html><meta charset=utf-8><title>CarePath audit report</title>"
+        f"<h1>CarePath audit report</h1><p>{len(rows)} entries</p>"
+        f"<table border=1><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n"
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def main() -> None:

@@ -1,0 +1,122 @@
+"""The auditors' reports, from the brokers alone: replay into a local trail, a patient's
+timeline as of a time, and exports (JSON, CSV, HTML, FHIR R4)."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from clinic import FORM, Coordinator, events_of
+from fhir.resources.R4B.bundle import Bundle
+
+from carepath.chassis.auth import Role
+from carepath.contracts.topics import INTAKE_EVENTS
+from support import ROOT, ServiceProcess, token
+
+pytestmark = pytest.mark.broker
+
+
+def audit(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carepath.audit.cli", *args, "--bootstrap-servers", bootstrap],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture(scope="module")
+def patient(intake_service: ServiceProcess, kafka_bootstrap: str) -> tuple[str, datetime]:
+    """A patient referred, then read by an auditor; returns the id and a time between the two."""
+    coordinator = Coordinator(intake_service.url)
+    patient_id = coordinator.refer()
+    [referred] = events_of(kafka_bootstrap, INTAKE_EVENTS.name, patient_id)
+    between = datetime.now(UTC)
+    coordinator.client.put(f"/patients/{patient_id}/intake-form", json=FORM).raise_for_status()
+    httpx.get(
+        f"{intake_service.url}/patients/{patient_id}", headers={**token(Role.AUDITOR, "auditor-9")}
+    ).raise_for_status()
+    events_of(kafka_bootstrap, "carepath.access.events", patient_id)
+    assert referred.time <= between
+    return patient_id, between
+
+
+def test_the_fhir_export_is_a_valid_r4_bundle_of_audit_events(
+    patient: tuple[str, datetime], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "audit.fhir.json"
+    result = audit(kafka_bootstrap, "export", "--format", "fhir", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    bundle = Bundle.model_validate(json.loads(output.read_text()))
+    mine = [
+        e.resource for e in bundle.entry if e.resource.entity[0].what.identifier.value == patient[0]
+    ]  # type: ignore[union-attr]
+    assert {r.action for r in mine} >= {"C", "U", "R"}  # referred, form, read
+    read = next(r for r in mine if r.action == "R")
+    assert (
+        read.agent[0].who.identifier.value == "auditor-9"
+        and read.purposeOfEvent[0].coding[0].code == "audit"
+    )
+    assert read.outcome == "0"
+
+
+def test_a_csv_report_sorts_by_any_field(
+    patient: tuple[str, datetime], kafka_bootstrap: str
+) -> None:
+    result = audit(
+        kafka_bootstrap, "export", "--format", "csv", "--sort", "user_id", "--descending"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    users = [row["user_id"] for row in rows]
+    assert users == sorted(users, reverse=True) and "auditor-9" in users
+    assert audit(kafka_bootstrap, "export", "--sort", "nonsense").returncode != 0
+
+
+def test_an_html_report_for_a_period(patient: tuple[str, datetime], kafka_bootstrap: str) -> None:
+    result = audit(kafka_bootstrap, "export", "--format", "html", "--since", patient[1].isoformat())
+    assert result.returncode == 0 and "<table" in result.stdout
+    assert (
+        "PatientReferred" not in result.stdout
+        or patient[0] not in result.stdout.split("PatientReferred")[0]
+    )
+
+
+def test_the_timeline_as_of_a_time_shows_only_what_had_happened(
+    patient: tuple[str, datetime], kafka_bootstrap: str
+) -> None:
+    patient_id, between = patient
+    before = audit(
+        kafka_bootstrap, "timeline", "--patient", patient_id, "--as-of", between.isoformat()
+    )
+    now = audit(kafka_bootstrap, "timeline", "--patient", patient_id)
+    assert before.returncode == now.returncode == 0
+    assert "PatientReferred" in before.stdout and "IntakeFormSubmitted" not in before.stdout
+    assert "IntakeFormSubmitted" in now.stdout and "RecordAccessed" in now.stdout
+
+
+def test_replay_writes_a_hash_chained_local_trail(
+    patient: tuple[str, datetime], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from carepath.chassis.evidence import canonical
+
+    output = tmp_path / "trail.jsonl"
+    assert audit(kafka_bootstrap, "replay", "--output", str(output)).returncode == 0
+    entries = [json.loads(line) for line in output.read_text().splitlines()]
+    previous = ""
+    for entry in entries:
+        expected = hashlib.sha256(
+            previous.encode() + canonical({**entry, "entry_hash": ""})
+        ).hexdigest()
+        assert entry["entry_hash"] == expected
+        previous = entry["entry_hash"]
+    assert any(e["patient_id"] == patient[0] for e in entries)
