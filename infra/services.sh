@@ -21,6 +21,7 @@ services=(
   "session:8003:carepath-session"
   "integration:8004:carepath-integration"
   "dashboard:8000:carepath-dashboard"
+  "audit:8005:carepath-audit-service"
 )
 
 log() { printf 'services: %s\n' "$*" >&2; }

@@ -156,3 +156,13 @@ def dashboard_service(
     service = _service("dashboard", kafka_bootstrap, tmp_path_factory).start()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def audit_service(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The audit service as its own process, projecting every topic into the trail."""
+    service = _service("audit", kafka_bootstrap, tmp_path_factory).start()
+    yield service
+    service.stop()

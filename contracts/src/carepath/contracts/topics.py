@@ -54,6 +54,7 @@ SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
         INTEGRATION_EVENTS,
         ACCESS_EVENTS,
     ),
+    "audit": ALL_TOPICS,
 }
 """Which topics each CarePath consumer reads (its consumer group is `carepath.<consumer>`)."""
 

@@ -31,7 +31,7 @@ out = Console()  # results
 
 @app.callback()
 def main_options() -> None:
-    """The auditors' tool."""
+    """The auditors' tool (the audit service itself runs as `carepath-audit-service`)."""
 
 
 @app.command()

@@ -1,0 +1,97 @@
+"""The audit service's HTTP API (role `auditor` only): the trail, filtered and sorted, and a
+check of its hash chain."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+from sqlmodel import col
+
+from carepath.audit.store import TrailRow, chain_breaks
+from carepath.audit.trail import FIELDS
+from carepath.chassis.access import record_access, route_template
+from carepath.chassis.auth import Role
+from carepath.chassis.http import RequestContext, context_for
+from carepath.chassis.runtime import ServiceRuntime
+from carepath.contracts.access import DataCategory
+
+router = APIRouter(tags=["audit"], responses={401: {}, 403: {}, 422: {}})
+Auditor = Annotated[RequestContext, Depends(context_for(Role.AUDITOR))]
+SortField = Literal[
+    "recorded",
+    "patient_id",
+    "user_id",
+    "role",
+    "action",
+    "outcome",
+    "event_type",
+    "data_category",
+    "source",
+    "client_address",
+    "purpose",
+    "consent",
+    "event_id",
+    "location",
+    "entry_hash",
+]
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    service: ServiceRuntime = request.app.state.runtime
+    return service
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+
+
+@router.get("/trail")
+async def read_trail(
+    request: Request,
+    context: Auditor,
+    service: Runtime,
+    patient: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: SortField = "recorded",
+    order: Literal["asc", "desc"] = "asc",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Audit entries (who, role, action, patient, data category, when, source, purpose, consent),
+    filtered by patient and period, sorted by any field."""
+    column = col(getattr(TrailRow, sort))
+    query = select(TrailRow).order_by(
+        column.desc() if order == "desc" else column, col(TrailRow.position)
+    )
+    if patient is not None:
+        query = query.where(col(TrailRow.patient_id) == str(patient))
+    if since is not None:
+        query = query.where(col(TrailRow.recorded) >= since.isoformat())
+    if until is not None:
+        query = query.where(col(TrailRow.recorded) <= until.isoformat())
+    async with service.store.transaction() as session:
+        rows = list(await session.scalars(query.limit(limit)))
+    if patient is not None:  # reading a patient's trail is itself an access to record
+        await record_access(
+            service.store,
+            context,
+            service=service.settings.service_name,
+            patient_id=patient,
+            resource=route_template(request),
+            categories=[DataCategory.AUDIT_TRAIL],
+        )
+        service.relay.wake()
+    return {
+        "fields": list(FIELDS),
+        "entries": [row.model_dump(exclude={"position"}) for row in rows],
+    }
+
+
+@router.get("/trail/verify")
+async def verify_trail(_auditor: Auditor, service: Runtime) -> dict[str, Any]:
+    """Recompute the trail's hash chain: any altered, removed or inserted row breaks it."""
+    async with service.store.transaction() as session:
+        rows = list(await session.scalars(select(TrailRow).order_by(col(TrailRow.position))))
+    broken = chain_breaks(rows)
+    return {"entries": len(rows), "intact": not broken, "broken_at_positions": broken[:100]}
