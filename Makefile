@@ -69,6 +69,7 @@ demo: up ## start everything, seed a synthetic clinic cohort, print where to loo
 	@echo "  eligibility http://127.0.0.1:8002/docs"
 	@echo "  session     http://127.0.0.1:8003/docs"
 	@echo "  integration http://127.0.0.1:8004/docs"
+	@echo "  audit       http://127.0.0.1:8005/docs   (uv run carepath-audit verify)"
 	@echo "  kafka       $(LOCAL_KAFKA)"
 	@echo
 	@echo "Walk a patient through intake: README.md, section 'Try it: an intake'."
