@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine as create_sync_engine
@@ -108,61 +109,24 @@ def _service(
     )
 
 
-@pytest.fixture(scope="session")
-def intake_service(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The intake service as its own process on a free port, SQLite under a temp folder."""
-    service = _service("intake", kafka_bootstrap, tmp_path_factory).start()
-    yield service
-    service.stop()
+def _service_fixture(name: str, what: str) -> Any:
+    """A session-scoped fixture running one service as its own process."""
+
+    @pytest.fixture(scope="session", name=f"{name}_service")
+    def running(
+        kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[ServiceProcess]:
+        service = _service(name, kafka_bootstrap, tmp_path_factory).start()
+        yield service
+        service.stop()
+
+    running.__doc__ = f"The {name} service as its own process: {what}."
+    return running
 
 
-@pytest.fixture(scope="session")
-def eligibility_service(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The eligibility service as its own process, consuming the intake topic."""
-    service = _service("eligibility", kafka_bootstrap, tmp_path_factory).start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def session_service(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The session service as its own process, consuming the eligibility and intake topics."""
-    service = _service("session", kafka_bootstrap, tmp_path_factory).start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def integration_service(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The integration service as its own process, consuming the intake and session topics."""
-    service = _service("integration", kafka_bootstrap, tmp_path_factory).start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def dashboard_service(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The dashboard as its own process, projecting every topic into its read models."""
-    service = _service("dashboard", kafka_bootstrap, tmp_path_factory).start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def audit_service(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The audit service as its own process, projecting every topic into the trail."""
-    service = _service("audit", kafka_bootstrap, tmp_path_factory).start()
-    yield service
-    service.stop()
+intake_service = _service_fixture("intake", "referral, forms, assessments, consent")
+eligibility_service = _service_fixture("eligibility", "consumes the intake topic")
+session_service = _service_fixture("session", "consumes the eligibility and intake topics")
+integration_service = _service_fixture("integration", "consumes the intake and session topics")
+dashboard_service = _service_fixture("dashboard", "projects every topic into its read models")
+audit_service = _service_fixture("audit", "projects every topic into the trail")

@@ -2,6 +2,7 @@
 check of its hash chain."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -19,23 +20,7 @@ from carepath.contracts.access import DataCategory
 
 router = APIRouter(tags=["audit"], responses={401: {}, 403: {}, 422: {}})
 Auditor = Annotated[RequestContext, Depends(context_for(Role.AUDITOR))]
-SortField = Literal[
-    "recorded",
-    "patient_id",
-    "user_id",
-    "role",
-    "action",
-    "outcome",
-    "event_type",
-    "data_category",
-    "source",
-    "client_address",
-    "purpose",
-    "consent",
-    "event_id",
-    "location",
-    "entry_hash",
-]
+SortField = StrEnum("SortField", {name: name for name in FIELDS})  # type: ignore[misc]
 
 
 def runtime(request: Request) -> ServiceRuntime:
@@ -54,13 +39,13 @@ async def read_trail(
     patient: UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    sort: SortField = "recorded",
+    sort: SortField = SortField["recorded"],
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """Audit entries (who, role, action, patient, data category, when, source, purpose, consent),
     filtered by patient and period, sorted by any field."""
-    column = col(getattr(TrailRow, sort))
+    column = col(getattr(TrailRow, sort.value))
     query = select(TrailRow).order_by(
         column.desc() if order == "desc" else column, col(TrailRow.position)
     )

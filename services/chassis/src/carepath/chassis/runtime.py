@@ -27,7 +27,8 @@ from carepath.chassis.kafka import make_broker
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
-from carepath.chassis.telemetry import setup_tracing
+from carepath.chassis.telemetry import current_traceparent, setup_tracing
+from carepath.contracts import CloudEvent, actor_attribute
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,17 @@ class ServiceRuntime:
     def run_in_background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `job` as a task for the service's lifetime (started and cancelled with it)."""
         self._background.append(job)
+
+    def reaction_metadata(self, cause: CloudEvent) -> EventMetadata:
+        """Metadata of events this service decides in reaction to `cause` (a policy): the
+        service is the actor, the cause's correlation continues, the consumer span's trace."""
+        return EventMetadata(
+            source=self.source,
+            actor=actor_attribute("service", self.settings.service_name),
+            correlation_id=cause.correlationid,
+            causation_id=str(cause.id),
+            traceparent=current_traceparent(),
+        )
 
     @property
     def source(self) -> str:

@@ -8,8 +8,7 @@ from carepath.chassis.decider import Decider, execute
 from carepath.chassis.errors import NotFound
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.chassis.store import EventMetadata
-from carepath.chassis.telemetry import current_traceparent
-from carepath.contracts import CloudEvent, actor_attribute, registry
+from carepath.contracts import CloudEvent, registry
 from carepath.contracts.eligibility import EligibilityDetermined
 from carepath.eligibility.clinic_policy import EligibilityPolicy
 from carepath.eligibility.domain import (
@@ -39,13 +38,7 @@ class Eligibility:
         command = command_for(event, envelope.id)
         if command is None:
             return
-        metadata = EventMetadata(
-            source=self.runtime.source,
-            actor=actor_attribute("service", self.name),
-            correlation_id=envelope.correlationid,
-            causation_id=str(envelope.id),
-            traceparent=current_traceparent(),
-        )
+        metadata = self.runtime.reaction_metadata(envelope)
         patient_id = UUID(envelope.subject)
         await execute(
             self.runtime.store,

@@ -103,7 +103,7 @@ class Integration:
                     stream_id(patient_id),
                     reaction,
                     subject=envelope.subject,
-                    metadata=self._service_metadata(envelope.correlationid, str(envelope.id)),
+                    metadata=self.runtime.reaction_metadata(envelope),
                     session=session,
                 )
 

@@ -10,9 +10,7 @@ from carepath.chassis.decider import Decider, execute
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import ServiceRuntime
-from carepath.chassis.store import EventMetadata
-from carepath.chassis.telemetry import current_traceparent
-from carepath.contracts import CloudEvent, actor_attribute, registry
+from carepath.contracts import CloudEvent, registry
 from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.domain import (
     CourseCommand,
@@ -50,13 +48,7 @@ class Sessions:
         command = command_for(registry.parse(envelope.type, envelope.data), envelope.id)
         if command is None:
             return
-        metadata = EventMetadata(
-            source=self.runtime.source,
-            actor=actor_attribute("service", self.name),
-            correlation_id=envelope.correlationid,
-            causation_id=str(envelope.id),
-            traceparent=current_traceparent(),
-        )
+        metadata = self.runtime.reaction_metadata(envelope)
         await execute(
             self.runtime.store,
             self.decider,
