@@ -221,13 +221,7 @@ def test_one_patient_from_referral_to_course_completion(
         "ScreeningStarted",
         "EligibilityDetermined",
     ]
-    session = events_of(
-        kafka_bootstrap,
-        SESSION_EVENTS.name,
-        patient,
-        types=("PatientDischarged",),
-        at_least=planned,
-    )
+    session = events_of(kafka_bootstrap, SESSION_EVENTS.name, patient, types=("CourseEnded",))
     per_session = [
         "DosingSessionScheduled",
         "PatientCheckedIn",
@@ -240,7 +234,10 @@ def test_one_patient_from_referral_to_course_completion(
         "CourseOpened",
         "PreparationSessionCompleted",
         *per_session * planned,
+        "CourseEnded",  # integration completed it; the session service closes the course
     ]
+    late = nurse.client.post(f"/courses/{patient}/dosing-sessions", json={"scheduled_for": ago()})
+    assert late.status_code == 409 and "has ended (completed)" in late.json()["detail"]
     integrated = events_of(
         kafka_bootstrap, INTEGRATION_EVENTS.name, patient, types=("CourseCompleted",)
     )

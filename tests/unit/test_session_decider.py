@@ -923,3 +923,23 @@ def test_a_dose_too_small_to_be_real_is_invalid_even_with_an_override() -> None:
 def test_the_range_check_uses_the_exact_mg_per_kg_not_the_rounded_one() -> None:
     with pytest.raises(RuleViolation, match="outside the iv policy range"):
         when(given(*CHECKED_IN), dose(Route.IV, 60.003))
+
+
+# --- the end of the course (integration completes or discontinues it) ----------------------------
+
+
+def test_a_course_ended_in_integration_takes_no_more_sessions() -> None:
+    from uuid import UUID
+
+    from carepath.contracts.session import CourseEndReason
+    from carepath.session.domain import EndCourse
+
+    ended_by = UUID("e0d0e0d0-0000-4000-8000-000000000009")
+    state = given(*OPENED)
+    [ended] = when(state, EndCourse(reason=CourseEndReason.COMPLETED, ended_by_event_id=ended_by))
+    state = DECIDER.fold_onto(state, [ended])
+    assert (
+        when(state, EndCourse(reason=CourseEndReason.COMPLETED, ended_by_event_id=ended_by)) == []
+    )
+    with pytest.raises(RuleViolation, match="the course has ended"):
+        when(state, schedule())

@@ -693,3 +693,20 @@ class CourseResumed(SessionEvent):
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     course_id: UUID = Field(description="The resumed course.")
     rationale: Rationale = Field(description="Why dosing may continue (PHI).")
+
+
+class CourseEndReason(StrEnum):
+    """How the course ended, as integration recorded it."""
+
+    COMPLETED = "completed"
+    DISCONTINUED = "discontinued"
+
+
+@registry.register
+class CourseEnded(SessionEvent):
+    """The course ended (completed or discontinued, in integration): no further sessions."""
+
+    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    course_id: UUID = Field(description="The course that ended.")
+    reason: CourseEndReason = Field(description="Completed or discontinued.")
+    ended_by_event_id: UUID = Field(description="The CourseCompleted or CourseDiscontinued event.")

@@ -45,7 +45,7 @@ _BY_CONTEXT = {topic.context: topic for topic in ALL_TOPICS}
 
 SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
     "eligibility": (INTAKE_EVENTS,),
-    "session": (ELIGIBILITY_EVENTS, INTAKE_EVENTS),
+    "session": (ELIGIBILITY_EVENTS, INTAKE_EVENTS, INTEGRATION_EVENTS),
     "integration": (INTAKE_EVENTS, SESSION_EVENTS),
     "dashboard": (
         INTAKE_EVENTS,

@@ -18,6 +18,7 @@ from carepath.contracts import DomainEvent
 from carepath.contracts.session import (
     AdministerDose,
     CheckIn,
+    CourseEnded,
     CourseOpened,
     CourseResumed,
     CourseSuspended,
@@ -48,6 +49,7 @@ from carepath.session.state import (
     CourseState,
     DosingSession,
     DosingStatus,
+    EndCourse,
     OpenCourse,
     StaffCommand,
     StaffRequest,
@@ -61,6 +63,7 @@ __all__ = [
     "CourseState",
     "DosingSession",
     "DosingStatus",
+    "EndCourse",
     "OpenCourse",
     "StaffCommand",
     "StaffRequest",
@@ -83,6 +86,8 @@ def course_decider(policy: SessionPolicy) -> Decider[CourseState, CourseCommand]
                 return open_course(state, command, policy)
             case SuspendForConsentWithdrawal():
                 return suspend_for_consent(state, command)
+            case EndCourse():
+                return end_course(state, command)
             case StaffCommand():
                 return _staff(state, command, policy)
         raise TypeError(f"session cannot handle {type(command).__name__}")
@@ -104,6 +109,19 @@ def open_course(
             planned_dosing_sessions=policy.course.planned_dosing_sessions,
             planned_weeks=policy.course.planned_weeks,
             policy_version=policy.version,
+        )
+    ]
+
+
+def end_course(state: CourseState, command: EndCourse) -> list[DomainEvent]:
+    if state.course is None or state.ended is not None:
+        return []
+    return [
+        CourseEnded(
+            patient_id=state.course.patient_id,
+            course_id=state.course.course_id,
+            reason=command.reason,
+            ended_by_event_id=command.ended_by_event_id,
         )
     ]
 
@@ -184,6 +202,7 @@ def schedule_dosing(
 ) -> list[DomainEvent]:
     course = state.course
     assert course is not None and new_id is not None
+    check_not_ended(state, "schedule a session")
     check_not_suspended(state, "schedule a session")
     if open_sessions := [s for s in state.sessions.values() if s.is_open]:
         still_open = open_sessions[0]
@@ -216,6 +235,11 @@ def suspend_course(state: CourseState, request: SuspendCourse) -> list[DomainEve
             rationale=request.rationale,
         )
     ]
+
+
+def check_not_ended(state: CourseState, action: str) -> None:
+    if state.ended is not None:
+        raise RuleViolation(f"cannot {action}: the course has ended ({state.ended.reason.value})")
 
 
 def resume_course(state: CourseState, request: ResumeCourse) -> list[DomainEvent]:

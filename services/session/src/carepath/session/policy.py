@@ -10,8 +10,14 @@ from carepath.contracts.eligibility import (
     ReviewDecision,
 )
 from carepath.contracts.intake import ConsentWithdrawn
-from carepath.contracts.session import CourseOpeningBasis
-from carepath.session.domain import CourseCommand, OpenCourse, SuspendForConsentWithdrawal
+from carepath.contracts.integration import CourseCompleted, CourseDiscontinued
+from carepath.contracts.session import CourseEndReason, CourseOpeningBasis
+from carepath.session.domain import (
+    CourseCommand,
+    EndCourse,
+    OpenCourse,
+    SuspendForConsentWithdrawal,
+)
 
 # Course ids derive from the event that opened the course, so a redelivery opens the same course.
 COURSE_NAMESPACE = UUID("3c1f7a52-9b7e-4d0c-a8e1-5f2b6c9d0e47")
@@ -26,6 +32,10 @@ def command_for(event: DomainEvent, event_id: UUID) -> CourseCommand | None:
             return _open(event.patient_id, CourseOpeningBasis.REVIEW_APPROVED, event_id)
         case ConsentWithdrawn():
             return SuspendForConsentWithdrawal(withdrawal_event_id=event_id)
+        case CourseCompleted():
+            return EndCourse(reason=CourseEndReason.COMPLETED, ended_by_event_id=event_id)
+        case CourseDiscontinued():
+            return EndCourse(reason=CourseEndReason.DISCONTINUED, ended_by_event_id=event_id)
     return None
 
 

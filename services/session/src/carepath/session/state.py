@@ -11,6 +11,8 @@ from carepath.contracts.session import (
     AdministerDose,
     AdverseEventReported,
     CheckIn,
+    CourseEnded,
+    CourseEndReason,
     CourseOpened,
     CourseOpeningBasis,
     CourseResumed,
@@ -49,6 +51,14 @@ class OpenCourse:
 
 
 @dataclass(frozen=True)
+class EndCourse:
+    """Integration completed or discontinued the course."""
+
+    reason: CourseEndReason
+    ended_by_event_id: UUID
+
+
+@dataclass(frozen=True)
 class SuspendForConsentWithdrawal:
     """Consent was withdrawn upstream."""
 
@@ -80,7 +90,7 @@ class StaffCommand:
     new_id: UUID | None = None
 
 
-CourseCommand = OpenCourse | SuspendForConsentWithdrawal | StaffCommand
+CourseCommand = OpenCourse | SuspendForConsentWithdrawal | EndCourse | StaffCommand
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -138,6 +148,7 @@ class CourseState:
 
     course: CourseOpened | None = None
     suspension: CourseSuspended | None = None
+    ended: CourseEnded | None = None
     preparations: tuple[PreparationSessionCompleted, ...] = ()
     sessions: dict[UUID, DosingSession] = field(default_factory=dict)
 
@@ -164,6 +175,8 @@ def evolve(state: CourseState, event: DomainEvent) -> CourseState:
     match event:
         case CourseOpened():
             return replace(state, course=event)
+        case CourseEnded():
+            return replace(state, ended=event)
         case CourseSuspended():
             return replace(state, suspension=event)
         case CourseResumed():
