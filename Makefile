@@ -10,7 +10,7 @@ SEED ?= 2026
 
 ASYNCAPI_TOOL := contracts/tools/asyncapi-validate
 
-.PHONY: help setup kafka-jars postgres contracts-tools contracts browser test up down demo seed status lint format
+.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test up down demo seed status lint format
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,16 @@ $(UV):
 
 setup: $(UV) ## install uv if missing and sync the workspace (.venv)
 	$(UV) sync --locked --quiet
+
+KUSTOMIZE_VERSION := v5.8.2
+KUSTOMIZE := deploy/.bin/kustomize
+
+deploy-tools: $(KUSTOMIZE) ## install kustomize (Go module proxy) into deploy/.bin, for tests/deploy
+
+$(KUSTOMIZE):
+	@command -v go >/dev/null || { echo "deploy-tools needs Go (https://go.dev/dl/)"; exit 1; }
+	GOBIN=$(CURDIR)/deploy/.bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@$(KUSTOMIZE) version | grep -qx '$(KUSTOMIZE_VERSION)' || { echo "unexpected kustomize version"; exit 1; }
 
 kafka-jars: ## fetch the Apache Kafka broker jars from Maven Central (once)
 	infra/kafka/kafka.sh fetch
@@ -41,7 +51,7 @@ contracts: setup contracts-tools ## regenerate contracts/schemas and contracts/a
 browser: ## install Debian's Chromium if missing (the dashboard's browser test drives it)
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: setup kafka-jars postgres contracts-tools browser ## run every test (starts its own Kafka broker and PostgreSQL)
+test: setup deploy-tools kafka-jars postgres contracts-tools browser ## run every test (starts its own Kafka broker and PostgreSQL)
 	$(UV) run pytest $(PYTEST_ARGS)
 
 up: setup kafka-jars ## start the local broker and every service in the background, wait until ready

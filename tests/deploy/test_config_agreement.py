@@ -1,0 +1,118 @@
+"""The rendered dev Deployments and the code agree on configuration: each service, started with
+exactly the environment its Deployment sets (ConfigMaps and Secrets resolved from the rendered
+objects, the image's command from its Dockerfile), becomes ready. Only the addresses of the
+outside world are swapped for the test's: Kafka, the database, the mounted paths, the port."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import DEPLOY, named, of_kind
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from support import free_port, wait_until
+
+pytestmark = pytest.mark.broker
+
+
+def deployment_environment(
+    objects: list[dict[str, Any]], deployment: dict[str, Any]
+) -> dict[str, str]:
+    """The variables the container gets, as the kubelet would resolve them."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(named(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+    for variable in container.get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            env[variable["name"]] = named(objects, "Secret", ref["name"])["stringData"][ref["key"]]
+    return env
+
+
+def image_command(service: str) -> list[str]:
+    dockerfile = (DEPLOY / "docker" / f"{service}.Dockerfile").read_text()
+    (cmd,) = re.findall(r'^CMD \["([^"]+)"\]$', dockerfile, re.MULTILINE)
+    return [str(Path(sys.executable).parent / cmd)]
+
+
+def test_every_service_starts_ready_with_its_dev_deployment_environment(
+    rendered: dict[str, list[dict[str, Any]]], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    objects = rendered["dev"]
+    started: list[tuple[str, subprocess.Popen[bytes], str, Path]] = []
+    try:
+        for deployment in of_kind(objects, "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            (container,) = pod["containers"]
+            name = container["name"]
+            work = tmp_path / name
+            mounts = {m["mountPath"]: work / m["name"] for m in container["volumeMounts"]}
+            for directory in mounts.values():
+                directory.mkdir(parents=True)
+            env = deployment_environment(objects, deployment)
+            for key, value in env.items():  # a mounted path becomes the test's folder
+                for mount, local in mounts.items():
+                    if value == mount or value.startswith(mount + "/"):
+                        env[key] = str(local) + value[len(mount) :]
+            key_file = Path(env["CAREPATH_SIGNING_KEY_FILE"])  # the Secret holds a placeholder
+            key_file.write_bytes(
+                Ed25519PrivateKey.generate().private_bytes(
+                    Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+                )
+            )
+            assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+            port = free_port()
+            env |= {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "DATABASE_URL": f"sqlite:///{work / 'service.db'}",
+                "CAREPATH_HTTP_HOST": "127.0.0.1",
+                "CAREPATH_HTTP_PORT": str(port),
+                "PATH": os.environ["PATH"],
+            }
+            log = work / "service.log"
+            process = subprocess.Popen(
+                image_command(name),
+                env=env,
+                cwd=work,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            started.append((name, process, f"http://127.0.0.1:{port}", log))
+        assert {name for name, *_ in started} == {
+            "dashboard",
+            "intake",
+            "eligibility",
+            "session",
+            "integration",
+            "audit",
+        }
+        for name, process, url, log in started:
+
+            def ready(
+                process: subprocess.Popen[bytes] = process, url: str = url, log: Path = log
+            ) -> bool:
+                if process.poll() is not None:
+                    raise AssertionError(f"{log.parent.name} exited:\n{log.read_text()[-3000:]}")
+                try:
+                    return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_until(ready, timeout=60, what=f"{name} ready (log: {log})", every=0.2)
+    finally:
+        for _, process, _, _ in started:
+            process.terminate()
+        for _, process, _, _ in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,207 @@
+"""The rendered overlays: valid Kubernetes and Strimzi objects, topics and ACLs from the registry,
+and the hardening every pod must have."""
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import OVERLAYS, named, of_kind
+
+from carepath.contracts.topics import ALL_TOPICS, SUBSCRIPTIONS, dead_letter_topics
+from support import ROOT
+
+KUBERNETES_VERSION = "1.33.0"  # bundled by kubernetes-validate; strict: unknown fields fail
+STRIMZI_CRDS = Path(
+    os.environ.get("CAREPATH_STRIMZI_CRDS", ROOT.parent / "shared" / "k8s" / "strimzi-1.2.0-crds")
+)
+Rendered = dict[str, list[dict[str, Any]]]
+
+
+def _label(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_builtin_object_is_valid_kubernetes(rendered: Rendered, overlay: str) -> None:
+    errors = []
+    for obj in rendered[overlay]:
+        if obj["apiVersion"].startswith("kafka.strimzi.io/"):
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{_label(obj)}: {error.message} at {list(error.path)}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture(scope="session")
+def strimzi_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema of the Strimzi CRDs."""
+    if not STRIMZI_CRDS.is_dir():
+        pytest.skip(f"Strimzi CRDs not found at {STRIMZI_CRDS} (set CAREPATH_STRIMZI_CRDS)")
+    schemas = {}
+    for path in sorted(STRIMZI_CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            api = f"{crd['spec']['group']}/{version['name']}"
+            schemas[(api, crd["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_strimzi_object_matches_its_crd(
+    rendered: Rendered, overlay: str, strimzi_schemas: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    strimzi = [o for o in rendered[overlay] if o["apiVersion"].startswith("kafka.strimzi.io/")]
+    assert strimzi
+    errors = []
+    for obj in strimzi:
+        schema = strimzi_schemas.get((obj["apiVersion"], obj["kind"]))
+        if schema is None:
+            errors.append(f"{_label(obj)}: no CRD serves {obj['apiVersion']}")
+            continue
+        for error in jsonschema.Draft7Validator(schema).iter_errors(obj):
+            errors.append(f"{_label(obj)}: {error.message} at {list(error.absolute_path)}")
+        assert obj["metadata"]["labels"]["strimzi.io/cluster"] == "carepath"
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_registry_topic_has_a_kafka_topic_kept_forever(
+    rendered: Rendered, overlay: str
+) -> None:
+    topics = {t["metadata"]["name"]: t["spec"] for t in of_kind(rendered[overlay], "KafkaTopic")}
+    registry = {topic.name for topic in (*ALL_TOPICS, *dead_letter_topics())}
+    assert set(topics) == registry
+    for name, spec in topics.items():
+        assert spec["partitions"] == 6, name
+        assert int(spec["config"]["retention.ms"]) == -1, name
+    replicas = {spec["replicas"] for spec in topics.values()}
+    assert replicas == ({1} if overlay == "dev" else {3})
+
+
+def _acls(user: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (acl["resource"]["type"], acl["resource"]["name"], operation)
+        for acl in user["spec"]["authorization"]["acls"]
+        if acl.get("type", "allow") == "allow"
+        for operation in acl["operations"]
+    }
+
+
+def _expected_acls(service: str) -> set[tuple[str, str, str]]:
+    consumed = SUBSCRIPTIONS.get(service, ())
+    produced = [t.name for t in ALL_TOPICS if t.context in (service, "access")]
+    produced += [f"{t.name}.dlq.{service}" for t in consumed]
+    expected = {("topic", n, op) for n in produced for op in ("Write", "Describe")}
+    expected |= {("topic", t.name, op) for t in consumed for op in ("Read", "Describe")}
+    if consumed:
+        expected.add(("group", f"carepath.{service}", "Read"))
+    return expected
+
+
+def test_every_kafka_user_may_do_exactly_what_the_registry_says(
+    rendered: Rendered, generator: ModuleType
+) -> None:
+    users = of_kind(rendered["production"], "KafkaUser")
+    assert {u["metadata"]["name"] for u in users} == {
+        f"carepath-{s.name}" for s in generator.SERVICES
+    }
+    for service in generator.SERVICES:
+        user = named(users, "KafkaUser", f"carepath-{service.name}")
+        assert _acls(user) == _expected_acls(service.name), service.name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_is_hardened_and_probed(rendered: Rendered, overlay: str) -> None:
+    for deployment in of_kind(rendered[overlay], "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        security = container["securityContext"]
+        assert (
+            pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
+        )
+        assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert pod["terminationGracePeriodSeconds"] == 30
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert {"requests", "limits"} <= set(container["resources"])
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+        assert "emptyDir" in mounts["/tmp"]  # noqa: S108
+        env = {k: v for ref in _config_maps(rendered[overlay], container) for k, v in ref.items()}
+        assert "emptyDir" in mounts[env["CAREPATH_VAR_DIR"]]
+        assert env["CAREPATH_KEYS_DIR"].startswith(env["CAREPATH_VAR_DIR"] + "/")
+
+
+def _config_maps(objects: list[dict[str, Any]], container: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        named(objects, "ConfigMap", source["configMapRef"]["name"])["data"]
+        for source in container.get("envFrom", [])
+        if "configMapRef" in source
+    ]
+
+
+def test_dev_references_only_config_maps_and_secrets_it_renders(rendered: Rendered) -> None:
+    objects = rendered["dev"]
+    for deployment in of_kind(objects, "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        _config_maps(objects, container)  # fails when one is missing
+        for variable in container["env"]:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            assert ref["key"] in named(objects, "Secret", ref["name"])["stringData"]
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+            if "secret" in volume:
+                secret = named(objects, "Secret", volume["secret"]["secretName"])
+                assert {i["key"] for i in volume["secret"]["items"]} <= set(secret["stringData"])
+
+
+def test_dev_runs_one_replica_without_autoscaling(rendered: Rendered) -> None:
+    objects = rendered["dev"]
+    assert {d["spec"]["replicas"] for d in of_kind(objects, "Deployment")} == {1}
+    assert not of_kind(objects, "HorizontalPodAutoscaler")
+    assert not of_kind(objects, "PodDisruptionBudget")
+
+
+def test_production_scales_2_to_6_keeps_one_up_and_pins_images(
+    rendered: Rendered, generator: ModuleType
+) -> None:
+    objects = rendered["production"]
+    assert not of_kind(objects, "Secret"), "production Secrets are created by the operator"
+    autoscaled = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]
+        for h in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+    for service in generator.SERVICES:
+        name = f"carepath-{service.name}"
+        budget = named(objects, "PodDisruptionBudget", name)["spec"]
+        deployment = named(objects, "Deployment", name)["spec"]
+        if service.singleton:  # one audit trail writer, replaced not rolled
+            assert name not in autoscaled and deployment["replicas"] == 1
+            assert deployment["strategy"]["type"] == "Recreate"
+            assert budget["maxUnavailable"] == 1
+        else:
+            assert (autoscaled[name]["minReplicas"], autoscaled[name]["maxReplicas"]) == (2, 6)
+            assert "replicas" not in deployment, "the HPA owns the replica count"
+            assert budget["minAvailable"] == 1
+        (container,) = deployment["template"]["spec"]["containers"]
+        assert container["image"] == f"ghcr.io/carepath/carepath-{service.name}:0.1.0"
+
+
+def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
+    rendered: Rendered, generator: ModuleType
+) -> None:
+    objects = rendered["production"]
+    deny = named(objects, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    for service in generator.SERVICES:
+        policy = named(objects, "NetworkPolicy", f"carepath-{service.name}")["spec"]
+        assert policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": service.port}]}]
+        egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+        assert egress_ports == {9092, 9093, 5432, 53}
