@@ -38,3 +38,39 @@ def test_database_urls_map_to_async_drivers(configured: str, driver: str) -> Non
 def test_an_unsupported_database_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="DATABASE_URL must be"):
         async_url("mysql://u@db/carepath")
+
+
+def test_a_strimzi_user_connects_with_scram_over_tls() -> None:
+    from faststream.security import SASLScram512
+
+    from carepath.chassis.kafka import broker_security, client_config
+
+    settings = ServiceSettings(
+        service_name="intake",
+        kafka_security_protocol="SASL_SSL",
+        kafka_username="carepath-intake",
+        kafka_password="s3cret",
+    )
+    security = broker_security(settings)
+    assert isinstance(security, SASLScram512) and security.use_ssl
+    config = client_config(settings)
+    assert (
+        config["security_protocol"],
+        config["sasl_mechanism"],
+        config["sasl_plain_username"],
+    ) == ("SASL_SSL", "SCRAM-SHA-512", "carepath-intake")
+
+
+def test_sasl_without_credentials_is_a_clear_error() -> None:
+    from carepath.chassis.kafka import broker_security
+
+    with pytest.raises(ValueError, match="CAREPATH_KAFKA_USERNAME"):
+        broker_security(
+            ServiceSettings(service_name="intake", kafka_security_protocol="SASL_PLAINTEXT")
+        )
+
+
+def test_local_runs_use_plaintext() -> None:
+    from carepath.chassis.kafka import broker_security
+
+    assert broker_security(ServiceSettings(service_name="intake")) is None

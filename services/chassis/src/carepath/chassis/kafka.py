@@ -1,10 +1,13 @@
 """Kafka wiring: the FastStream broker every service uses, and topic creation from the registry."""
 
 import logging
+import ssl
 from collections.abc import Iterable
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -22,6 +25,7 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
     """
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=f"carepath-{settings.service_name}",
         enable_idempotence=True,
         acks="all",
@@ -29,6 +33,50 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         middlewares=[KafkaTelemetryMiddleware()],
         logger=None,
     )
+
+
+def _ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    return ssl.create_default_context(
+        cafile=str(settings.kafka_ca_file) if settings.kafka_ca_file else None
+    )
+
+
+def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """FastStream security for the configured listener: TLS and/or SASL (SCRAM for Strimzi
+    KafkaUsers); None for a plaintext listener (local runs)."""
+    protocol, context = settings.kafka_security_protocol, _ssl_context(settings)
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    if not settings.kafka_username or settings.kafka_password is None:
+        raise ValueError(f"{protocol} needs CAREPATH_KAFKA_USERNAME and CAREPATH_KAFKA_PASSWORD")
+    sasl = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+    return sasl[settings.kafka_sasl_mechanism](
+        settings.kafka_username,
+        settings.kafka_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=protocol == "SASL_SSL",
+    )
+
+
+def client_config(settings: ServiceSettings) -> dict[str, Any]:
+    """The same connection settings for kafka-python clients (admin, lag, auditors' reads)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL") and settings.kafka_ca_file:
+        config["ssl_cafile"] = str(settings.kafka_ca_file)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_username
+        config["sasl_plain_password"] = (
+            settings.kafka_password.get_secret_value() if settings.kafka_password else None
+        )
+    return config
 
 
 def ensure_topics(

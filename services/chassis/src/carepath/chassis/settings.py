@@ -1,8 +1,9 @@
 """Service settings from the environment (`CAREPATH_*`, plus the standard Kafka/DB/OTel names)."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,11 @@ class ServiceSettings(BaseSettings):
             "KAFKA_BOOTSTRAP_SERVERS", "CAREPATH_KAFKA_BOOTSTRAP_SERVERS"
         ),
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = Field(default=None, description="SASL user (a Strimzi KafkaUser).")
+    kafka_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_ca_file: Path | None = Field(default=None, description="CA of the brokers' TLS listener.")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     jwt_secret: str | None = Field(

@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from carepath.chassis.kafka import client_config
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard import queries
@@ -56,7 +57,7 @@ class Dashboard:
             return cached
         try:
             lag = await asyncio.to_thread(
-                projection_lag, self.runtime.settings.kafka_bootstrap_servers, self.name
+                projection_lag, client_config(self.runtime.settings), self.name
             )
         except Exception as error:
             log.warning("projection lag unavailable (%s)", type(error).__name__)
@@ -65,13 +66,11 @@ class Dashboard:
         return lag
 
 
-def projection_lag(bootstrap_servers: str, consumer: str) -> list[dict[str, Any]]:
+def projection_lag(config: dict[str, Any], consumer: str) -> list[dict[str, Any]]:
     """Committed offsets of the consumer group vs end offsets, per topic (kafka-python admin)."""
     group = f"carepath.{consumer}"
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, client_id="carepath-dashboard-lag"
-    )
-    reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    admin = KafkaAdminClient(**config, client_id="carepath-dashboard-lag")
+    reader = KafkaConsumer(**config, enable_auto_commit=False)
     try:
         committed = admin.list_group_offsets(group).get(group, {})
         rows = []
