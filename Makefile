@@ -10,7 +10,7 @@ SEED ?= 2026
 
 ASYNCAPI_TOOL := contracts/tools/asyncapi-validate
 
-.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test up down demo seed status lint format
+.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test up down demo seed status lint format bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -94,3 +94,7 @@ lint: setup ## ruff and mypy --strict
 format: setup ## apply ruff's formatting and safe fixes
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
+
+bench: setup kafka-jars postgres ## measure the write path, relay, audit verify, projection against references (BENCH_ARGS="--events 2000")
+	$(UV) sync --locked --group bench --quiet
+	$(UV) run --group bench python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,127 @@
+"""Reading the relayed log: `carepath-audit verify` against a bare kafka-python consumer, and
+`carepath-dashboard rebuild` against a bare aiokafka consumer and Kafka's ConsumerPerformance."""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition as AioTopicPartition
+from kafka import KafkaConsumer, TopicPartition
+from servers import BENCH_VAR, JARS
+
+from carepath.contracts.topics import SUBSCRIPTIONS
+
+TOOLS = Path(sys.executable).parent  # the workspace's console scripts
+
+
+def audit_verify(bootstrap: str, topic: str, keys_dir: Path) -> tuple[int, float]:
+    """`carepath-audit verify --topic`; (events, events/s as it reports them, start-up excluded).
+    Fails when it reports any finding: the relayed log must verify."""
+    command = [
+        str(TOOLS / "carepath-audit"), "verify", "--bootstrap-servers", bootstrap,
+        "--keys-dir", str(keys_dir), "--topic", topic,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
+    found = re.search(r"(\d+) events in .* \(([\d,.]+) events/s\); (\d+) findings", result.stdout)
+    if result.returncode != 0 or not found:
+        raise RuntimeError(f"carepath-audit verify failed:\n{result.stdout}\n{result.stderr}")
+    return int(found.group(1)), float(found.group(2).replace(",", ""))
+
+
+def bare_kafka_python(bootstrap: str, topics: list[str]) -> tuple[int, float]:
+    """Read `topics` from offset 0 to their current end with kafka-python; (records, records/s)."""
+    started = time.perf_counter()
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        ends = reader.end_offsets(partitions)
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        count = 0
+        while any(reader.position(tp) < end for tp, end in ends.items()):
+            count += sum(len(batch) for batch in reader.poll(timeout_ms=500).values())
+        return count, count / (time.perf_counter() - started)
+    finally:
+        reader.close()
+
+
+def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of `topics`, from the cluster's metadata."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+    finally:
+        reader.close()
+
+
+async def bare_aiokafka(bootstrap: str, topics: list[str]) -> tuple[int, float]:
+    """Read `topics` from offset 0 to their current end with aiokafka; (records, records/s)."""
+    partitions = [
+        AioTopicPartition(tp.topic, tp.partition) for tp in partitions_of(bootstrap, topics)
+    ]
+    started = time.perf_counter()
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        reader.assign(partitions)
+        ends = await reader.end_offsets(partitions)
+        starts = await reader.beginning_offsets(partitions)
+        expected = sum(ends[tp] - starts[tp] for tp in partitions)
+        await reader.seek_to_beginning(*partitions)
+        count = 0
+        while count < expected:
+            batches = await reader.getmany(timeout_ms=500, max_records=2000)
+            count += sum(len(batch) for batch in batches.values())
+        return count, count / (time.perf_counter() - started)
+    finally:
+        await reader.stop()
+
+
+def dashboard_topics() -> list[str]:
+    """What the dashboard projects, as `rebuild` reads it."""
+    return [topic.name for topic in SUBSCRIPTIONS["dashboard"]]
+
+
+def dashboard_rebuild(bootstrap: str) -> tuple[int, float]:
+    """`carepath-dashboard rebuild` into a fresh SQLite file; (events applied, events/s by the
+    wall clock less the tool's start-up, timed on its `--help`)."""
+    database = BENCH_VAR / "dashboard.db"
+    command = [
+        str(TOOLS / "carepath-dashboard"), "rebuild", "--database", f"sqlite:///{database}",
+        "--bootstrap-servers", bootstrap,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run([*command[:2], "--help"], capture_output=True, check=True)  # noqa: S603 (fixed argv)
+    start_up = time.perf_counter() - started
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
+    elapsed = time.perf_counter() - started - start_up
+    found = re.search(r"rebuilt: (\d+) events applied", result.stdout + result.stderr)
+    if result.returncode != 0 or not found:
+        raise RuntimeError(f"carepath-dashboard rebuild failed:\n{result.stdout}\n{result.stderr}")
+    return int(found.group(1)), int(found.group(1)) / elapsed
+
+
+def consumer_performance(bootstrap: str, topic: str, messages: int) -> float:
+    """Kafka's ConsumerPerformance over `topic`; messages/s while fetching (rebalance excluded,
+    as our readers assign partitions and never rebalance)."""
+    command = [
+        "java", "-cp", str(JARS), "org.apache.kafka.tools.ConsumerPerformance",
+        "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(messages),
+        "--timeout", "60000",
+    ]  # fmt: skip
+    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603 (fixed argv)
+    header, values = [line for line in lines.strip().splitlines() if "," in line][-2:]
+    columns = dict(zip((h.strip() for h in header.split(",")), values.split(","), strict=True))
+    return float(columns["fetch.nMsg.sec"])
