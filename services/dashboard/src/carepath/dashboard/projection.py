@@ -64,7 +64,10 @@ async def project(session: AsyncSession, envelope: CloudEvent) -> None:
     """Apply one event to the read models (the dashboard consumers' inbox effect)."""
     event = registry.parse(envelope.type, envelope.data)
     if handler := HANDLERS.get(type(event)):
-        await handler(session, event, envelope)
+        # One flush per batch, at commit, instead of one before every lookup; rows created in
+        # this batch are found through the batch's own cache (`_row`, `_dosing`).
+        with session.no_autoflush:
+            await handler(session, event, envelope)
     if not isinstance(event, RecordAccessed | AlertAcknowledged):
         session.add(
             TimelineEntry(
@@ -79,11 +82,27 @@ async def project(session: AsyncSession, envelope: CloudEvent) -> None:
         )
 
 
+def _created(session: AsyncSession) -> dict[tuple[type[SQLModel], UUID], Any]:
+    """Rows added in this transaction and not flushed yet (the identity map does not hold them)."""
+    created: dict[tuple[type[SQLModel], UUID], Any] = session.info.setdefault("created", {})
+    return created
+
+
+async def _find(session: AsyncSession, model: type[M], key: UUID) -> M | None:
+    created = _created(session).get((model, key))
+    return created if created is not None else await session.get(model, key)
+
+
+def _add(session: AsyncSession, row: M, key: UUID) -> M:
+    session.add(row)
+    _created(session)[(type(row), key)] = row
+    return row
+
+
 async def _row(session: AsyncSession, model: type[M], key: UUID, **defaults: Any) -> M:
-    row = await session.get(model, key)
+    row = await _find(session, model, key)
     if row is None:
-        row = model(**{_key_of(model): key, **defaults})
-        session.add(row)
+        row = _add(session, model(**{_key_of(model): key, **defaults}), key)
     return row
 
 
@@ -172,18 +191,17 @@ async def _course_opened(session: AsyncSession, event: CourseOpened, _envelope: 
 async def _scheduled(
     session: AsyncSession, event: DosingSessionScheduled, _envelope: CloudEvent
 ) -> None:
-    session.add(
-        DosingView(
-            session_id=event.session_id,
-            patient_id=event.patient_id,
-            session_number=event.session_number,
-            scheduled_for=event.scheduled_for,
-        )
+    row = DosingView(
+        session_id=event.session_id,
+        patient_id=event.patient_id,
+        session_number=event.session_number,
+        scheduled_for=event.scheduled_for,
     )
+    _add(session, row, event.session_id)
 
 
 async def _dosing(session: AsyncSession, session_id: UUID) -> DosingView | None:
-    return await session.get(DosingView, session_id)
+    return await _find(session, DosingView, session_id)
 
 
 @handles(PatientCheckedIn, DosingDeferred, DoseAdministered, VitalsRecorded, PatientDischarged)
