@@ -11,6 +11,7 @@ import shutil
 import time
 from contextlib import ExitStack
 
+from live import http_throughput, latency, percentiles, rss_mb, start_services
 from reading import (
     audit_verify,
     bare_aiokafka,
@@ -20,7 +21,7 @@ from reading import (
     dashboard_topics,
 )
 from relay_path import create_topics, producer_performance, relay_everything
-from report import Row, not_measured, print_table, write_json
+from report import Row, print_table, write_json
 from rich.console import Console
 from servers import BENCH_VAR, bench_kafka, bench_postgres
 from write_path import (
@@ -45,6 +46,9 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--writers", type=int, default=8, help="concurrent writers on the write path (8)"
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, default=10.0, help="length of each latency run (10)"
     )
     return parser.parse_args()
 
@@ -128,6 +132,65 @@ def reading_rows(bootstrap: str, events: int) -> list[Row]:
     return rows
 
 
+def live_rows(bootstrap: str, sqlite_write_path: float | None, seconds: float) -> list[Row]:
+    """Rows 5 and 6: the HTTP write path, end-to-end latency, memory, with services running."""
+    console.print("services: intake and dashboard as processes")
+    services = start_services(bootstrap)
+    try:
+        at_rest = {name: rss_mb(service) for name, service in services.items()}
+        console.print("HTTP write path: 2,000 referrals from 32 clients")
+        http = asyncio.run(http_throughput(services["intake"], 2_000, 32))
+        rows = [
+            Row(
+                "write path through HTTP (intake, 32 concurrent clients)",
+                http,
+                sqlite_write_path,
+                "write path without HTTP (SQLite, above)",
+                unit="commands/s",
+                note="auth, validation, decide, append (SQLite), response",
+            )
+        ]
+        peak = dict(at_rest)
+        for rate in (50, 500):
+            console.print(f"end-to-end latency at {rate} commands/s for {seconds:.0f} s")
+            samples = asyncio.run(
+                latency(
+                    services["intake"],
+                    services["dashboard"].log_path.parent / "dashboard.db",
+                    rate,
+                    seconds,
+                )
+            )
+            peak = {name: max(peak[name], rss_mb(service)) for name, service in services.items()}
+            p50, p95, p99 = percentiles(samples) if len(samples) > 1 else (float("nan"),) * 3
+            rows.append(
+                Row(
+                    f"end-to-end latency at {rate} commands/s, p50 (HTTP response -> dashboard)",
+                    p50,
+                    None,
+                    "",
+                    unit="ms",
+                    note=f"p95 {p95:,.0f} ms, p99 {p99:,.0f} ms; "
+                    f"{len(samples):,} of {int(rate * seconds):,} seen",
+                )
+            )
+        rows += [
+            Row(
+                f"memory: {name} RSS at rest",
+                at_rest[name],
+                peak[name],
+                "RSS under the latency load",
+                unit="MB",
+                note="reference = peak under load",
+            )
+            for name in services
+        ]
+        return rows
+    finally:
+        for service in services.values():
+            service.stop()
+
+
 def main() -> None:
     arguments = parse_arguments()
     started = time.perf_counter()
@@ -145,11 +208,7 @@ def main() -> None:
         rows += written
         rows += relay_rows(bootstrap, size)
         rows += reading_rows(bootstrap, arguments.events)
-    rows += [
-        not_measured("write path through HTTP, concurrent clients"),
-        not_measured("end-to-end latency p50/p95/p99 at 50 and 500 commands/s"),
-        not_measured("memory: RSS of each service at rest and under load"),
-    ]
+        rows += live_rows(bootstrap, written[0].ours, arguments.latency_seconds)
     elapsed = time.perf_counter() - started
     parameters = {
         "events": arguments.events,
