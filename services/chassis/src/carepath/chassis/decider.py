@@ -57,6 +57,12 @@ async def execute(
     state = decider.fold([recorded.event() for recorded in history])
     events = decider.decide(state, command)
     recorded = await store.append(
-        stream_id, len(history), events, subject=subject, metadata=metadata, session=session
+        stream_id,
+        len(history),
+        events,
+        subject=subject,
+        metadata=metadata,
+        session=session,
+        tail=history[-1] if history else None,
     )
     return decider.fold_onto(state, events), recorded

@@ -177,6 +177,9 @@ class PublishingLease:
             await self._connection.commit()
 
 
+UNREAD = object()  # `append`: the stream's tail was not read by the caller
+
+
 class EventStore:
     """Append and load event streams; list and mark what the relay has yet to publish.
 
@@ -213,10 +216,14 @@ class EventStore:
         subject: str,
         metadata: EventMetadata,
         session: AsyncSession | None = None,
+        tail: object = UNREAD,  # a RecordedEvent, None (empty stream), or UNREAD
     ) -> list[RecordedEvent]:
         """Append `events` after version `expected_version` (0 for a new stream), atomically.
 
-        Raises `ConcurrencyError` when the stream is no longer at `expected_version`.
+        Raises `ConcurrencyError` when the stream is no longer at `expected_version`. A caller
+        that has just loaded the stream passes its last event as `tail` (None: empty stream) to
+        save reading it again; the unique (stream, sequence) index still catches any writer that
+        came in between.
         """
         if not events:
             return []
@@ -237,7 +244,8 @@ class EventStore:
         ]
         try:
             async with self._within(session) as tx:
-                last = await self._last(stream_id, tx)
+                last = await self._last(stream_id, tx) if tail is UNREAD else tail
+                assert last is None or isinstance(last, RecordedEvent)
                 actual = last.sequence if last else 0
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
