@@ -12,7 +12,6 @@ from sqlmodel import col
 
 from carepath.audit.store import TrailRow, chain_breaks
 from carepath.audit.trail import FIELDS
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.runtime import ServiceRuntime
@@ -58,15 +57,7 @@ async def read_trail(
     async with service.store.transaction() as session:
         rows = list(await session.scalars(query.limit(limit)))
     if patient is not None:  # reading a patient's trail is itself an access to record
-        await record_access(
-            service.store,
-            context,
-            service=service.settings.service_name,
-            patient_id=patient,
-            resource=route_template(request),
-            categories=[DataCategory.AUDIT_TRAIL],
-        )
-        service.relay.wake()
+        await service.record_read(request, context, patient, [DataCategory.AUDIT_TRAIL])
     return {
         "fields": list(FIELDS),
         "entries": [row.model_dump(exclude={"position"}) for row in rows],

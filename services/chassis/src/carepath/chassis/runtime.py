@@ -11,24 +11,27 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any
+from uuid import UUID
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis import health
+from carepath.chassis.access import record_access, route_template
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S, execute
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import load_signer
-from carepath.chassis.http import add_error_handlers
+from carepath.chassis.http import RequestContext, add_error_handlers
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import current_traceparent, setup_tracing
 from carepath.contracts import CloudEvent, actor_attribute
+from carepath.contracts.access import DataCategory
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,24 @@ class ServiceRuntime:
     def run_in_background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `job` as a task for the service's lifetime (started and cancelled with it)."""
         self._background.append(job)
+
+    async def record_read(
+        self,
+        request: Request,
+        context: RequestContext,
+        patient_id: UUID,
+        categories: Sequence[DataCategory],
+    ) -> None:
+        """Record that `context`'s caller read a patient's data (before it is returned)."""
+        await record_access(
+            self.store,
+            context,
+            service=self.settings.service_name,
+            patient_id=patient_id,
+            resource=route_template(request),
+            categories=categories,
+        )
+        self.relay.wake()
 
     def reaction_metadata(self, cause: CloudEvent) -> EventMetadata:
         """Metadata of events this service decides in reaction to `cause` (a policy): the

@@ -12,7 +12,6 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import TOKEN_COOKIE, Role, verify_token
 from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
 from carepath.chassis.http import RequestContext, context_for
@@ -77,15 +76,9 @@ async def patient_timeline(
         entries = await queries.timeline(session, patient_id)
     if not entries:
         raise NotFound(f"no events for patient {patient_id}")
-    await record_access(
-        service.runtime.store,
-        context,
-        service=service.name,
-        patient_id=patient_id,
-        resource=route_template(request),
-        categories=[DataCategory.SESSION_CLINICAL, DataCategory.ASSESSMENTS],
+    await service.runtime.record_read(
+        request, context, patient_id, [DataCategory.SESSION_CLINICAL, DataCategory.ASSESSMENTS]
     )
-    service.runtime.relay.wake()
     return Timeline(patient_id=patient_id, entries=entries)
 
 

@@ -6,7 +6,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext, context_for
@@ -78,15 +77,7 @@ async def read_screening(
 ) -> Screening:
     """The screening: outcome, the rules that fired with their evidence, the policy version."""
     state, _ = await service.screening(patient_id)
-    await record_access(
-        service.runtime.store,
-        context,
-        service=service.name,
-        patient_id=patient_id,
-        resource=route_template(request),
-        categories=[DataCategory.ELIGIBILITY],
-    )
-    service.runtime.relay.wake()
+    await service.runtime.record_read(request, context, patient_id, [DataCategory.ELIGIBILITY])
     return Screening.of(patient_id, state)
 
 

@@ -6,7 +6,6 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, BaseModel
 
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.decider import load_state
 from carepath.chassis.errors import NotFound
@@ -233,15 +232,7 @@ async def read_patient(
 ) -> PatientRecord:
     """A patient's intake record. Every read is recorded on `carepath.access.events`."""
     state, version = await service.record(patient_id)
-    await record_access(
-        service.runtime.store,
-        context,
-        service=service.runtime.settings.service_name,
-        patient_id=patient_id,
-        resource=route_template(request),
-        categories=RECORD_CATEGORIES,
-    )
-    service.runtime.relay.wake()
+    await service.runtime.record_read(request, context, patient_id, RECORD_CATEGORIES)
     return _record(patient_id, state, version, service.policy)
 
 

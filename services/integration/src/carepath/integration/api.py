@@ -7,7 +7,6 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
 from carepath.contracts.access import DataCategory
@@ -116,15 +115,9 @@ async def read_plan(
 ) -> PlanView:
     """The plan: integration sessions waiting (and overdue), outcomes, how the course ended."""
     state = await service.plan(patient_id)
-    await record_access(
-        service.runtime.store,
-        context,
-        service=service.name,
-        patient_id=patient_id,
-        resource=route_template(request),
-        categories=[DataCategory.INTEGRATION_NOTES, DataCategory.OUTCOMES],
+    await service.runtime.record_read(
+        request, context, patient_id, [DataCategory.INTEGRATION_NOTES, DataCategory.OUTCOMES]
     )
-    service.runtime.relay.wake()
     return PlanView.of(patient_id, state)
 
 

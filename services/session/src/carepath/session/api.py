@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
 from carepath.contracts.access import DataCategory
@@ -143,15 +142,7 @@ async def read_course(
 ) -> CourseView:
     """A patient's course. Reads are recorded on `carepath.access.events`."""
     state = await service.course(patient_id)
-    await record_access(
-        service.runtime.store,
-        context,
-        service=service.name,
-        patient_id=patient_id,
-        resource=route_template(request),
-        categories=[DataCategory.SESSION_CLINICAL],
-    )
-    service.runtime.relay.wake()
+    await service.runtime.record_read(request, context, patient_id, [DataCategory.SESSION_CLINICAL])
     return CourseView.of(state)
 
 
