@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv need not be on PATH (`make setup` installs it in ~/.local/bin): recipes, scripts and tests
+# use this absolute path, exported as UV (tests/support.py reads it).
+UV := $(abspath $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv))
+export UV
 LOCAL_KAFKA := localhost:9092
 PYTEST_ARGS ?=
 N ?= 50
@@ -10,7 +13,7 @@ SEED ?= 2026
 
 ASYNCAPI_TOOL := contracts/tools/asyncapi-validate
 
-.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test up down demo seed status lint format bench
+.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test up down demo demo-check seed status lint format bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,12 +82,15 @@ demo: up ## start everything, seed a synthetic clinic cohort, print where to loo
 	@echo "  eligibility http://127.0.0.1:8002/docs"
 	@echo "  session     http://127.0.0.1:8003/docs"
 	@echo "  integration http://127.0.0.1:8004/docs"
-	@echo "  audit       http://127.0.0.1:8005/docs   (uv run carepath-audit verify)"
+	@echo "  audit       http://127.0.0.1:8005/docs   ($(UV) run carepath-audit verify)"
 	@echo "  kafka       $(LOCAL_KAFKA)"
 	@echo
 	@echo "Walk a patient through intake: README.md, section 'Try it: an intake'."
-	@echo "A token for the APIs: uv run carepath-token intake_coordinator --sub you"
+	@echo "A token for the APIs: $(UV) run carepath-token intake_coordinator --sub you"
 	@echo "Stop everything with: make down"
+
+demo-check: setup ## after `make demo`: the dashboard shows the seeded cohort's funnel and today's board
+	$(UV) run carepath-seed-check --patients $(N) --seed $(SEED)
 
 lint: setup ## ruff and mypy --strict
 	$(UV) run ruff check .

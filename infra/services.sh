@@ -42,6 +42,11 @@ wait_ready() {
 }
 
 start() {
+  # The dev key of bearer tokens (var/dev-jwt-secret), shared by the services, carepath-token and
+  # carepath-seed: made before any of them needs it (nothing to do when CAREPATH_JWT_SECRET is set).
+  .venv/bin/python -c 'from carepath.chassis.auth import ensure_dev_secret
+from carepath.chassis.settings import ServiceSettings
+ensure_dev_secret(ServiceSettings(service_name="services"))'
   for entry in "${services[@]}"; do
     IFS=: read -r name port command <<<"$entry"
     if alive "$name"; then log "$name already running (pid $(pid_of "$name")) on :$port"; continue; fi

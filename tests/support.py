@@ -1,6 +1,7 @@
 """Helpers for tests that cross a process boundary: ports, waiting on conditions, Kafka reads."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
@@ -19,6 +21,16 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 JWT_SECRET = "test-secret-for-the-services-under-test-0123456789"
 T = TypeVar("T")
+
+
+def uv() -> str:
+    """The uv executable, which need not be on PATH: `$UV` (the Makefile exports it and `uv run`
+    sets it), else `uv` on PATH, else ~/.local/bin/uv (where `make setup` installs it)."""
+    candidates = (os.environ.get("UV"), shutil.which("uv"), Path.home() / ".local" / "bin" / "uv")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(Path(candidate).absolute())
+    pytest.fail("uv not found ($UV, PATH, ~/.local/bin/uv): run `make setup`")
 
 
 def free_port() -> int:

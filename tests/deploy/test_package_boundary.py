@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 from conftest import load_generator
 
-from support import ROOT
+from support import ROOT, uv
 
 SERVICES = load_generator().SERVICES
 
@@ -23,7 +23,7 @@ def test_a_services_own_install_builds_its_app_and_nothing_else(
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(
         [
-            "uv",
+            uv(),
             "sync",
             "--frozen",
             "--no-dev",

@@ -1,12 +1,23 @@
 """Bearer tokens: issued for a role, verified with the clinic's key, expiring."""
 
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import jwt
 import pytest
 
-from carepath.chassis.auth import Role, issue_token, signing_secret, verify_token
+from carepath.chassis.auth import (
+    Role,
+    ensure_dev_secret,
+    issue_token,
+    signing_secret,
+    verify_token,
+)
+from carepath.chassis.evidence import load_signer
 from carepath.chassis.settings import ServiceSettings
 
 SETTINGS = ServiceSettings(service_name="test", jwt_secret="unit-test-secret-0123456789-abcdefghij")
@@ -47,3 +58,70 @@ def test_without_a_configured_key_a_dev_key_is_generated_once_and_kept(tmp_path:
     assert len(first) >= 32
     assert signing_secret(settings) == first
     assert (tmp_path / "dev-jwt-secret").stat().st_mode & 0o077 == 0
+
+
+def test_ensure_dev_secret_makes_the_key_before_any_token_and_not_with_a_configured_key(
+    tmp_path: Path,
+) -> None:
+    ensure_dev_secret(ServiceSettings(service_name="test", var_dir=tmp_path / "var"))
+    assert (tmp_path / "var" / "dev-jwt-secret").stat().st_mode & 0o777 == 0o600
+    ensure_dev_secret(SETTINGS.model_copy(update={"var_dir": tmp_path / "other"}))
+    assert not (tmp_path / "other").exists()
+
+
+def test_threads_racing_to_create_the_dev_key_all_end_with_the_same_one(tmp_path: Path) -> None:
+    settings = ServiceSettings(service_name="test", var_dir=tmp_path)
+    racers = 16
+    start = threading.Barrier(racers)
+
+    def race() -> str:
+        start.wait()
+        ensure_dev_secret(settings)
+        return signing_secret(settings)
+
+    with ThreadPoolExecutor(racers) as pool:
+        secrets = set(pool.map(lambda _: race(), range(racers)))
+    assert len(secrets) == 1
+    assert secrets == {(tmp_path / "dev-jwt-secret").read_text()}
+    assert (tmp_path / "dev-jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["dev-jwt-secret"]  # no temp file left
+
+
+# Each process says it is ready, waits for the go file, makes (or reads) the key and prints it.
+RACER = """
+import sys, time
+from pathlib import Path
+from carepath.chassis.auth import ensure_dev_secret, signing_secret
+from carepath.chassis.settings import ServiceSettings
+var = Path(sys.argv[1])
+print("ready", flush=True)
+while not (var.parent / "go").exists():
+    time.sleep(0.001)
+settings = ServiceSettings(service_name="racer", var_dir=var)
+ensure_dev_secret(settings)
+print(signing_secret(settings))
+"""
+
+
+def test_processes_starting_at_once_all_use_one_dev_key(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(var)], stdout=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline() == "ready\n"
+    (tmp_path / "go").touch()
+    used = {racer.communicate(timeout=60)[0].strip() for racer in racers}
+    assert all(racer.returncode == 0 for racer in racers)
+    assert used == {(var / "dev-jwt-secret").read_text()}
+    assert (var / "dev-jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in var.iterdir()] == ["dev-jwt-secret"]
+
+
+def test_a_dev_signing_key_is_private_from_the_start_and_kept(tmp_path: Path) -> None:
+    first = load_signer("intake", tmp_path)
+    assert (tmp_path / "intake.key").stat().st_mode & 0o777 == 0o600
+    assert load_signer("intake", tmp_path).public_key() == first.public_key()
+    assert (tmp_path / "intake.pub").read_text() == first.public_key() + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["intake.key", "intake.pub"]

@@ -12,6 +12,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from carepath.chassis.files import create_private_file
 from carepath.chassis.settings import ServiceSettings
 
 ALGORITHM = "HS256"
@@ -38,18 +39,22 @@ class Principal:
     role: Role
 
 
-def signing_secret(settings: ServiceSettings) -> str:
-    """The configured key, or for local runs a dev key generated once under `var/`."""
+def ensure_dev_secret(settings: ServiceSettings) -> None:
+    """Without a configured key, make sure the local dev key `var_dir/dev-jwt-secret` exists:
+    created once (mode 0600), and one key even when several processes start at once."""
     if settings.jwt_secret:
-        return settings.jwt_secret
+        return
     path = Path(settings.var_dir) / DEV_SECRET_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        candidate = path.with_suffix(".tmp")
-        candidate.write_text(secrets.token_urlsafe(48))
-        candidate.chmod(0o600)
-        candidate.replace(path)
-    return path.read_text().strip()
+        create_private_file(path, secrets.token_urlsafe(48).encode())
+
+
+def signing_secret(settings: ServiceSettings) -> str:
+    """The configured key, or for local runs the dev key under `var/` (created if missing)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    ensure_dev_secret(settings)
+    return (Path(settings.var_dir) / DEV_SECRET_FILE).read_text().strip()
 
 
 def issue_token(

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from carepath.chassis.files import create_private_file, replace_file
 from carepath.contracts import CloudEvent
 
 PUBLIC_KEY_SUFFIX = ".pub"
@@ -64,20 +65,16 @@ def load_signer(service: str, keys_dir: Path, key_file: Path | None = None) -> S
     if not path.exists():
         if key_file is not None:
             raise FileNotFoundError(f"signing key {key_file} does not exist")
-        path.parent.mkdir(parents=True, exist_ok=True)
         pem = Ed25519PrivateKey.generate().private_bytes(
             Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
         )
-        candidate = path.with_suffix(".tmp")
-        candidate.write_bytes(pem)
-        candidate.chmod(0o600)
-        candidate.replace(path)
+        create_private_file(path, pem)  # mode 0600; another instance's key if it came first
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
     signer = Signer(service, key)
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    (keys_dir / f"{service}{PUBLIC_KEY_SUFFIX}").write_text(signer.public_key() + "\n")
+    public = keys_dir / f"{service}{PUBLIC_KEY_SUFFIX}"
+    replace_file(public, (signer.public_key() + "\n").encode())  # an auditor never reads half
     return signer
 
 
