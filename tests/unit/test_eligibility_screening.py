@@ -1,12 +1,12 @@
 """Table-driven tests of the screening rules (the shipped clinic policy) and the screening decider."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
-from carepath.chassis.errors import NotFound, RuleViolation
+from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts.eligibility import (
     EligibilityDetermined,
     EligibilityOutcome,
@@ -346,12 +346,43 @@ def test_a_second_start_decides_nothing() -> None:
     assert DECIDER.decide(state, StartScreening(intake=intake(), intake_event_id=uuid4())) == []
 
 
-def review(decision: str) -> ReviewScreening:
+def review(decision: str, reviewed_at: datetime | None = None) -> ReviewScreening:
     return ReviewScreening(
         decision=ReviewDecision(decision),
         rationale="Discussed with the patient and GP today.",
         determination_event_id=uuid4(),
+        now=datetime.now(UTC),
+        reviewed_at=reviewed_at,
     )
+
+
+def test_the_screening_happened_clinically_when_intake_completed() -> None:
+    completed_at = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
+    _state, events = started(completed_at=completed_at.isoformat())
+    assert [event.occurred_at for event in events] == [completed_at, completed_at]
+
+
+def test_a_review_charted_days_later_happened_then() -> None:
+    state, _ = started(
+        completed_at="2026-03-02T15:30:00+00:00", medical_history__psychosis_history=True
+    )
+    reviewed_at = datetime(2026, 3, 5, 10, tzinfo=UTC)
+    [reviewed] = DECIDER.decide(state, review("approve", reviewed_at))
+    assert reviewed.occurred_at == reviewed_at
+
+
+def test_a_review_charted_before_the_screening_result_is_refused_naming_the_field() -> None:
+    state, _ = started(
+        completed_at="2026-03-02T15:30:00+00:00", medical_history__psychosis_history=True
+    )
+    with pytest.raises(InvalidField, match=r"reviewed_at.*before the screening result"):
+        DECIDER.decide(state, review("approve", datetime(2026, 3, 1, tzinfo=UTC)))
+
+
+def test_a_review_charted_in_the_future_is_refused() -> None:
+    state, _ = started(medical_history__psychosis_history=True)
+    with pytest.raises(InvalidField, match=r"reviewed_at.*future"):
+        DECIDER.decide(state, review("approve", datetime.now(UTC) + timedelta(days=1)))
 
 
 def test_a_clinician_approves_a_needs_review_patient_as_a_separate_event() -> None:

@@ -116,6 +116,19 @@ def test_an_integration_session_is_overdue_after_72_hours(days_ago: float, overd
     assert bool(events) is overdue and all(isinstance(e, IntegrationSessionOverdue) for e in events)
 
 
+@pytest.mark.parametrize("charted_minutes_ago, overdue", [(59, False), (61, True)])
+def test_a_discharge_charted_after_its_window_gives_an_hour_to_chart_the_session_held(
+    charted_minutes_ago: int, overdue: bool
+) -> None:
+    dosing = uuid4()
+    recorded_at = {dosing: NOW - timedelta(minutes=charted_minutes_ago)}
+    events = DECIDER.decide(
+        given(discharged(20, dosing)), FlagOverdue(now=NOW, recorded_at=recorded_at)
+    )
+    assert bool(events) is overdue
+    assert POLICY.late_charting_grace_minutes == 60
+
+
 def test_overdue_is_flagged_once_and_not_when_held() -> None:
     dosing = uuid4()
     state = given(discharged(5, dosing), FlagOverdue(now=NOW))

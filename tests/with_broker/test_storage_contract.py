@@ -1,7 +1,8 @@
 """The storage contract every event-store backend keeps: runs on SQLite and on PostgreSQL."""
 
 import asyncio
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -57,6 +58,32 @@ class TestEventStoreContract:
         assert await store.version(stream) == 3
         assert loaded[0].recorded_at.tzinfo is not None
         assert loaded[0].metadata["actor"] == "clinician:dr-test"
+
+    async def test_every_stored_event_says_when_it_happened_clinically(
+        self, engine: AsyncEngine
+    ) -> None:
+        store, patient = EventStore(engine), uuid4()
+        charted = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
+        cause_happened = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+        dated = referral(patient, "Dated").model_copy(update={"occurred_at": charted})
+        await store.append(
+            f"intake-{patient}",
+            0,
+            [dated, referral(patient)],
+            subject=str(patient),
+            metadata=METADATA,
+        )
+        reaction = replace(METADATA, occurred_at=cause_happened)
+        await store.append(
+            f"intake-{patient}", 2, [referral(patient)], subject=str(patient), metadata=reaction
+        )
+
+        own, undated, reacted = await store.load(f"intake-{patient}")
+        assert own.event().occurred_at == charted
+        assert undated.event().occurred_at == undated.recorded_at  # defaults to now
+        assert reacted.event().occurred_at == cause_happened  # a reaction: when its cause happened
+        assert "occurred_at" not in reacted.metadata  # clinical time is data, not an attribute
+        assert reacted.to_cloud_event().time == reacted.recorded_at
 
     async def test_unknown_stream_loads_empty_at_version_zero(self, engine: AsyncEngine) -> None:
         store = EventStore(engine)

@@ -133,6 +133,8 @@ class AccessEvent(DomainEvent):
 class RecordAccessed(AccessEvent):
     """A user or service accessed a patient's record, or tried to and was denied or failed."""
 
+    clinical_time_field = "accessed_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     accessed_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
         description="When the access happened, by the service's clock; stored in UTC."
@@ -203,6 +205,8 @@ class RecordAccessed(AccessEvent):
 @registry.register
 class AlertAcknowledged(AccessEvent):
     """A clinician acknowledged a safety alert on the dashboard: who, when, and which alert."""
+
+    clinical_time_field = "acknowledged_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     alert_event_id: UUID = Field(description="Event id of the alert (the event that raised it).")

@@ -11,7 +11,13 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from carepath.contracts.common import ContractModel, PolicyVersion, Rationale, ValueObject
+from carepath.contracts.common import (
+    ChartedTime,
+    ContractModel,
+    PolicyVersion,
+    Rationale,
+    ValueObject,
+)
 from carepath.contracts.events import DomainEvent, registry
 
 
@@ -120,6 +126,9 @@ class ReviewScreening(ContractModel):
 
     decision: ReviewDecision = Field(description="Approve the patient for a course, or decline.")
     rationale: ReviewRationale
+    reviewed_at: ChartedTime | None = Field(
+        default=None, description="When the clinician decided; default now."
+    )
 
 
 class EligibilityEvent(DomainEvent):

@@ -7,9 +7,10 @@ beside the old one with an upcaster from the old. Readers always get the newest 
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from carepath.contracts.topics import Topic, topic_for_context
 
@@ -24,6 +25,11 @@ class DomainEvent(BaseModel):
     Subclasses set `context` (which topic they go to) and, from the second version on, `version`.
     A superseded version keeps its model (named e.g. `PatientReferredV1`) and sets `event_name`.
     Unknown fields are ignored, so a consumer on an older contract reads a newer, additive event.
+
+    Two times, as FHIR separates `effective` from `recorded`: `occurred_at` is when it happened
+    clinically (the charted time), the envelope's `time` when it was recorded. An event that
+    charts its own time in a named field (`administered_at`, `held_at`...) sets
+    `clinical_time_field`, and `occurred_at` follows that field.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -31,6 +37,28 @@ class DomainEvent(BaseModel):
     context: ClassVar[str]
     version: ClassVar[int] = 1
     event_name: ClassVar[str | None] = None
+    clinical_time_field: ClassVar[str | None] = None
+
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it happened clinically: the charted time (FHIR `effective`), which "
+        "may lie before the envelope's `time` (when it was recorded, FHIR `recorded`). Always "
+        "set by CarePath since 2026-11; absent in events recorded before: read `time` then.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _occurred_at_from_the_charted_field(cls, data: Any) -> Any:
+        field = cls.clinical_time_field
+        if isinstance(data, dict) and data.get("occurred_at") is None and field:
+            if (charted := data.get(field)) is not None:
+                return {**data, "occurred_at": charted}
+        return data
+
+    def clinical_time(self, recorded_at: datetime) -> datetime:
+        """When it happened clinically; `recorded_at` for an event recorded before
+        `occurred_at` existed."""
+        return self.occurred_at or recorded_at
 
     @classmethod
     def name(cls) -> str:

@@ -71,6 +71,10 @@ class ReferralDetails(BaseModel):
 class Referral(ReferralDetails, ContractModel):
     """Request body of a referral (`POST /patients`)."""
 
+    referred_at: ChartedTime | None = Field(
+        default=None, description="When the referral was received; default now."
+    )
+
 
 class ReferPatient(Referral):
     """Command: open a patient's record from a referral."""
@@ -193,6 +197,10 @@ class IntakeFormFields(BaseModel):
 class SubmitIntakeForm(IntakeFormFields, ContractModel):
     """Command and request body (`PUT /patients/{id}/intake-form`): record the intake form."""
 
+    submitted_at: ChartedTime | None = Field(
+        default=None, description="When the form was filled in; default now."
+    )
+
 
 @registry.register
 class IntakeFormSubmitted(IntakeEvent, IntakeFormFields):
@@ -283,6 +291,8 @@ class Pcl5Clusters(ValueObject):
 class AssessmentScored(IntakeEvent):
     """A PHQ-9, GAD-7 or PCL-5 was scored by the service from its item answers."""
 
+    clinical_time_field = "administered_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id.")
     instrument: Instrument = Field(description="PHQ9, GAD7 or PCL5.")
     item_scores: list[int] = Field(description="Item answers as given, in item order.")
@@ -316,6 +326,8 @@ class CssrsAnswers(ValueObject):
 @registry.register
 class SuicideRiskScreened(IntakeEvent):
     """The C-SSRS screener was answered and its risk level determined."""
+
+    clinical_time_field = "administered_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id.")
     answers: CssrsAnswers
@@ -382,6 +394,8 @@ class WithdrawConsent(ContractModel):
 class ConsentGiven(IntakeEvent):
     """The patient gave informed consent to KAP under a versioned consent text."""
 
+    clinical_time_field = "given_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id.")
     consent_version: str = Field(description="Version of the consent text.")
     consent_text_sha256: str = Field(description="SHA-256 of the consent text.")
@@ -391,6 +405,8 @@ class ConsentGiven(IntakeEvent):
 @registry.register
 class ConsentWithdrawn(IntakeEvent):
     """The patient withdrew consent: no further dosing."""
+
+    clinical_time_field = "withdrawn_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id.")
     withdrawn_at: AwareDatetime = Field(description="When consent was withdrawn.")
@@ -405,6 +421,8 @@ class ConsentWithdrawn(IntakeEvent):
 class IntakeCompleted(IntakeEvent):
     """Form, baseline assessments and consent are all present: the clinical summary eligibility
     screens. No names, birth date or contact details: age in years instead."""
+
+    clinical_time_field = "completed_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id.")
     completed_at: AwareDatetime = Field(description="When intake became complete.")

@@ -181,6 +181,8 @@ class IntegrationEvent(DomainEvent):
 class IntegrationSessionDue(IntegrationEvent):
     """A patient was discharged from a dosing session: an integration session is due by `due_by`."""
 
+    clinical_time_field = "discharged_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     dosing_session_id: UUID = Field(description="The dosing session to integrate.")
     discharged_at: ChartedTime = Field(
@@ -208,6 +210,8 @@ class IntegrationSessionDue(IntegrationEvent):
 class IntegrationSessionOverdue(IntegrationEvent):
     """No integration session was charted for a dosing session by its due time."""
 
+    clinical_time_field = "due_by"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     dosing_session_id: UUID = Field(description="The dosing session still awaiting integration.")
     due_by: AwareDatetime = Field(description="When the integration session was due.")
@@ -226,6 +230,8 @@ class IntegrationSessionOverdue(IntegrationEvent):
 @registry.register
 class IntegrationSessionCompleted(IntegrationEvent):
     """An integration session was held and charted."""
+
+    clinical_time_field = "held_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     integration_session_id: UUID = Field(description="Id of the integration session.")
@@ -247,6 +253,8 @@ class OutcomeMeasured(IntegrationEvent):
     Response is a reduction from a non-zero baseline of at least `response_threshold_percent`;
     remission (PHQ-9 only) is a total below `remission_below`.
     """
+
+    clinical_time_field = "measured_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     instrument: OutcomeInstrument
@@ -337,6 +345,8 @@ class OutcomeMeasured(IntegrationEvent):
 class CourseCompleted(IntegrationEvent):
     """The patient's course was completed, with the PHQ-9 result against baseline."""
 
+    clinical_time_field = "completed_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     course_id: UUID = Field(description="Id of the course.")
     completed_at: ChartedTime
@@ -390,6 +400,8 @@ class CourseCompleted(IntegrationEvent):
 @registry.register
 class CourseDiscontinued(IntegrationEvent):
     """The patient's course ended before completion."""
+
+    clinical_time_field = "discontinued_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     course_id: UUID = Field(description="Id of the course.")

@@ -154,6 +154,9 @@ class ScheduleDosingSession(ContractModel):
     scheduled_for: AwareDatetime = Field(
         description="When the session is booked (ISO 8601 with offset)."
     )
+    booked_at: ChartedTime | None = Field(
+        default=None, description="When the booking was made; default now."
+    )
 
 
 class CheckIn(ContractModel):
@@ -309,12 +312,18 @@ class SuspendCourse(ContractModel):
 
     reason: CourseSuspensionReason = Field(description="Why the course is suspended.")
     rationale: Rationale = Field(description="The clinician's written rationale (PHI).")
+    suspended_at: ChartedTime | None = Field(
+        default=None, description="When the clinician suspended it; default now."
+    )
 
 
 class ResumeCourse(ContractModel):
     """Command: a clinician resumes a suspended course."""
 
     rationale: Rationale = Field(description="Why dosing may continue (PHI).")
+    resumed_at: ChartedTime | None = Field(
+        default=None, description="When the clinician resumed it; default now."
+    )
 
 
 # Events
@@ -349,6 +358,8 @@ class CourseOpened(SessionEvent):
 class PreparationSessionCompleted(SessionEvent):
     """A preparation session was held: intentions set, a mindfulness practice agreed."""
 
+    clinical_time_field = "held_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     course_id: UUID = Field(description="The course the session prepares for.")
     preparation_session_id: UUID = Field(description="Id of the preparation session.")
@@ -381,6 +392,8 @@ class DosingSessionScheduled(SessionEvent):
 @registry.register
 class PatientCheckedIn(SessionEvent):
     """The patient checked in for a dosing session: pre-dose vitals, weight and PHQ-9."""
+
+    clinical_time_field = "measured_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     session_id: UUID = Field(description="The dosing session.")
@@ -452,6 +465,8 @@ class DoseAdministered(SessionEvent):
     im, oral) or fixed (`policy_min_mg`/`policy_max_mg`, sublingual): exactly one pair is set.
     """
 
+    clinical_time_field = "administered_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     session_id: UUID = Field(description="The dosing session.")
     administered_at: ChartedTime = Field(
@@ -516,6 +531,8 @@ class VitalsRecordedV1(SessionEvent):
     change can do, so v2 is a new type with an upcaster from v1 (contracts/README.md).
     """
 
+    clinical_time_field = "measured_at"
+
     event_name = "VitalsRecorded"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
@@ -543,6 +560,8 @@ def _blood_pressure_text_becomes_two_numbers(v1: dict[str, Any]) -> dict[str, An
 class VitalsRecorded(SessionEvent):
     """A vitals reading was taken during or after the dose. v2: blood pressure as two numbers."""
 
+    clinical_time_field = "measured_at"
+
     version = 2
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
@@ -560,6 +579,8 @@ class VitalsRecorded(SessionEvent):
 @registry.register
 class VitalsAlertRaised(SessionEvent):
     """A vitals reading went above an alert threshold; staff are alerted (dosing is not stopped)."""
+
+    clinical_time_field = "measured_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     session_id: UUID = Field(description="The dosing session.")
@@ -579,6 +600,8 @@ class VitalsAlertRaised(SessionEvent):
 @registry.register
 class ObservationRecorded(SessionEvent):
     """Staff observed the patient: dissociation (CADSS), sedation, side effects."""
+
+    clinical_time_field = "observed_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     session_id: UUID = Field(description="The dosing session.")
@@ -614,6 +637,8 @@ class AdverseEventReported(SessionEvent):
 class DischargeRefused(SessionEvent):
     """A discharge was refused: too early, blood pressure still high, or checks not confirmed."""
 
+    clinical_time_field = "attempted_at"
+
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     session_id: UUID = Field(description="The dosing session.")
     attempted_at: ChartedTime = Field(description="When the discharge was attempted.")
@@ -647,6 +672,8 @@ class DischargeRefused(SessionEvent):
 @registry.register
 class PatientDischarged(SessionEvent):
     """The patient was discharged after the observation window, with the safety checks met."""
+
+    clinical_time_field = "discharged_at"
 
     patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
     session_id: UUID = Field(description="The dosing session.")

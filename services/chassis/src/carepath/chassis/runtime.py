@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis import health
 from carepath.chassis.access import record_access, route_template
+from carepath.chassis.auth import ensure_dev_secret
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S, execute
@@ -30,7 +31,7 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import current_traceparent, setup_tracing
-from carepath.contracts import CloudEvent, actor_attribute
+from carepath.contracts import CloudEvent, actor_attribute, clinical_time
 from carepath.contracts.access import DataCategory
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class ServiceRuntime:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        ensure_dev_secret(settings)  # before any request: the dev key exists from the start
         setup_tracing(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
         signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)
@@ -83,13 +85,15 @@ class ServiceRuntime:
 
     def reaction_metadata(self, cause: CloudEvent) -> EventMetadata:
         """Metadata of events this service decides in reaction to `cause` (a policy): the
-        service is the actor, the cause's correlation continues, the consumer span's trace."""
+        service is the actor, the cause's correlation continues, the consumer span's trace;
+        clinically, a reaction happens when its cause happened."""
         return EventMetadata(
             source=self.source,
             actor=actor_attribute("service", self.settings.service_name),
             correlation_id=cause.correlationid,
             causation_id=str(cause.id),
             traceparent=current_traceparent(),
+            occurred_at=clinical_time(cause),
         )
 
     @property

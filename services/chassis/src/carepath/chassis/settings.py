@@ -2,8 +2,9 @@
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,9 +46,29 @@ class ServiceSettings(BaseSettings):
     signing_key_file: Path | None = Field(
         default=None, description="This service's Ed25519 key (PEM); unset: a dev key in keys_dir."
     )
+    clinic_timezone: str = Field(
+        default="UTC",
+        description="The clinic's IANA time zone (e.g. Europe/London): what 'today' means.",
+    )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     kafka_linger_ms: int = Field(default=5, ge=0)
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/London"
+            ) from None
+        return value
+
+    @property
+    def clinic_zone(self) -> ZoneInfo:
+        """The clinic's time zone."""
+        return ZoneInfo(self.clinic_timezone)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an embedded SQLite file per service."""

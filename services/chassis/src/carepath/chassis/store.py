@@ -80,9 +80,16 @@ class EventMetadata:
     correlation_id: str
     causation_id: str | None = None
     traceparent: str | None = None
+    occurred_at: datetime | None = None
+    """The clinical time of events the decider left undated (a reaction's: its cause's);
+    unset, they happened when they are recorded. Goes into the payload, not the attributes."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if value is not None}
+        return {
+            key: value
+            for key, value in self.__dict__.items()
+            if value is not None and key != "occurred_at"
+        }
 
 
 @dataclass(frozen=True)
@@ -236,7 +243,7 @@ class EventStore:
                 event_id=uuid4(),
                 event_type=event.event_type(),
                 subject=subject,
-                payload=event.model_dump(mode="json"),
+                payload=_dated(event, metadata.occurred_at or now),
                 metadata=metadata.as_dict(),
                 recorded_at=now,
             )
@@ -368,3 +375,11 @@ class EventStore:
                 .where(col(EventRecord.published_at).is_(None))
             )
             return int(count or 0)
+
+
+def _dated(event: DomainEvent, default: datetime) -> dict[str, Any]:
+    """The stored payload of `event`: every event says when it happened clinically."""
+    payload = event.model_dump(mode="json")
+    if payload.get("occurred_at") is None:
+        payload["occurred_at"] = default.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return payload

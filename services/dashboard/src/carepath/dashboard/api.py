@@ -16,7 +16,6 @@ from carepath.chassis.auth import TOKEN_COOKIE, Role, verify_token
 from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
 from carepath.chassis.http import RequestContext, context_for
 from carepath.contracts.access import AlertAcknowledged, DataCategory
-from carepath.dashboard import queries
 from carepath.dashboard.models import AlertView
 from carepath.dashboard.service import Dashboard
 
@@ -72,8 +71,7 @@ async def patient_timeline(
     patient_id: UUID, request: Request, context: Viewer, service: Service
 ) -> Timeline:
     """A patient's pathway, event by event. Reads are recorded on `carepath.access.events`."""
-    async with service.runtime.store.transaction() as session:
-        entries = await queries.timeline(session, patient_id)
+    entries = await service.timeline(patient_id)
     if not entries:
         raise NotFound(f"no events for patient {patient_id}")
     await service.runtime.record_read(

@@ -1,7 +1,10 @@
 """Dashboard wiring: consumers of every topic into read models, the page, live updates (:8000)."""
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import Field
 
 from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.runtime import ServiceRuntime, serve
@@ -16,13 +19,18 @@ from carepath.dashboard.service import Dashboard
 class DashboardSettings(ServiceSettings):
     service_name: str = "dashboard"
     http_port: int = 8000
+    late_entry_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="A timeline entry recorded this long after it happened is marked late.",
+    )
 
 
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     """The dashboard web app and its projection consumers."""
     settings = settings or DashboardSettings()
     runtime = ServiceRuntime(settings)
-    service = Dashboard(runtime)
+    service = Dashboard(runtime, late_entry=timedelta(minutes=settings.late_entry_minutes))
     EventConsumer(
         runtime.engine,
         runtime.broker,

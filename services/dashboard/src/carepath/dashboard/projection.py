@@ -44,7 +44,7 @@ from carepath.dashboard.models import (
     PatientView,
     TimelineEntry,
 )
-from carepath.dashboard.summaries import at_of, summary_of
+from carepath.dashboard.summaries import summary_of
 
 M = TypeVar("M", bound=SQLModel)
 Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
@@ -73,7 +73,7 @@ async def project(session: AsyncSession, envelope: CloudEvent) -> None:
             TimelineEntry(
                 event_id=envelope.id,
                 patient_id=UUID(envelope.subject),
-                at=at_of(event, envelope.time),
+                at=event.clinical_time(envelope.time),
                 recorded_at=envelope.time,
                 context=event.context,
                 type=event.name(),
@@ -121,7 +121,7 @@ async def _referred(session: AsyncSession, event: PatientReferred, envelope: Clo
     patient.referred, patient.referral_reason, patient.referred_at = (
         True,
         event.referral_reason.value,
-        envelope.time,
+        event.clinical_time(envelope.time),
     )
 
 
@@ -232,20 +232,12 @@ ALERT_KINDS = {
 }
 
 
-ALERT_KINDS = {
-    "SuicidalityFlagRaised": "suicidality",
-    "VitalsAlertRaised": "vitals",
-    "AdverseEventReported": "adverse_event",
-    "IntegrationSessionOverdue": "integration_overdue",
-}
-
-
 @handles(SuicidalityFlagRaised, VitalsAlertRaised, AdverseEventReported, IntegrationSessionOverdue)
 async def _alert(session: AsyncSession, event: Any, envelope: CloudEvent) -> None:
     kind = ALERT_KINDS[type(event).__name__]
     alert = await _row(session, AlertView, envelope.id, patient_id=event.patient_id)
     alert.patient_id, alert.kind, alert.detail = event.patient_id, kind, summary_of(event)
-    alert.raised_at = at_of(event, envelope.time)
+    alert.raised_at = event.clinical_time(envelope.time)
 
 
 @handles(AlertAcknowledged)

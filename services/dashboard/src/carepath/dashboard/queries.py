@@ -96,19 +96,29 @@ def rates(patients: list[PatientView]) -> list[dict[str, Any]]:
     return result
 
 
+def same_day(moment: datetime | None, now: datetime) -> bool:
+    """Whether `moment` falls on the day of `now`, in `now`'s time zone (the clinic's)."""
+    return moment is not None and moment.astimezone(now.tzinfo).date() == now.date()
+
+
+def on_todays_board(row: DosingView, now: datetime) -> bool:
+    """Booked, dosed or discharged on the clinic's today, or still in post-dose monitoring."""
+    return row.status == "monitoring" or any(
+        same_day(moment, now) for moment in (row.scheduled_for, row.dosed_at, row.discharged_at)
+    )
+
+
 async def summary(
     session: AsyncSession, now: datetime, lag: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Everything the page shows, as of `now`."""
+    """Everything the page shows, as of `now` (aware, in the clinic's time zone: its date is
+    the clinic's today)."""
     patients = list(await session.scalars(select(PatientView)))
     reasons = {p.patient_id: p.referral_reason for p in patients}
-    today = now.date()
     sessions = [
         board_entry(row, now)
         for row in await session.scalars(select(DosingView).order_by(col(DosingView.scheduled_for)))
-        if row.scheduled_for.date() == today
-        or (row.dosed_at and row.dosed_at.date() == today)
-        or row.status == "monitoring"
+        if on_todays_board(row, now)
     ]
     alerts = await session.scalars(
         select(AlertView)
@@ -130,6 +140,8 @@ async def summary(
         )
     return {
         "generated_at": now.isoformat(),
+        "clinic_today": now.date().isoformat(),
+        "clinic_timezone": str(now.tzinfo),
         "funnel": funnel(patients),
         "discontinued": sum(1 for p in patients if p.discontinued),
         "today": sessions,
@@ -156,7 +168,11 @@ async def summary(
     }
 
 
-async def timeline(session: AsyncSession, patient_id: UUID) -> list[dict[str, Any]]:
+async def timeline(
+    session: AsyncSession, patient_id: UUID, late_after: timedelta
+) -> list[dict[str, Any]]:
+    """A patient's events in clinical order (`at`, when it happened); an entry recorded more
+    than `late_after` after it happened is a late entry, as charts mark them."""
     entries = await session.scalars(
         select(TimelineEntry)
         .where(col(TimelineEntry.patient_id) == patient_id)
@@ -166,6 +182,7 @@ async def timeline(session: AsyncSession, patient_id: UUID) -> list[dict[str, An
         {
             "at": e.at.isoformat(),
             "recorded_at": e.recorded_at.isoformat(),
+            "late_entry": e.recorded_at - e.at > late_after,
             "context": e.context,
             "type": e.type,
             "summary": e.summary,

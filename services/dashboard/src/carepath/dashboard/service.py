@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
@@ -36,8 +38,9 @@ class Changes:
 
 
 class Dashboard:
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, late_entry: timedelta = timedelta(hours=1)) -> None:
         self.runtime = runtime
+        self.late_entry = late_entry
         self.changes = Changes()
         self._lag: tuple[float, list[dict[str, Any]]] = (0.0, [])
 
@@ -47,8 +50,14 @@ class Dashboard:
 
     async def summary(self) -> dict[str, Any]:
         lag = await self.lag()
+        now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
         async with self.runtime.store.transaction() as session:
-            return await queries.summary(session, self.runtime.clock.now(), lag)
+            return await queries.summary(session, now, lag)
+
+    async def timeline(self, patient_id: UUID) -> list[dict[str, Any]]:
+        """A patient's events in clinical order, late entries marked."""
+        async with self.runtime.store.transaction() as session:
+            return await queries.timeline(session, patient_id, self.late_entry)
 
     async def lag(self) -> list[dict[str, Any]]:
         """Per topic: what the dashboard consumed, the end of the topic, and the difference."""

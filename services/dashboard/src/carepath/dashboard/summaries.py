@@ -1,35 +1,10 @@
-"""One-line summaries of events for the timeline and alerts, and the clinical time of an event.
+"""One-line summaries of events for the timeline and alerts.
 
 Summaries carry no names, contact details or free-text notes (PHI stays in the services)."""
 
-from datetime import datetime
 from typing import Any
 
 from carepath.contracts import DomainEvent
-
-CHARTED_FIELDS = (
-    "administered_at",
-    "measured_at",
-    "held_at",
-    "observed_at",
-    "occurred_at",
-    "discharged_at",
-    "given_at",
-    "withdrawn_at",
-    "completed_at",
-    "discontinued_at",
-    "attempted_at",
-    "detected_at",
-)
-
-
-def at_of(event: DomainEvent, recorded_at: datetime) -> datetime:
-    """When it happened clinically (the charted time), else when it was recorded."""
-    for name in CHARTED_FIELDS:
-        value = getattr(event, name, None)
-        if isinstance(value, datetime):
-            return value
-    return recorded_at
 
 
 def summary_of(event: DomainEvent) -> str:

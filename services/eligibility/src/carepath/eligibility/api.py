@@ -96,6 +96,8 @@ async def review_screening(
         decision=review.decision,
         rationale=review.rationale,
         determination_event_id=determination_id,
+        now=service.runtime.clock.now(),
+        reviewed_at=review.reviewed_at,
     )
     state = await service.handle(patient_id, command, context.metadata(service.name))
     return Screening.of(patient_id, state)

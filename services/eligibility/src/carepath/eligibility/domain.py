@@ -7,12 +7,14 @@ withdrawn upstream closes an open screening.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from carepath.chassis.charting import charted
 from carepath.chassis.decider import Decider
-from carepath.chassis.errors import NotFound, RuleViolation
+from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.eligibility import (
     EligibilityDetermined,
@@ -47,6 +49,8 @@ class ReviewScreening:
     decision: ReviewDecision
     rationale: str
     determination_event_id: UUID
+    now: datetime
+    reviewed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,13 @@ def start_screening(
 ) -> list[DomainEvent]:
     if state.started is not None:
         return []  # intake completes once; a second delivery decides nothing new
-    patient_id = command.intake.patient_id
+    patient_id, completed_at = command.intake.patient_id, command.intake.completed_at
     return [
-        ScreeningStarted(patient_id=patient_id, intake_completed_event_id=command.intake_event_id),
+        ScreeningStarted(
+            patient_id=patient_id,
+            intake_completed_event_id=command.intake_event_id,
+            occurred_at=completed_at,
+        ),
         determine_eligibility(command.intake, policy),
     ]
 
@@ -147,6 +155,7 @@ def determine_eligibility(
         findings=fired,
         indication=indication,
         policy_version=policy.version,
+        occurred_at=intake.completed_at,  # the automatic screen runs as intake completes
     )
 
 
@@ -160,6 +169,12 @@ def review_screening(state: ScreeningState, command: ReviewScreening) -> list[Do
         )
     if state.review is not None:
         raise RuleViolation(f"the screening was already reviewed ({state.review.decision.value})")
+    reviewed_at = charted(command.reviewed_at, command.now, "reviewed_at")
+    if determination.occurred_at and reviewed_at < determination.occurred_at:
+        raise InvalidField(
+            "reviewed_at",
+            f"must not be before the screening result ({determination.occurred_at.isoformat()})",
+        )
     hard_stops = [f.rule_id for f in determination.findings if f.kind is RuleKind.HARD_STOP]
     if command.decision is ReviewDecision.APPROVE and hard_stops:
         raise RuleViolation(
@@ -172,6 +187,7 @@ def review_screening(state: ScreeningState, command: ReviewScreening) -> list[Do
             rationale=command.rationale,
             automatic_outcome=determination.outcome,
             reviewed_determination_event_id=command.determination_event_id,
+            occurred_at=reviewed_at,
         )
     ]
 

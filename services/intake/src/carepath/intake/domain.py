@@ -116,12 +116,12 @@ def _decide(
     state: IntakeState, request: Request, now: datetime, policy: IntakePolicy
 ) -> list[DomainEvent]:
     if isinstance(request, ReferPatient):
-        return refer_patient(state, request)
+        return refer_patient(state, request, now)
     if state.referral is None:
         raise NotFound("no such patient: refer the patient first (POST /patients)")
     match request:
         case SubmitIntakeForm():
-            return submit_form(state, request)
+            return submit_form(state, request, now)
         case RecordAssessment():
             return record_assessment(state, request, now, policy)
         case GiveConsent():
@@ -131,16 +131,24 @@ def _decide(
     raise TypeError(f"intake cannot handle {type(request).__name__}")
 
 
-def refer_patient(state: IntakeState, request: ReferPatient) -> list[DomainEvent]:
+def refer_patient(state: IntakeState, request: ReferPatient, now: datetime) -> list[DomainEvent]:
     if state.referral is not None:
         raise RuleViolation(f"patient {request.patient_id} is already referred")
-    return [PatientReferred(**request.model_dump())]
+    referred_at = charted(request.referred_at, now, "referred_at")
+    return [PatientReferred(**request.model_dump(exclude={"referred_at"}), occurred_at=referred_at)]
 
 
-def submit_form(state: IntakeState, request: SubmitIntakeForm) -> list[DomainEvent]:
+def submit_form(state: IntakeState, request: SubmitIntakeForm, now: datetime) -> list[DomainEvent]:
     assert state.referral is not None
     check_intake_is_open(state, "the intake form")
-    return [IntakeFormSubmitted(patient_id=state.referral.patient_id, **request.model_dump())]
+    submitted_at = charted(request.submitted_at, now, "submitted_at")
+    return [
+        IntakeFormSubmitted(
+            patient_id=state.referral.patient_id,
+            **request.model_dump(exclude={"submitted_at"}),
+            occurred_at=submitted_at,
+        )
+    ]
 
 
 def record_assessment(
@@ -253,6 +261,7 @@ def _flag(
         detail=detail,
         follow_up_due_by=end_of_day,
         policy_version=policy.version,
+        occurred_at=at,
     )
 
 
@@ -263,10 +272,13 @@ def _intake_completed(state: IntakeState, now: datetime) -> IntakeCompleted:
         state.assessments.get(i) for i in (Instrument.PHQ9, Instrument.GAD7, Instrument.PCL5)
     )
     assert phq9 is not None
+    # Clinically, intake is complete when its last piece was charted, not when it was typed in.
+    pieces = (referral, form, consent, cssrs, *state.assessments.values())
+    completed_at = max(piece.clinical_time(now) for piece in pieces)
     return IntakeCompleted(
         patient_id=referral.patient_id,
-        completed_at=now,
-        age_years=age_on(referral.date_of_birth, now.date()),
+        completed_at=completed_at,
+        age_years=age_on(referral.date_of_birth, completed_at.date()),
         referral_reason=referral.referral_reason,
         diagnoses=form.diagnoses,
         medical_history=form.medical_history,

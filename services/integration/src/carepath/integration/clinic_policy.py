@@ -19,6 +19,7 @@ class IntegrationPolicy(BaseModel):
     response_threshold_percent: int = Field(ge=1, le=100)
     remission_below: int = Field(ge=1, le=27)
     overdue_check_seconds: float = Field(gt=0, le=3600)
+    late_charting_grace_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
 
 
 def load_policy(path: Path = DEFAULT_POLICY_FILE) -> IntegrationPolicy:

@@ -5,7 +5,7 @@ Facts from upstream that are not this context's events (the intake baseline, the
 come with each command as a `PatientContext`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -51,9 +51,12 @@ class MakeIntegrationDue:
 
 @dataclass(frozen=True)
 class FlagOverdue:
-    """Look for integration sessions past their due time."""
+    """Look for integration sessions past their due time. `recorded_at` says when each due
+    (by dosing session id) was recorded: a discharge charted late gives staff the policy's grace
+    to chart the integration session that already took place before it is called overdue."""
 
     now: datetime
+    recorded_at: Mapping[UUID, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def plan_decider(policy: IntegrationPolicy) -> Decider[PlanState, PlanCommand]:
             case MakeIntegrationDue():
                 return make_due(state, command.discharged, policy)
             case FlagOverdue():
-                return flag_overdue(state, command.now)
+                return flag_overdue(state, command, policy)
             case StaffCommand(request=RecordIntegrationSession() as request):
                 return record_session(state, request, command)
             case StaffCommand(request=RecordOutcome() as request):
@@ -137,9 +140,17 @@ def make_due(
     ]
 
 
-def flag_overdue(state: PlanState, now: datetime) -> list[DomainEvent]:
+def flag_overdue(
+    state: PlanState, command: FlagOverdue, policy: IntegrationPolicy
+) -> list[DomainEvent]:
     if state.completed or state.discontinued:
         return []
+    now, grace = command.now, timedelta(minutes=policy.late_charting_grace_minutes)
+
+    def overdue(due: IntegrationSessionDue) -> bool:
+        known_since = command.recorded_at.get(due.dosing_session_id, due.due_by)
+        return max(due.due_by, known_since + grace) < now
+
     return [
         IntegrationSessionOverdue(
             patient_id=due.patient_id,
@@ -148,7 +159,7 @@ def flag_overdue(state: PlanState, now: datetime) -> list[DomainEvent]:
             detected_at=now,
         )
         for due in state.open_due()
-        if due.due_by < now and due.dosing_session_id not in state.overdue
+        if overdue(due) and due.dosing_session_id not in state.overdue
     ]
 
 

@@ -148,11 +148,17 @@ class Integration:
             )
         flagged = 0
         for subject in patients:
-            before = len((await self.plan(UUID(subject))).overdue)
+            history = await self.runtime.store.load(stream_id(UUID(subject)))
+            before = len(self.decider.fold([recorded.event() for recorded in history]).overdue)
+            recorded_at = {
+                event.dosing_session_id: recorded.recorded_at
+                for recorded in history
+                if isinstance(event := recorded.event(), IntegrationSessionDue)
+            }
             after = await self.runtime.handle(
                 self.decider,
                 stream_id(UUID(subject)),
-                FlagOverdue(now=self.runtime.clock.now()),
+                FlagOverdue(now=self.runtime.clock.now(), recorded_at=recorded_at),
                 subject=subject,
                 metadata=self._service_metadata(
                     correlation_id=f"overdue-sweep-{subject}", causation_id=None

@@ -157,11 +157,11 @@ def _staff(state: CourseState, command: StaffCommand, policy: SessionPolicy) -> 
         case RecordPreparationSession():
             return record_preparation(state, request, now, command.new_id)
         case ScheduleDosingSession():
-            return schedule_dosing(state, request, command.new_id)
+            return schedule_dosing(state, request, now, command.new_id)
         case SuspendCourse():
-            return suspend_course(state, request)
+            return suspend_course(state, request, now)
         case ResumeCourse():
-            return resume_course(state, request)
+            return resume_course(state, request, now)
     session = state.session(command.session_id)
     match request:
         case CheckIn():
@@ -198,7 +198,7 @@ def record_preparation(
 
 
 def schedule_dosing(
-    state: CourseState, request: ScheduleDosingSession, new_id: UUID | None
+    state: CourseState, request: ScheduleDosingSession, now: datetime, new_id: UUID | None
 ) -> list[DomainEvent]:
     course = state.course
     assert course is not None and new_id is not None
@@ -219,11 +219,12 @@ def schedule_dosing(
             session_id=new_id,
             session_number=len(state.sessions) + 1,
             scheduled_for=request.scheduled_for,
+            occurred_at=charted(request.booked_at, now, "booked_at"),
         )
     ]
 
 
-def suspend_course(state: CourseState, request: SuspendCourse) -> list[DomainEvent]:
+def suspend_course(state: CourseState, request: SuspendCourse, now: datetime) -> list[DomainEvent]:
     course = state.course
     assert course is not None
     check_not_suspended(state, "suspend it again")
@@ -233,6 +234,7 @@ def suspend_course(state: CourseState, request: SuspendCourse) -> list[DomainEve
             course_id=course.course_id,
             reason=request.reason,
             rationale=request.rationale,
+            occurred_at=charted(request.suspended_at, now, "suspended_at"),
         )
     ]
 
@@ -242,7 +244,7 @@ def check_not_ended(state: CourseState, action: str) -> None:
         raise RuleViolation(f"cannot {action}: the course has ended ({state.ended.reason.value})")
 
 
-def resume_course(state: CourseState, request: ResumeCourse) -> list[DomainEvent]:
+def resume_course(state: CourseState, request: ResumeCourse, now: datetime) -> list[DomainEvent]:
     course, suspension = state.course, state.suspension
     assert course is not None
     if suspension is None:
@@ -253,6 +255,9 @@ def resume_course(state: CourseState, request: ResumeCourse) -> list[DomainEvent
         )
     return [
         CourseResumed(
-            patient_id=course.patient_id, course_id=course.course_id, rationale=request.rationale
+            patient_id=course.patient_id,
+            course_id=course.course_id,
+            rationale=request.rationale,
+            occurred_at=charted(request.resumed_at, now, "resumed_at"),
         )
     ]

@@ -74,6 +74,7 @@ def check_in(
             max_systolic_mmhg=limits.max_systolic_mmhg,
             max_diastolic_mmhg=limits.max_diastolic_mmhg,
             policy_version=policy.version,
+            occurred_at=checked_in.measured_at,
         ),
     ]
 
@@ -225,6 +226,7 @@ def report_adverse_event(
         patient_id=course.patient_id,
         course_id=course.course_id,
         reason=CourseSuspensionReason.SERIOUS_ADVERSE_EVENT,
+        occurred_at=reported.occurred_at,
     )
     return [reported, suspended]
 

@@ -800,7 +800,8 @@
     try {
       const timeline = await request(`/api/patients/${encodeURIComponent(patientId)}/timeline`);
       if (state.timelinePatient !== patientId) return; // another patient was opened meanwhile
-      // The server orders by clinical time, then recording order; newest first is its reverse.
+      // The server orders by clinical time (when it happened), then recording order; newest
+      // first is its reverse. A late entry (recorded well after it happened) says so.
       const entries = [...timeline.entries].reverse();
       $("#timeline-entries").replaceChildren(
         ...entries.map((entry) =>
@@ -811,6 +812,13 @@
               "div",
               { class: "entry-head" },
               timeElement(entry.at, dayTimeFormat),
+              entry.late_entry
+                ? el("span", {
+                    class: "late-entry",
+                    title: `Charted late: recorded ${new Date(entry.recorded_at).toLocaleString()}`,
+                    text: "late entry",
+                  })
+                : null,
               el("span", { class: "context", dataset: { context: entry.context }, text: entry.context }),
             ),
             el("p", { class: "entry-type", text: humanType(entry.type) }),
