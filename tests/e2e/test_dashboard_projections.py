@@ -4,11 +4,12 @@ acknowledged and recorded, and a rebuild from offset 0 equals the live read mode
 import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from clinic import Coordinator, events_of
+from clinic import CONSENT, FORM, NO_RISK_CSSRS, Coordinator, events_of, referral
 
 from carepath.chassis.auth import Role
 from carepath.contracts.topics import ACCESS_EVENTS
@@ -98,6 +99,53 @@ def test_the_read_models_follow_the_pathway_and_alerts_are_acknowledged(
         f"{system.url}/api/alerts/{alert_id}/acknowledgement", headers=token(Role.CLINICIAN)
     )
     assert again.status_code == 409
+
+
+def test_a_back_charted_intake_reads_in_clinical_order_with_its_late_entries_marked(
+    system: ServiceProcess, intake_service: ServiceProcess
+) -> None:
+    now = datetime.now(UTC)
+    referred, form_filled, consented = (now - timedelta(days=d) for d in (10, 9, 8))
+    coordinator = Coordinator(intake_service.url)
+    patient = coordinator.refer(referred_at=referred.isoformat())
+    steps = [  # typed in today, out of clinical order: consent first, the form last
+        ("POST", "consents", {**CONSENT, "given_at": consented.isoformat()}),
+        ("POST", "assessments", {**NO_RISK_CSSRS, "administered_at": form_filled.isoformat()}),
+        ("POST", "assessments", {"instrument": "PHQ9", "answers": [2, 2, 2, 2, 2, 1, 1, 1, 0]}),
+        ("PUT", "intake-form", {**FORM, "submitted_at": form_filled.isoformat()}),
+    ]
+    for method, path, body in steps:
+        answer = coordinator.client.request(method, f"/patients/{patient}/{path}", json=body)
+        assert answer.status_code in (200, 201), answer.text
+
+    def entries() -> list[dict[str, Any]] | None:
+        answer = httpx.get(
+            f"{system.url}/api/patients/{patient}/timeline", headers=token(Role.NURSE)
+        )
+        found = answer.json()["entries"] if answer.status_code == 200 else []
+        return found if any(e["type"] == "EligibilityDetermined" for e in found) else None
+
+    timeline = wait_until(entries, timeout=60, what="the screening on the patient's timeline")
+    at = [datetime.fromisoformat(e["at"]) for e in timeline]
+    assert at == sorted(at)
+    assert [e["type"] for e in timeline][:2] == ["PatientReferred", "SuicideRiskScreened"]
+    late = {e["type"]: e["late_entry"] for e in timeline}
+    assert late["PatientReferred"] and late["ConsentGiven"] and late["IntakeFormSubmitted"]
+    assert not late["AssessmentScored"]  # the PHQ-9 was charted as it was taken, today
+    # intake completed clinically with its last piece (the PHQ-9, today); screening with it
+    completed = next(e for e in timeline if e["type"] == "IntakeCompleted")
+    screened = next(e for e in timeline if e["type"] == "EligibilityDetermined")
+    assert completed["at"] == screened["at"]
+
+
+def test_a_charted_time_in_the_future_is_refused_before_anything_is_written(
+    intake_service: ServiceProcess,
+) -> None:
+    coordinator = Coordinator(intake_service.url)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    answer = coordinator.client.post("/patients", json=referral(referred_at=tomorrow))
+    assert answer.status_code == 422
+    assert "referred_at" in answer.text and "future" in answer.text
 
 
 def test_reading_the_dashboard_needs_a_role(system: ServiceProcess) -> None:
