@@ -4,12 +4,13 @@ not be there yet, and wait for a condition another service brings about, up to a
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from carepath.chassis.auth import Role, issue_token
+from carepath.chassis.auth import DEV_SECRET_FILE, Role, issue_token
 from carepath.chassis.settings import ServiceSettings
 from carepath.seed.journey import Refusal
 
@@ -26,12 +27,46 @@ class Refused(Exception):
         self.refusal = refusal
 
 
+class MissingSigningKey(Exception):
+    """No key to sign tokens with: neither CAREPATH_JWT_SECRET nor the local dev key."""
+
+
+class BadSettings(Exception):
+    """The environment sets something the services would refuse too (e.g. the time zone)."""
+
+
+def local_settings(name: str) -> ServiceSettings:
+    """The settings the services read from the environment (clinic time zone, signing key);
+    `BadSettings` naming each variable that is wrong and why."""
+    try:
+        return ServiceSettings(service_name=name)
+    except ValidationError as error:
+        reasons = "; ".join(
+            f"CAREPATH_{str(problem['loc'][0]).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise BadSettings(reasons) from None
+
+
 class Tokens:
     """Bearer tokens for the staff, signed with the key the local services use."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self._settings = settings
         self._issued: dict[tuple[Role, str], str] = {}
+
+    @classmethod
+    def for_local_services(cls, settings: ServiceSettings) -> "Tokens":
+        """Tokens the services started by `make up` accept: signed with CAREPATH_JWT_SECRET or
+        the dev key they share (`var/dev-jwt-secret`); `MissingSigningKey` when neither is there."""
+        dev_key = Path(settings.var_dir) / DEV_SECRET_FILE
+        if settings.jwt_secret is None and not dev_key.exists():
+            raise MissingSigningKey(
+                f"No signing key: {dev_key} does not exist. Run from the repository root after "
+                "`make up`, or set CAREPATH_JWT_SECRET (or CAREPATH_VAR_DIR) to what the "
+                "services use."
+            )
+        return cls(settings)
 
     def headers(self, role: Role, user: str) -> dict[str, str]:
         if (role, user) not in self._issued:

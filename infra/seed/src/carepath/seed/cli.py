@@ -2,13 +2,15 @@
 
 carepath-seed --patients 50 --seed 7          # against `make up`
 carepath-seed --patients 50 --plan-only       # print the plan's stage table, call nothing
+
+"Today" is the clinic's day in CAREPATH_CLINIC_TIMEZONE (an IANA name; default UTC), as for the
+services.
 """
 
 import asyncio
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -16,13 +18,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from carepath.chassis.auth import DEV_SECRET_FILE
 from carepath.chassis.settings import ServiceSettings
-from carepath.seed.calls import Tokens
+from carepath.seed.calls import BadSettings, MissingSigningKey, Tokens, local_settings
 from carepath.seed.clinic import Clinic, Endpoints, treat_cohort
 from carepath.seed.cohort import CohortPlan, plan_cohort
 from carepath.seed.journey import Journey, planned_journey
-from carepath.seed.report import stage_table
+from carepath.seed.report import stage_table, today_line
 
 console = Console()
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -48,20 +49,25 @@ def seed(
 ) -> None:
     """Refer a cohort and take each patient through intake, screening, review, the course and
     its end, over the services' public HTTP APIs. Exits 1 if a service refused the plan."""
-    plan = plan_cohort(patients, seed, datetime.now(UTC).date())
+    settings = _settings()
+    plan = plan_cohort(patients, seed, datetime.now(UTC), settings.clinic_zone)
+    where = f"{plan.today.isoformat()}, {plan.timezone}"
     console.print(
         f"Cohort of {patients} patients, seed {seed}: plan [bold]{plan.fingerprint()}[/], "
-        f"every charted time before {plan.today.isoformat()}."
+        f"every charted time before {plan.clock.now.astimezone(settings.clinic_zone):%H:%M} "
+        f"on {where}."
     )
     planned = [planned_journey(patient) for patient in plan.patients]
     if plan_only:
         console.print(stage_table(planned, None, integration=True))
+        console.print(today_line(planned, None, where))
         return
     endpoints = asyncio.run(_endpoints(intake_url, eligibility_url, session_url, integration_url))
     started = time.monotonic()
-    reached = asyncio.run(_treat(plan, endpoints, _tokens(), in_flight, deadline))
+    reached = asyncio.run(_treat(plan, endpoints, _tokens(settings), in_flight, deadline))
     elapsed = time.monotonic() - started
     console.print(stage_table(planned, reached, integration=endpoints.integration is not None))
+    console.print(today_line(planned, reached, where))
     console.print(f"{len(reached)} patients in {elapsed:.1f} s.")
     if _report_problems(reached):
         raise typer.Exit(1)
@@ -72,16 +78,21 @@ def main() -> None:
     app()
 
 
-def _tokens() -> Tokens:
-    settings = ServiceSettings(service_name="seed")
-    if settings.jwt_secret is None and not (Path(settings.var_dir) / DEV_SECRET_FILE).exists():
-        console.print(
-            f"[red]No signing key: {settings.var_dir / DEV_SECRET_FILE} does not exist.[/] Run "
-            "from the repository root after `make up`, or set CAREPATH_JWT_SECRET (or "
-            "CAREPATH_VAR_DIR) to what the services use."
-        )
-        raise typer.Exit(2)
-    return Tokens(settings)
+def _settings() -> ServiceSettings:
+    """The settings the services read too (the clinic's time zone, the signing key)."""
+    try:
+        return local_settings("seed")
+    except BadSettings as bad:
+        console.print(str(bad), style="red", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _tokens(settings: ServiceSettings) -> Tokens:
+    try:
+        return Tokens.for_local_services(settings)
+    except MissingSigningKey as missing:
+        console.print(str(missing), style="red", markup=False)
+        raise typer.Exit(2) from None
 
 
 async def _endpoints(intake: str, eligibility: str, session: str, integration: str) -> Endpoints:

@@ -22,6 +22,14 @@ from carepath.seed.calls import Calls, Refused, Staff, Tokens
 from carepath.seed.cohort import CohortPlan, PatientPlan
 from carepath.seed.course import CoursePlan, DosingStep
 from carepath.seed.journey import Journey, planned_journey
+from carepath.seed.today import Today
+
+TODAYS_STATUS = {
+    "monitoring": Today.IN_MONITORING,
+    "deferred": Today.DEFERRED,
+    "discharged": Today.DISCHARGED,
+}
+"""A dosing session's status (session service) as where today's visit stands."""
 
 
 @dataclass(frozen=True)
@@ -145,16 +153,21 @@ class PatientCare:
         )
         self.journey.course_opened = True
         await self.post(f"{course_url}/preparation-sessions", self.therapist, plan.preparation)
+        status = ""
         for step in plan.steps:
-            await self.dosing(step)
+            status = await self.dosing(step)
+        if plan.today is not None:
+            self.journey.today = TODAYS_STATUS.get(status)
+            if self.journey.today is not plan.today:
+                raise Diverged(f"today's visit ended {status}, the plan expected {plan.today}")
         if plan.next_booking is not None:
             await self.post(f"{course_url}/dosing-sessions", self.nurse, plan.next_booking)
-        if plan.suspension is not None:
-            await self.post(f"{course_url}/suspension", self.clinician, plan.suspension, 200)
         if self.urls.integration is not None:
             await self.end_of_course(plan, self.urls.integration)
 
-    async def dosing(self, step: DosingStep) -> None:
+    async def dosing(self, step: DosingStep) -> str:
+        """One visit as planned, then the suspension and integration session after it; the
+        session's status at the end of the visit."""
         visit, course_url = step.visit, f"{self.urls.session}/courses/{self.patient_id}"
         booked = await self.post(f"{course_url}/dosing-sessions", self.nurse, visit.booking)
         session = f"{self.urls.session}/dosing-sessions/{booked['session_id']}"
@@ -166,24 +179,28 @@ class PatientCare:
             )
         if visit.dose is None:
             self.journey.deferrals += 1
-            return
-        await self.post(f"{session}/dose", self.clinician, visit.dose, 200)
+            return str(checked["status"])
+        answer = await self.post(f"{session}/dose", self.clinician, visit.dose, 200)
         self.journey.doses += 1
         for item in visit.monitoring:
             match item:
                 case RecordVitals():
-                    await self.post(f"{session}/vitals", self.nurse, item)
+                    answer = await self.post(f"{session}/vitals", self.nurse, item)
                 case RecordObservation():
-                    await self.post(f"{session}/observations", self.nurse, item)
+                    answer = await self.post(f"{session}/observations", self.nurse, item)
                 case _:
-                    await self.post(f"{session}/adverse-events", self.nurse, item)
+                    answer = await self.post(f"{session}/adverse-events", self.nurse, item)
                     self.journey.adverse_events += 1
-        assert visit.discharge is not None
-        await self.post(f"{session}/discharge", self.clinician, visit.discharge, 200)
+        if visit.discharge is None:
+            return str(answer["status"])  # still in post-dose monitoring
+        answer = await self.post(f"{session}/discharge", self.clinician, visit.discharge, 200)
         self.journey.discharges += 1
         self.discharged.append(str(booked["session_id"]))
+        if step.suspension is not None:
+            await self.post(f"{course_url}/suspension", self.clinician, step.suspension, 200)
         if step.integration is not None and self.urls.integration is not None:
             await self.integrate(step.integration, str(booked["session_id"]), self.urls.integration)
+        return str(answer["status"])
 
     async def integrate(
         self, integration: RecordIntegrationSession, session_id: str, base: str

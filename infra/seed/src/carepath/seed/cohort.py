@@ -1,21 +1,27 @@
 """The synthetic cohort: who each patient is and what happens to them, as a pure plan.
 
-`plan_cohort(patients, seed, today)` is deterministic: the same three inputs give the same plan,
-and the same `patients` and `seed` on another day give the same plan shifted by whole days
-(`CohortPlan.fingerprint` is equal). The mix is set by shares with a floor, so any cohort of
-10 or more has each kind of patient: ineligible, needs review (approved and declined), deferral,
-adverse event, drop-out, completion (remitters, responders, non-responders), still in course.
+`plan_cohort(patients, seed, now, zone)` is deterministic: the same four inputs give the same
+plan. Each patient's history runs in pathway order in clinical time: referral, then the intake
+form, questionnaires and consent over the following days, the review, the course and its end,
+every charted time before `now`. Past days are charted at clinic hours in the clinic's time zone
+`zone`; a few patients' courses reach today, with a visit counted back from `now` (`today`). The
+same `patients` and `seed` on another day, at another time or in another zone chart the same
+history shifted (`CohortPlan.fingerprint` is equal), unless the clinic day had only just begun:
+then today's visits are pressed into it. The mix is set by shares with a floor, so any cohort
+of 10 or more has each kind of patient: ineligible, needs review (approved and declined),
+deferral, adverse event, drop-out, completion (remitters, responders, non-responders), still in
+course, and on today's board: in post-dose monitoring, deferred for BP, discharged.
 """
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from random import Random
-from typing import Any, TypeVar
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from carepath.contracts.common import TherapyModality
 from carepath.contracts.eligibility import EligibilityOutcome, ReviewDecision, ReviewScreening
@@ -30,7 +36,8 @@ from carepath.contracts.session import Route
 from carepath.seed import patients, screening
 from carepath.seed.course import CourseFate, CoursePlan, Ending, Patient, Trajectory, plan_course
 from carepath.seed.screening import Finding
-from carepath.seed.timeline import days_before
+from carepath.seed.timeline import ClinicClock
+from carepath.seed.today import Today
 
 T = TypeVar("T")
 
@@ -77,19 +84,31 @@ class PatientPlan(BaseModel):
 
 
 class CohortPlan(BaseModel):
-    """The whole cohort, planned for runs on `today` (every charted time is before it)."""
+    """The whole cohort, planned at `now` (to the minute) for a clinic in `timezone`: every
+    charted time lies before `now`."""
 
     model_config = ConfigDict(frozen=True)
 
     seed: int
-    today: date
+    now: AwareDatetime
+    timezone: str
     patients: tuple[PatientPlan, ...]
 
+    @property
+    def clock(self) -> ClinicClock:
+        return ClinicClock(self.now, ZoneInfo(self.timezone))
+
+    @property
+    def today(self) -> date:
+        """The clinic's date at `now`."""
+        return self.clock.today
+
     def fingerprint(self) -> str:
-        """A short hash of the plan with its dates counted from `today`: equal for equal
-        `patients` and `seed`, whichever day the plan is made."""
-        relative = _relative_to(self.model_dump(mode="json", exclude={"today"}), self.today)
-        canonical = json.dumps(relative, sort_keys=True).encode()
+        """A short hash of the plan with its times told from `now` and the clinic's today:
+        equal for equal `patients` and `seed`, whenever and wherever the plan is made (unless
+        the clinic day had only just begun, which presses today's visits into it)."""
+        plan = self.model_dump(mode="json", exclude={"now", "timezone"})
+        canonical = json.dumps(self.clock.relative(plan), sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:12]
 
 
@@ -102,15 +121,18 @@ class Fate:
     course: CourseFate | None = None
 
 
-def plan_cohort(patients: int, seed: int, today: date) -> CohortPlan:
-    """The cohort of `patients` synthetic patients for `seed`, charted before `today`."""
+def plan_cohort(patients: int, seed: int, now: datetime, zone: ZoneInfo) -> CohortPlan:
+    """The cohort of `patients` synthetic patients for `seed`, charted before `now` (aware) by
+    a clinic in time zone `zone`."""
+    clock = ClinicClock(now.replace(second=0, microsecond=0), zone)
     rng = Random(seed)  # noqa: S311 (synthetic patients, not secrets)
     fates = _fates(patients, rng)
     return CohortPlan(
         seed=seed,
-        today=today,
+        now=clock.now,
+        timezone=zone.key,
         patients=tuple(
-            _patient(number, fate, today, rng) for number, fate in enumerate(fates, start=1)
+            _patient(number, fate, clock, rng) for number, fate in enumerate(fates, start=1)
         ),
     )
 
@@ -136,16 +158,25 @@ def _fates(count: int, rng: Random) -> list[Fate]:
     fates += [Fate(finding=f, review=ReviewDecision.DECLINE) for f in flagged[:declined]]
     approved = [Fate(finding=f, review=ReviewDecision.APPROVE) for f in flagged[declined:]]
     treated = approved + [Fate() for _ in range(count - len(fates) - len(approved))]
-    courses = _course_fates(len(treated), rng)
+    courses = _course_fates(len(treated), _today_roles(count), rng)
     fates += [replace(fate, course=c) for fate, c in zip(treated, courses, strict=True)]
     rng.shuffle(fates)
     return fates
 
 
-def _course_fates(count: int, rng: Random) -> list[CourseFate]:
+def _today_roles(cohort: int) -> list[Today]:
+    """Who is on today's board: about 6% of the cohort in post-dose monitoring, one deferred
+    for BP and one discharged per 50 patients; each at least once in a cohort of 10 or more."""
+    monitoring = _share(cohort, 0.06, floor=1)
+    once = _share(cohort, 0.02, floor=1)
+    return [Today.IN_MONITORING] * monitoring + [Today.DEFERRED, Today.DISCHARGED] * once
+
+
+def _course_fates(count: int, today: list[Today], rng: Random) -> list[CourseFate]:
     adverse = 1 if count >= 3 else 0  # one adverse event in the cohort
     drop_outs = min(count - adverse, _share(count, 0.17, floor=2))
-    in_course = min(count - adverse - drop_outs, round(count * 0.15))
+    today = today[: count - adverse - drop_outs]
+    in_course = min(count - adverse - drop_outs, len(today) + int(count * 0.08))
     completers = count - adverse - drop_outs - in_course
     remitters = min(completers, max(1, round(completers * 0.3)) if completers >= 2 else 0)
     responders = min(
@@ -169,9 +200,10 @@ def _course_fates(count: int, rng: Random) -> list[CourseFate]:
         CourseFate(Ending.DISCONTINUED, _any_trajectory(rng), DiscontinuationReason.ADVERSE_EVENT)
         for _ in range(adverse)
     ]
+    roles: list[Today | None] = [*today, *[None] * (in_course - len(today))]
     fates += [
-        CourseFate(Ending.IN_PROGRESS, _any_trajectory(rng), misses_integration=n == 0)
-        for n in range(in_course)
+        CourseFate(Ending.IN_PROGRESS, _any_trajectory(rng), misses_integration=n == 0, today=role)
+        for n, role in enumerate(roles)
     ]
     rng.shuffle(fates)
     return fates
@@ -182,7 +214,39 @@ def _any_trajectory(rng: Random) -> Trajectory:
     return rng.choices(list(Trajectory), weights=(29, 25, 46))[0]
 
 
-def _patient(number: int, fate: Fate, today: date, rng: Random) -> PatientPlan:
+@dataclass(frozen=True)
+class IntakeDays:
+    """The days of the intake: referral, form, the intake appointment (questionnaires and
+    consent, which completes the intake), the clinician's review."""
+
+    referred: date
+    form: date
+    appointment: date
+    reviewed: date
+
+
+def _intake_days(
+    fate: Fate, clock: ClinicClock, course_start: date | None, rng: Random
+) -> IntakeDays:
+    """Referral, then the form 1-3 days on, the appointment 1-3 days after that, a review 1-3
+    days later; a course opens there and its preparation session follows 2-5 days on. Without
+    a course, the appointment was 5-14 days ago."""
+    form_gap, appointment_gap = rng.randint(1, 3), rng.randint(1, 3)
+    review_gap = rng.randint(1, 3) if fate.review is not None else 0
+    if course_start is not None:
+        appointment = course_start - timedelta(days=rng.randint(2, 5) + review_gap)
+    else:
+        appointment = clock.days_before(rng.randint(5, 14))
+    form = appointment - timedelta(days=appointment_gap)
+    return IntakeDays(
+        referred=form - timedelta(days=form_gap),
+        form=form,
+        appointment=appointment,
+        reviewed=appointment + timedelta(days=review_gap),
+    )
+
+
+def _patient(number: int, fate: Fate, clock: ClinicClock, rng: Random) -> PatientPlan:
     finding = fate.finding
     reason = patients.referral_reason(finding, rng)
     baseline = patients.baseline_phq9_total(reason, rng)
@@ -207,37 +271,36 @@ def _patient(number: int, fate: Fate, today: date, rng: Random) -> PatientPlan:
             therapist=THERAPISTS[therapist],
             modality=rng.choice(list(TherapyModality)),
         )
-        course = plan_course(fate.course, patient, today, rng)
-    intake_day = days_before(today, (course.started_days_ago if course else 0) + rng.randint(5, 14))
+        course = plan_course(fate.course, patient, clock, rng)
+    start = clock.days_before(course.started_days_ago) if course else None
+    days = _intake_days(fate, clock, start, rng)
+    questionnaires_at = clock.at(days.appointment, 9, rng.choice((0, 15, 30, 45)))
+    review = None
+    if fate.review is not None:
+        reviewed_at = clock.at(days.reviewed, rng.randint(11, 16), rng.choice((0, 20, 40)))
+        review = screening.review(finding, fate.review, reviewed_at)
     return PatientPlan(
         number=number,
         team=team,
         finding=finding,
-        referral=patients.referral(finding, reason, today, rng),
-        intake_form=patients.intake_form(finding, reason, rng, resting_bp=bp),
-        assessments=patients.assessments(finding, reason, baseline, rng, at=intake_day),
-        consent=patients.consent(intake_day, rng),
+        referral=patients.referral(
+            finding, reason, clock.today, rng, referred_at=_office_hours(clock, days.referred, rng)
+        ),
+        intake_form=patients.intake_form(
+            finding,
+            reason,
+            rng,
+            resting_bp=bp,
+            submitted_at=_office_hours(clock, days.form, rng),
+        ),
+        assessments=patients.assessments(finding, reason, baseline, rng, at=questionnaires_at),
+        consent=patients.consent(clock.at(days.appointment, 10, rng.choice((15, 30, 45)))),
         baseline_phq9=baseline,
         expected_outcome=screening.expected_outcome(finding),
-        review=screening.review(finding, fate.review) if fate.review else None,
+        review=review,
         course=course,
     )
 
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
-
-
-def _relative_to(value: Any, today: date) -> Any:
-    """`value` (JSON) with every date as days and every datetime as seconds from `today`."""
-    if isinstance(value, dict):
-        return {key: _relative_to(item, today) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_relative_to(item, today) for item in value]
-    if isinstance(value, str) and _ISO_DATE.match(value):
-        return f"day {(date.fromisoformat(value) - today).days}"
-    if isinstance(value, str) and _ISO_DATETIME.match(value):
-        moment = datetime.fromisoformat(value)
-        midnight = datetime.combine(today, datetime.min.time(), tzinfo=moment.tzinfo)
-        return f"second {int((moment - midnight).total_seconds())}"
-    return value
+def _office_hours(clock: ClinicClock, day: date, rng: Random) -> datetime:
+    return clock.at(day, rng.randint(9, 16), rng.choice((0, 10, 20, 30, 40, 50)))

@@ -2,12 +2,15 @@
 deferred for blood pressure), an integration session within 72 hours of most discharges, and the
 end: completed with a final PHQ-9, discontinued with a reason, or still in progress. Pure.
 
-Days are counted from the preparation session (day 0), which lies 1-6 weeks before `today`;
-every charted time falls on a day before `today`, so it is in the past whenever the plan runs.
+Days are counted from the preparation session (day 0), which lies 1-6 weeks before today. Each
+step follows the one before it: a session is booked at the end of the preparation session, of the
+integration session after the last discharge (or of the discharge, or the deferred check-in), and
+held on a later day. Every charted time falls on a day before today, except for a patient whose
+course reaches today (`Today`): their last visit is today, counted back from `now`.
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from random import Random
 
@@ -32,13 +35,21 @@ from carepath.contracts.session import (
     SuspendCourse,
 )
 from carepath.seed import questionnaires
-from carepath.seed.dosing import DosingVisit, deferred_visit, dosed_visit
-from carepath.seed.timeline import clinic_time
+from carepath.seed.dosing import (
+    DosingVisit,
+    deferred_visit,
+    dosed_visit,
+    past_visit_times,
+    visit_end,
+)
+from carepath.seed.timeline import ClinicClock
+from carepath.seed.today import Today, todays_visit
 from carepath.seed.wording import DISCONTINUATION_DETAILS, INTENTIONS, PRACTICES, THEMES
 
 PLANNED_DOSES = 6  # the session service's induction plan (clinic policy default)
 LONGEST_AGO = 42  # courses started at most 6 weeks ago ...
 SHORTEST_AGO = 7  # ... and at least 1 week ago
+BOOKED_AFTER = timedelta(minutes=30)  # the next session is booked as the last step ends
 
 
 class Ending(StrEnum):
@@ -59,13 +70,15 @@ class Trajectory(StrEnum):
 
 @dataclass(frozen=True)
 class CourseFate:
-    """What the cohort decided for this patient's course."""
+    """What the cohort decided for this patient's course (`today`: in progress, with a visit
+    today that stands so when the seed finishes)."""
 
     ending: Ending
     trajectory: Trajectory
     reason: DiscontinuationReason | None = None
     forced_deferral: bool = False
     misses_integration: bool = False
+    today: Today | None = None
 
 
 @dataclass(frozen=True)
@@ -82,12 +95,13 @@ class Patient:
 
 
 class DosingStep(BaseModel):
-    """A dosing session and the integration session that follows it (None: missed, or not held
-    yet because it is not due)."""
+    """A dosing session, the clinician's suspension of the course after it (if any), and the
+    integration session that follows it (None: missed, or not held yet because it is not due)."""
 
     model_config = ConfigDict(frozen=True)
 
     visit: DosingVisit
+    suspension: SuspendCourse | None = None
     integration: RecordIntegrationSession | None = None
 
 
@@ -99,10 +113,10 @@ class CoursePlan(BaseModel):
     ending: Ending
     trajectory: Trajectory
     started_days_ago: int
+    today: Today | None = None
     preparation: RecordPreparationSession
     steps: tuple[DosingStep, ...]
     next_booking: ScheduleDosingSession | None = None
-    suspension: SuspendCourse | None = None
     final_outcome: RecordOutcome | None = None
     completion: CompleteCourse | None = None
     discontinuation: DiscontinueCourse | None = None
@@ -111,47 +125,69 @@ class CoursePlan(BaseModel):
     def doses(self) -> int:
         return sum(not step.visit.deferred for step in self.steps)
 
+    @property
+    def discharges(self) -> int:
+        return sum(step.visit.discharge is not None for step in self.steps)
 
-def plan_course(fate: CourseFate, patient: Patient, today: date, rng: Random) -> CoursePlan:
+
+@dataclass(frozen=True)
+class Slot:
+    """A dosing visit, in days from the preparation session; deferred at check-in or not."""
+
+    day: int
+    deferred: bool
+
+
+def plan_course(fate: CourseFate, patient: Patient, clock: ClinicClock, rng: Random) -> CoursePlan:
     """The course of one patient, as it should be charted."""
-    slots = _slots(fate, patient, rng)
-    last_day = slots[-1][0] if slots else 0
-    end_day = _end_day(fate, last_day, rng)
-    if fate.ending is Ending.IN_PROGRESS:
-        ago = rng.randint(9, 16)
-        slots = [slot for slot in slots if slot[0] < ago][: PLANNED_DOSES - 1]
+    if fate.today is not None:
+        slots, ago = _slots(fate, patient, rng.randint(2, 4), rng)
+        end_day = ago
     else:
-        ago = rng.randint(max(SHORTEST_AGO, end_day + 1), max(LONGEST_AGO, end_day + 1))
-    start = today - timedelta(days=ago)
+        slots, _ = _slots(fate, patient, _doses(fate, rng), rng)
+        end_day = _end_day(fate, slots[-1].day if slots else 0, rng)
+        if fate.ending is Ending.IN_PROGRESS:
+            ago = rng.randint(9, 16)
+            slots = [slot for slot in slots if slot.day < ago][: PLANNED_DOSES - 1]
+        else:
+            ago = rng.randint(max(SHORTEST_AGO, end_day + 1), max(LONGEST_AGO, end_day + 1))
+    start = clock.days_before(ago)
     final_total = _final_phq9(fate, patient.baseline_phq9, rng)
-    steps = _steps(fate, patient, slots, start, today, final_total, rng)
+    preparation = _preparation(patient, clock.at(start, rng.randint(10, 15)), rng)
+    steps = _steps(fate, patient, slots, start, preparation.held_at, clock, final_total, rng)
+    # Today's visit draws from its own generator: how it fits the hour never shifts the rest.
+    visit_rng = Random(rng.getrandbits(64))  # noqa: S311 (synthetic, not secret)
     plan = CoursePlan(
         ending=fate.ending,
         trajectory=fate.trajectory,
         started_days_ago=ago,
-        preparation=_preparation(patient, start, rng),
+        today=fate.today,
+        preparation=preparation,
         steps=tuple(steps),
     )
-    return _ending(plan, fate, patient, start + timedelta(days=end_day), final_total, today, rng)
+    if fate.today is not None:
+        return _today(plan, fate.today, patient, clock, final_total, visit_rng)
+    end = start + timedelta(days=end_day)
+    return _ending(plan, fate, patient, end, clock, final_total, rng)
 
 
-def _slots(fate: CourseFate, patient: Patient, rng: Random) -> list[tuple[int, bool]]:
-    """(day, deferred) of each dosing visit: twice a week, a deferred one rebooked 1-2 days on."""
-    doses = _doses(fate, rng)
+def _slots(fate: CourseFate, patient: Patient, doses: int, rng: Random) -> tuple[list[Slot], int]:
+    """The visits up to the `doses`-th dose (twice a week, a deferred one rebooked 1-2 days on),
+    and the day of the visit after them."""
     defer_chance = 0.3 if patient.deferral_prone else 0.03
     forced_at = min(1, doses - 1) if fate.forced_deferral else -1
     gaps, day, dosed = rng.choice(((3, 4), (4, 3))), rng.randint(2, 5), 0
-    slots: list[tuple[int, bool]] = []
+    slots: list[Slot] = []
     while dosed < doses:
-        after_deferral = bool(slots) and slots[-1][1]
+        after_deferral = bool(slots) and slots[-1].deferred
         deferred = not after_deferral and (dosed == forced_at or rng.random() < defer_chance)
-        slots.append((day, deferred))
+        slots.append(Slot(day, deferred))
         if deferred:
             forced_at, day = -1, day + rng.randint(1, 2)
             continue
         dosed += 1
         day += gaps[dosed % 2]
-    return slots
+    return slots, day
 
 
 def _doses(fate: CourseFate, rng: Random) -> int:
@@ -168,6 +204,7 @@ def _doses(fate: CourseFate, rng: Random) -> int:
 
 
 def _end_day(fate: CourseFate, last_day: int, rng: Random) -> int:
+    """The day the course ends: after the integration session of the last dose (1-2 days on)."""
     match fate.reason:
         case DiscontinuationReason.PATIENT_CHOICE:
             return last_day + rng.randint(3, 7)
@@ -176,7 +213,7 @@ def _end_day(fate: CourseFate, last_day: int, rng: Random) -> int:
         case DiscontinuationReason.NON_RESPONSE:
             return last_day + 3
         case DiscontinuationReason.ADVERSE_EVENT:
-            return last_day + rng.randint(1, 3)
+            return last_day + rng.randint(3, 5)
     return last_day + rng.randint(3, 4)  # the final PHQ-9, after the last integration session
 
 
@@ -192,53 +229,90 @@ def _final_phq9(fate: CourseFate, baseline: int, rng: Random) -> int:
     return rng.randint(baseline // 2 + 1, baseline - 2)
 
 
+def _pre_dose_phq9(patient: Patient, final_total: int, dosed: int, rng: Random) -> int:
+    """The PHQ-9 at check-in, on its way from the baseline to `final_total`."""
+    progress = dosed / PLANNED_DOSES
+    expected = patient.baseline_phq9 + (final_total - patient.baseline_phq9) * progress
+    return min(24, max(0, round(expected) + rng.randint(-1, 1)))
+
+
 def _steps(
     fate: CourseFate,
     patient: Patient,
-    slots: list[tuple[int, bool]],
+    slots: list[Slot],
     start: date,
-    today: date,
+    prepared_at: datetime,
+    clock: ClinicClock,
     final_total: int,
     rng: Random,
 ) -> list[DosingStep]:
-    steps, dosed = [], 0
+    steps: list[DosingStep] = []
+    dosed, last_step_ended = 0, prepared_at
     weights = [round(patient.weight_kg + rng.uniform(-0.6, 0.6), 1) for _ in slots]
-    ae_dose = (
-        len([s for s in slots if not s[1]])
-        if fate.reason is DiscontinuationReason.ADVERSE_EVENT
-        else 0
-    )
-    for (day, deferred), weight in zip(slots, weights, strict=True):
-        on = start + timedelta(days=day)
-        progress = dosed / PLANNED_DOSES
-        expected = patient.baseline_phq9 + (final_total - patient.baseline_phq9) * progress
-        pre_dose = min(24, max(0, round(expected) + rng.randint(-1, 1)))
-        if deferred:
-            steps.append(DosingStep(visit=deferred_visit(on, weight, pre_dose, rng)))
-            continue
-        dosed += 1
-        visit = dosed_visit(
-            on, patient.route, dosed, weight, pre_dose, rng, adverse_event=dosed == ae_dose
+    doses = sum(not slot.deferred for slot in slots)
+    ae_dose = doses if fate.reason is DiscontinuationReason.ADVERSE_EVENT else 0
+    for slot, weight in zip(slots, weights, strict=True):
+        day = start + timedelta(days=slot.day)
+        pre_dose = _pre_dose_phq9(patient, final_total, dosed, rng)
+        with_ae = not slot.deferred and dosed + 1 == ae_dose
+        times = past_visit_times(
+            day,
+            last_step_ended + BOOKED_AFTER,
+            patient.route,
+            clock,
+            rng,
+            deferred=slot.deferred,
+            adverse_event=with_ae,
         )
-        missed = (fate.misses_integration and dosed == 1) or rng.random() < 0.04
-        if fate.reason is DiscontinuationReason.LOST_TO_FOLLOW_UP and dosed == len(weights):
-            missed = True  # the patient stopped coming after the last session
-        integration = None if missed else _integration(visit, patient, today, rng)
-        steps.append(DosingStep(visit=visit, integration=integration))
+        if slot.deferred:
+            step = DosingStep(visit=deferred_visit(times, weight, pre_dose, rng))
+        else:
+            dosed += 1
+            visit = dosed_visit(
+                times, patient.route, dosed, weight, pre_dose, rng, adverse_event=with_ae
+            )
+            missed = (fate.misses_integration and dosed == 1) or rng.random() < 0.04
+            if fate.reason is DiscontinuationReason.LOST_TO_FOLLOW_UP and dosed == doses:
+                missed = True  # the patient stopped coming after the last session
+            integration = None if missed else _integration(visit, patient, clock, rng)
+            suspension = _suspension(visit) if with_ae else None
+            step = DosingStep(visit=visit, suspension=suspension, integration=integration)
+        steps.append(step)
+        last_step_ended = _step_end(step)
     return steps
 
 
+def _step_end(step: DosingStep) -> datetime:
+    """The last charted time of the step: its integration session, suspension, or visit."""
+    if step.integration is not None:
+        return step.integration.held_at
+    if step.suspension is not None and step.suspension.suspended_at is not None:
+        return step.suspension.suspended_at
+    return visit_end(step.visit)
+
+
+def _suspension(visit: DosingVisit) -> SuspendCourse:
+    assert visit.discharge is not None
+    return SuspendCourse(
+        reason=CourseSuspensionReason.CLINICIAN_DECISION,
+        rationale="Severe hypertensive response during the infusion; no further dosing "
+        "until a medical review.",
+        suspended_at=visit.discharge.discharged_at + timedelta(minutes=10),
+    )
+
+
 def _integration(
-    visit: DosingVisit, patient: Patient, today: date, rng: Random
+    visit: DosingVisit, patient: Patient, clock: ClinicClock, rng: Random
 ) -> RecordIntegrationSession | None:
     """The integration session 1-2 days after the discharge (within 72 h); None while it lies
-    on or after `today` (due, not held yet)."""
+    on or after today (due, not held yet)."""
     assert visit.discharge is not None
-    day = visit.discharge.discharged_at.date() + timedelta(days=rng.randint(1, 2))
-    held_at = clinic_time(day, rng.randint(9, 16), rng.choice((0, 30)))
+    discharged_on = visit.discharge.discharged_at.astimezone(clock.zone).date()
+    day = discharged_on + timedelta(days=rng.randint(1, 2))
+    held_at = clock.at(day, rng.randint(9, 16), rng.choice((0, 30)))
     themes = rng.sample(THEMES, k=rng.randint(1, 3))
     practices = rng.sample(list(IntegrationPractice), k=rng.randint(1, 2))
-    if day >= today:
+    if day >= clock.today:
         return None
     return RecordIntegrationSession(
         held_at=held_at,
@@ -251,10 +325,10 @@ def _integration(
     )
 
 
-def _preparation(patient: Patient, start: date, rng: Random) -> RecordPreparationSession:
+def _preparation(patient: Patient, held_at: datetime, rng: Random) -> RecordPreparationSession:
     intentions = INTENTIONS[patient.reason]
     return RecordPreparationSession(
-        held_at=clinic_time(start, rng.randint(10, 15)),
+        held_at=held_at,
         intentions=rng.sample(intentions, k=rng.randint(1, min(3, len(intentions)))),
         mindfulness_practice=rng.choice(PRACTICES),
         modality=patient.modality,
@@ -263,19 +337,53 @@ def _preparation(patient: Patient, start: date, rng: Random) -> RecordPreparatio
     )
 
 
+def _last_step_end(plan: CoursePlan) -> datetime:
+    return _step_end(plan.steps[-1]) if plan.steps else plan.preparation.held_at
+
+
+def _today(
+    plan: CoursePlan,
+    role: Today,
+    patient: Patient,
+    clock: ClinicClock,
+    final_total: int,
+    rng: Random,
+) -> CoursePlan:
+    """`plan` with today's visit, booked as its last step ended; a deferred one is rebooked."""
+    booked_at = _last_step_end(plan) + BOOKED_AFTER
+    today = todays_visit(role, patient.route, booked_at, clock, rng)
+    weight = round(patient.weight_kg + rng.uniform(-0.6, 0.6), 1)
+    pre_dose = _pre_dose_phq9(patient, final_total, plan.doses, rng)
+    visit = (
+        deferred_visit(today.times, weight, pre_dose, rng)
+        if role is Today.DEFERRED
+        else dosed_visit(today.times, patient.route, plan.doses + 1, weight, pre_dose, rng)
+    )
+    changes: dict[str, object] = {"steps": (*plan.steps, DosingStep(visit=visit))}
+    if today.rebooked_at is not None:
+        changes["next_booking"] = ScheduleDosingSession(
+            scheduled_for=clock.at(clock.today + timedelta(days=rng.randint(1, 2)), 9),
+            booked_at=today.rebooked_at,
+        )
+    return plan.model_copy(update=changes)
+
+
 def _ending(
     plan: CoursePlan,
     fate: CourseFate,
     patient: Patient,
     end: date,
+    clock: ClinicClock,
     final_total: int,
-    today: date,
     rng: Random,
 ) -> CoursePlan:
     if fate.ending is Ending.IN_PROGRESS:
-        booked = clinic_time(today + timedelta(days=rng.randint(1, 3)), 9)
-        return plan.model_copy(update={"next_booking": ScheduleDosingSession(scheduled_for=booked)})
-    measured_at = clinic_time(end, rng.randint(9, 15), rng.choice((0, 30)))
+        booked = clock.at(clock.today + timedelta(days=rng.randint(1, 3)), 9)
+        next_booking = ScheduleDosingSession(
+            scheduled_for=booked, booked_at=_last_step_end(plan) + BOOKED_AFTER
+        )
+        return plan.model_copy(update={"next_booking": next_booking})
+    measured_at = clock.at(end, rng.randint(9, 15), rng.choice((0, 30)))
     changes: dict[str, object] = {}
     if fate.ending is Ending.COMPLETED or fate.reason is DiscontinuationReason.NON_RESPONSE:
         changes["final_outcome"] = RecordOutcome(
@@ -293,12 +401,6 @@ def _ending(
         )
         return plan.model_copy(update=changes)
     assert fate.reason is not None
-    if fate.reason is DiscontinuationReason.ADVERSE_EVENT:
-        changes["suspension"] = SuspendCourse(
-            reason=CourseSuspensionReason.CLINICIAN_DECISION,
-            rationale="Severe hypertensive response during the infusion; no further dosing "
-            "until a medical review.",
-        )
     changes["discontinuation"] = DiscontinueCourse(
         discontinued_at=later, reason=fate.reason, details=DISCONTINUATION_DETAILS[fate.reason]
     )

@@ -1,7 +1,12 @@
-"""One dosing day as staff chart it: check-in, the dose 10-15 minutes later, vitals every 15-30
-minutes with the blood-pressure peak about 40 minutes after the dose, observations, and a
-discharge at least 2 hours after the dose with readiness and escort confirmed. Pure."""
+"""One dosing visit as staff chart it: the booking, check-in, the dose 10-15 minutes later,
+vitals every 15-30 minutes with the blood-pressure peak about 40 minutes after the dose,
+observations, and a discharge once the observation window has passed since the end of the
+administration (for IV, the end of the infusion), with readiness and escort confirmed. A visit
+still in post-dose monitoring has its readings so far and no discharge. Pure: `VisitTimes` says
+when, the caller's `Random` what.
+"""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from random import Random
 from typing import Annotated
@@ -22,8 +27,9 @@ from carepath.contracts.session import (
     SideEffect,
 )
 from carepath.seed import questionnaires
-from carepath.seed.timeline import clinic_time
+from carepath.seed.timeline import ClinicClock
 
+MIN_OBSERVATION_MINUTES = 120  # the session service's clinic policy: 2 h after administration
 IV_MG_PER_KG = 0.5  # the standard IV dose, over 40 minutes (Andrade 2017)
 IV_INFUSION_MINUTES = 40
 IM_MG_PER_KG = (0.55, 0.65, 0.75, 0.75, 0.85, 0.9)  # titrated within 0.5-1.0 mg/kg
@@ -48,6 +54,7 @@ ADVERSE_EVENT_VITALS = (
     (85, 139, 87, 84),
     (110, 131, 83, 78),
     (135, 127, 81, 74),
+    (160, 124, 79, 72),
 )
 
 Monitoring = RecordVitals | RecordObservation | ReportAdverseEvent
@@ -75,11 +82,55 @@ class DosingVisit(BaseModel):
         return sum(isinstance(item, ReportAdverseEvent) for item in self.monitoring)
 
 
-def deferred_visit(day: date, weight_kg: float, pre_dose_phq9: int, rng: Random) -> DosingVisit:
+@dataclass(frozen=True)
+class VisitTimes:
+    """When a dosing visit happens. No `dosed_at`: deferred at check-in. A dose and no
+    `discharged_at`: still in post-dose monitoring at `monitored_until`."""
+
+    booked_at: datetime
+    scheduled_for: datetime
+    checked_in_at: datetime
+    dosed_at: datetime | None = None
+    discharged_at: datetime | None = None
+    monitored_until: datetime | None = None
+
+
+def least_observation_minutes(route: Route) -> int:
+    """Minutes from the dose to the earliest discharge: the observation window after the end
+    of the administration (an IV infusion lasts `IV_INFUSION_MINUTES`)."""
+    return MIN_OBSERVATION_MINUTES + (IV_INFUSION_MINUTES if route is Route.IV else 0)
+
+
+def past_visit_times(
+    day: date,
+    booked_at: datetime,
+    route: Route,
+    clock: ClinicClock,
+    rng: Random,
+    *,
+    deferred: bool = False,
+    adverse_event: bool = False,
+) -> VisitTimes:
+    """A visit on a past `day`: booked for a half hour between 08:30 and 12:30 clinic time,
+    checked in up to 10 minutes after, dosed 10-15 minutes later, discharged 5-40 minutes after
+    the earliest the observation window allows (the adverse-event visit: 15 minutes after)."""
+    scheduled_for = clock.at(day, 8, 30) + timedelta(minutes=30 * rng.randint(0, 8))
+    checked_in_at = scheduled_for + timedelta(minutes=rng.randint(0, 10))
+    if deferred:
+        return VisitTimes(booked_at, scheduled_for, checked_in_at)
+    dosed_at = checked_in_at + timedelta(minutes=rng.randint(10, 15))
+    least = least_observation_minutes(route)
+    observed_for = least + (15 if adverse_event else rng.randint(5, 40))
+    discharged_at = dosed_at + timedelta(minutes=observed_for)
+    return VisitTimes(booked_at, scheduled_for, checked_in_at, dosed_at, discharged_at)
+
+
+def deferred_visit(
+    times: VisitTimes, weight_kg: float, pre_dose_phq9: int, rng: Random
+) -> DosingVisit:
     """A visit whose pre-dose BP is above 140/90: the service defers it."""
-    booking, checked_at = _arrival(day, rng)
     check_in = CheckIn(
-        measured_at=checked_at,
+        measured_at=times.checked_in_at,
         systolic=rng.randint(146, 162),
         diastolic=rng.randint(92, 99),
         heart_rate=rng.randint(72, 92),
@@ -87,11 +138,11 @@ def deferred_visit(day: date, weight_kg: float, pre_dose_phq9: int, rng: Random)
         weight_kg=weight_kg,
         pre_dose_phq9_answers=questionnaires.phq9(pre_dose_phq9, rng),
     )
-    return DosingVisit(booking=booking, check_in=check_in)
+    return DosingVisit(booking=_booking(times), check_in=check_in)
 
 
 def dosed_visit(
-    day: date,
+    times: VisitTimes,
     route: Route,
     dose_number: int,
     weight_kg: float,
@@ -100,15 +151,17 @@ def dosed_visit(
     *,
     adverse_event: bool = False,
 ) -> DosingVisit:
-    """A full dosing session: check-in, dose, monitoring, discharge >= 2 h after the dose."""
-    booking, checked_at = _arrival(day, rng)
+    """A dosing session: check-in, dose, monitoring, and the discharge (when `times` has one;
+    otherwise the readings up to `times.monitored_until`)."""
+    assert times.dosed_at is not None
+    dosed_at, discharged_at = times.dosed_at, times.discharged_at
     systolic, diastolic, heart_rate = (
         rng.randint(110, 134),
         rng.randint(68, 86),
         rng.randint(60, 84),
     )
     check_in = CheckIn(
-        measured_at=checked_at,
+        measured_at=times.checked_in_at,
         systolic=systolic,
         diastolic=diastolic,
         heart_rate=heart_rate,
@@ -116,30 +169,41 @@ def dosed_visit(
         weight_kg=weight_kg,
         pre_dose_phq9_answers=questionnaires.phq9(pre_dose_phq9, rng),
     )
-    dosed_at = checked_at + timedelta(minutes=rng.randint(10, 15))
-    observed_for = 150 if adverse_event else rng.randint(125, 160)
+    before = (systolic, diastolic, heart_rate)
     if adverse_event:
         monitoring = _adverse_event_monitoring(dosed_at)
-    else:
-        vitals = _vitals(dosed_at, observed_for, (systolic, diastolic, heart_rate), rng)
+    elif discharged_at is not None:
+        observed_for = _minutes(discharged_at - dosed_at)
+        vitals = _vitals(dosed_at, observed_for - 5, before, rng)
         monitoring = sorted([*vitals, *_observations(dosed_at, route, rng)], key=_charted)
-    return DosingVisit(
-        booking=booking,
-        check_in=check_in,
-        dose=_dose(route, dose_number, weight_kg, dosed_at),
-        monitoring=tuple(monitoring),
-        discharge=DischargePatient(
-            discharged_at=dosed_at + timedelta(minutes=observed_for),
+    else:
+        assert times.monitored_until is not None
+        so_far = _minutes(times.monitored_until - dosed_at)
+        vitals = _vitals(dosed_at, so_far, before, rng, every=(10, 15))
+        observations = _observations(dosed_at, route, rng)
+        observed = [o for o in observations if o.observed_at <= times.monitored_until]
+        monitoring = sorted([*vitals, *observed], key=_charted)
+    discharge = None
+    if discharged_at is not None:
+        discharge = DischargePatient(
+            discharged_at=discharged_at,
             readiness_confirmed=True,
             escort_confirmed=True,
             no_driving_advised=True,
-        ),
+        )
+    return DosingVisit(
+        booking=_booking(times),
+        check_in=check_in,
+        dose=_dose(route, dose_number, weight_kg, dosed_at),
+        monitoring=tuple(monitoring),
+        discharge=discharge,
     )
 
 
 def charted_times(visit: DosingVisit) -> list[datetime]:
-    """Every charted time of the visit, in the order staff chart them."""
-    times = [visit.check_in.measured_at]
+    """Every charted time of the visit (from the booking on), in the order staff chart them."""
+    booked = visit.booking.booked_at
+    times = [*([booked] if booked is not None else []), visit.check_in.measured_at]
     if visit.dose is not None:
         times.append(visit.dose.administered_at)
     times.extend(_charted(item) for item in visit.monitoring)
@@ -148,11 +212,17 @@ def charted_times(visit: DosingVisit) -> list[datetime]:
     return times
 
 
-def _arrival(day: date, rng: Random) -> tuple[ScheduleDosingSession, datetime]:
-    booked = clinic_time(day, 8, 30) + timedelta(minutes=30 * rng.randint(0, 8))
-    return ScheduleDosingSession(scheduled_for=booked), booked + timedelta(
-        minutes=rng.randint(0, 10)
-    )
+def visit_end(visit: DosingVisit) -> datetime:
+    """The last charted time of the visit."""
+    return charted_times(visit)[-1]
+
+
+def _booking(times: VisitTimes) -> ScheduleDosingSession:
+    return ScheduleDosingSession(scheduled_for=times.scheduled_for, booked_at=times.booked_at)
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
 
 
 def _dose(route: Route, dose_number: int, weight_kg: float, at: datetime) -> AdministerDose:
@@ -173,13 +243,20 @@ def _dose(route: Route, dose_number: int, weight_kg: float, at: datetime) -> Adm
 
 
 def _vitals(
-    dosed_at: datetime, observed_for: int, before: tuple[int, int, int], rng: Random
+    dosed_at: datetime,
+    last_minute: int,
+    before: tuple[int, int, int],
+    rng: Random,
+    *,
+    every: tuple[int, int] = (15, 30),
 ) -> list[RecordVitals]:
+    """Readings from `every` minutes after the dose, every `every` minutes, up to `last_minute`;
+    the blood pressure rises to its peak about 40 minutes after the dose, then settles."""
     systolic, diastolic, heart_rate = before
     peak = (rng.randint(8, 24), rng.randint(4, 12), rng.randint(4, 14))
-    readings, minute = [], rng.randint(15, 30)
-    while minute <= observed_for - 5:
-        rise = max(0.0, 1 - abs(minute - 40) / 50)  # BP peaks ~40 min after the dose
+    readings, minute = [], rng.randint(*every)
+    while minute <= last_minute:
+        rise = max(0.0, 1 - abs(minute - 40) / 50)
         readings.append(
             RecordVitals(
                 measured_at=dosed_at + timedelta(minutes=minute),
@@ -189,7 +266,7 @@ def _vitals(
                 spo2=rng.randint(95, 99),
             )
         )
-        minute += rng.randint(15, 30)
+        minute += rng.randint(*every)
     return readings
 
 

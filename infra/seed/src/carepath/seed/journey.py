@@ -7,6 +7,7 @@ from typing import Any
 from carepath.contracts.eligibility import EligibilityOutcome, ReviewDecision
 from carepath.contracts.integration import DiscontinuationReason
 from carepath.seed.cohort import PatientPlan
+from carepath.seed.today import Today
 
 RESPONSE_THRESHOLD_PERCENT = 50  # integration's clinic policy defaults (DOMAIN.md, Integration)
 REMISSION_BELOW = 5
@@ -26,7 +27,8 @@ class Refusal:
 
 @dataclass
 class Journey:
-    """How far one patient got. `integration_sessions` is None when integration was skipped."""
+    """How far one patient got. `integration_sessions` is None when integration was skipped;
+    `today`: where today's visit stood when the seed finished."""
 
     number: int
     patient_id: str | None = None
@@ -44,6 +46,7 @@ class Journey:
     discontinued: DiscontinuationReason | None = None
     response: bool | None = None
     remission: bool | None = None
+    today: Today | None = None
     refusal: Refusal | None = None
     surprises: list[str] = field(default_factory=list)
 
@@ -72,7 +75,8 @@ def planned_journey(patient: PatientPlan) -> Journey:
         return journey
     visits = [step.visit for step in course.steps]
     journey.course_opened = True
-    journey.doses = journey.discharges = course.doses
+    journey.doses, journey.discharges = course.doses, course.discharges
+    journey.today = course.today
     journey.deferrals = sum(visit.deferred for visit in visits)
     journey.adverse_events = sum(visit.adverse_events for visit in visits)
     journey.integration_sessions = sum(step.integration is not None for step in course.steps)

@@ -2,7 +2,7 @@
 what screening should find. Pure: everything comes from the caller's `Random`."""
 
 import hashlib
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from random import Random
 
 from carepath.contracts.common import Instrument
@@ -21,7 +21,6 @@ from carepath.contracts.intake import (
 )
 from carepath.seed import questionnaires
 from carepath.seed.screening import Finding
-from carepath.seed.timeline import clinic_time
 from carepath.seed.wording import FAMILY_NAMES, GIVEN_NAMES, REFERRERS
 
 CONSENT_VERSION = "kap-consent-3.2"
@@ -74,8 +73,11 @@ def baseline_phq9_total(reason: ReferralReason, rng: Random) -> int:
     return rng.randint(low, high)
 
 
-def referral(finding: Finding, reason: ReferralReason, today: date, rng: Random) -> Referral:
-    """The referral letter: synthetic name, birth date (age 17 for that finding), referrer."""
+def referral(
+    finding: Finding, reason: ReferralReason, today: date, rng: Random, *, referred_at: datetime
+) -> Referral:
+    """The referral letter, received at `referred_at`: synthetic name, birth date (age 17 for
+    that finding), referrer."""
     given, family = rng.choice(GIVEN_NAMES), rng.choice(FAMILY_NAMES)
     years = 17 if finding is Finding.AGE_17 else rng.randint(22, 68)
     # Whole days, so the plan only shifts when `today` does; 30-300 extra days keep the age exact.
@@ -90,14 +92,21 @@ def referral(finding: Finding, reason: ReferralReason, today: date, rng: Random)
         referral_reason=reason,
         referrer=referrer,
         contact=f"{given}.{family}@example.org".lower(),
+        referred_at=referred_at,
     )
 
 
 def intake_form(
-    finding: Finding, reason: ReferralReason, rng: Random, *, resting_bp: tuple[int, int]
+    finding: Finding,
+    reason: ReferralReason,
+    rng: Random,
+    *,
+    resting_bp: tuple[int, int],
+    submitted_at: datetime,
 ) -> SubmitIntakeForm:
-    """The intake form: diagnoses, medications, the contraindication checklist, substance use,
-    antidepressant trials and the resting blood pressure, shaped by the finding."""
+    """The intake form, filled in at `submitted_at`: diagnoses, medications, the
+    contraindication checklist, substance use, antidepressant trials and the resting blood
+    pressure, shaped by the finding."""
     trials = _trials(finding, reason, rng)
     diagnoses = list(DIAGNOSES[reason])
     if finding is Finding.PSYCHOSIS_HISTORY:
@@ -120,6 +129,7 @@ def intake_form(
         antidepressant_trials=trials,
         resting_systolic_mmhg=resting_bp[0],
         resting_diastolic_mmhg=resting_bp[1],
+        submitted_at=submitted_at,
     )
 
 
@@ -131,11 +141,10 @@ def resting_bp(finding: Finding, rng: Random) -> tuple[int, int]:
 
 
 def assessments(
-    finding: Finding, reason: ReferralReason, baseline: int, rng: Random, *, at: date
+    finding: Finding, reason: ReferralReason, baseline: int, rng: Random, *, at: datetime
 ) -> tuple[RecordAssessment, ...]:
     """The baseline questionnaires intake needs: PHQ-9 and the C-SSRS screener, plus PCL-5 for a
-    PTSD referral and GAD-7 for anxiety. Charted in the morning of `at`."""
-    when = clinic_time(at, 9, rng.choice((0, 15, 30, 45)))
+    PTSD referral and GAD-7 for anxiety, all administered `at` the intake appointment."""
     high_risk = finding is Finding.HIGH_SUICIDE_RISK
     item9 = (
         2 if high_risk else (1 if reason is ReferralReason.DEPRESSION and rng.random() < 0.2 else 0)
@@ -149,31 +158,29 @@ def assessments(
         RecordAssessment(
             instrument=Instrument.PHQ9,
             answers=list(questionnaires.phq9(baseline, rng, item9=item9)),
-            administered_at=when,
+            administered_at=at,
         )
     ]
     if reason is ReferralReason.PTSD:
         pcl5 = questionnaires.pcl5_meeting_cluster_rule(rng.randint(38, 66), rng)
         answered.append(
-            RecordAssessment(instrument=Instrument.PCL5, answers=list(pcl5), administered_at=when)
+            RecordAssessment(instrument=Instrument.PCL5, answers=list(pcl5), administered_at=at)
         )
     if reason is ReferralReason.ANXIETY:
         gad7 = questionnaires.gad7(rng.randint(11, 19), rng)
         answered.append(
-            RecordAssessment(instrument=Instrument.GAD7, answers=list(gad7), administered_at=when)
+            RecordAssessment(instrument=Instrument.GAD7, answers=list(gad7), administered_at=at)
         )
     answered.append(
-        RecordAssessment(instrument=Instrument.CSSRS, answers=list(cssrs), administered_at=when)
+        RecordAssessment(instrument=Instrument.CSSRS, answers=list(cssrs), administered_at=at)
     )
     return tuple(answered)
 
 
-def consent(at: date, rng: Random) -> GiveConsent:
-    """Informed consent to KAP, given after the questionnaires on the intake day."""
+def consent(at: datetime) -> GiveConsent:
+    """Informed consent to KAP, given `at` the intake appointment, after the questionnaires."""
     return GiveConsent(
-        consent_version=CONSENT_VERSION,
-        consent_text_sha256=CONSENT_SHA256,
-        given_at=clinic_time(at, 10, rng.choice((15, 30, 45))),
+        consent_version=CONSENT_VERSION, consent_text_sha256=CONSENT_SHA256, given_at=at
     )
 
 

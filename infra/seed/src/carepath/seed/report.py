@@ -8,6 +8,7 @@ from rich.table import Table
 from carepath.contracts.eligibility import EligibilityOutcome, ReviewDecision
 from carepath.contracts.integration import DiscontinuationReason
 from carepath.seed.journey import Journey
+from carepath.seed.today import Today
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,15 @@ def stage_table(
 
 def _marked(done: int, planned: int) -> str:
     return str(done) if done == planned else f"[bold red]{done}[/]"
+
+
+def today_line(planned: Sequence[Journey], reached: Sequence[Journey] | None, where: str) -> str:
+    """How many patients are on today's board (`where`: the clinic's date and zone): in
+    post-dose monitoring, deferred today, discharged today, as reached (in red, with the plan's
+    count beside it, where it differs); the plan's counts for a plan-only run."""
+    counts = []
+    for role in Today:
+        meant = sum(j.today is role for j in planned)
+        done = meant if reached is None else sum(j.today is role for j in reached)
+        counts.append(f"{_marked(done, meant)}{'' if done == meant else f' of {meant}'} {role}")
+    return f"Today ({where}): {', '.join(counts)}."

@@ -1,5 +1,6 @@
 """What screening should find for a synthetic patient, and how a clinician reviews a flag."""
 
+from datetime import datetime
 from enum import StrEnum
 
 from carepath.contracts.eligibility import EligibilityOutcome, ReviewDecision, ReviewScreening
@@ -68,6 +69,9 @@ REVIEW_RATIONALES = {
 }
 
 
-def review(finding: Finding, decision: ReviewDecision) -> ReviewScreening:
-    """A clinician's review of a flagged screening, with a rationale that fits the finding."""
-    return ReviewScreening(decision=decision, rationale=REVIEW_RATIONALES[finding, decision])
+def review(finding: Finding, decision: ReviewDecision, reviewed_at: datetime) -> ReviewScreening:
+    """A clinician's review of a flagged screening, decided at `reviewed_at`, with a rationale
+    that fits the finding."""
+    return ReviewScreening(
+        decision=decision, rationale=REVIEW_RATIONALES[finding, decision], reviewed_at=reviewed_at
+    )
