@@ -89,8 +89,10 @@ demo: up ## start everything, seed a synthetic clinic cohort, print where to loo
 	@echo "A token for the APIs: $(UV) run carepath-token intake_coordinator --sub you"
 	@echo "Stop everything with: make down"
 
-demo-check: setup ## after `make demo`: the dashboard shows the seeded cohort's funnel and today's board
+demo-check: setup browser ## after `make demo`: the dashboard shows the seed's funnel and today's board (API, then a real browser)
 	$(UV) run carepath-seed-check --patients $(N) --seed $(SEED)
+	CAREPATH_DEMO_URL=http://127.0.0.1:8000 $(UV) run pytest -q -p no:cacheprovider \
+		tests/e2e/test_dashboard_browser.py -k test_the_demo_shows
 
 lint: setup ## ruff and mypy --strict
 	$(UV) run ruff check .

@@ -2,6 +2,7 @@
 running services: it shows what `/api/summary` says, a new safety alert appears without a reload,
 acknowledging it takes it off the list, and a patient's timeline opens from the page."""
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "var" / "test" / "artifacts"
+DEMO_URL = os.environ.get("CAREPATH_DEMO_URL")  # `make demo-check` sets it to the running demo
 PROJECTED_S = 30  # how long a command may take to reach the page through Kafka and the projection
 PROJECTED_MS = PROJECTED_S * 1000
 
@@ -250,3 +252,36 @@ def test_without_a_token_the_page_asks_to_sign_in(dashboard: ServiceProcess, pag
     expect(signin).to_be_visible()
     expect(signin).to_contain_text("uv run carepath-token clinician")
     expect(page.locator("#dashboard")).to_be_hidden()
+
+
+@pytest.mark.skipif(DEMO_URL is None, reason="looks at a running `make demo` (make demo-check)")
+def test_the_demo_shows_todays_board_and_timelines_that_read_as_a_course(page: Page) -> None:
+    """What a newcomer sees after `make demo`: patients in post-dose monitoring with minutes
+    left, and a patient's timeline in clinical order. Screenshots go to the test artifacts
+    (the README's pictures under docs/ are copies of them)."""
+    from carepath.chassis.auth import issue_token
+    from carepath.chassis.settings import ServiceSettings
+
+    jwt = issue_token(ServiceSettings(service_name="demo-check"), Role.CLINICIAN, "demo-clinician")
+    page.goto(f"{DEMO_URL}/login?token={jwt}")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=PROJECTED_MS)
+    monitored = page.locator("#monitoring .monitoring-item")
+    expect(monitored.first.locator(".minutes-left")).to_have_text(
+        re.compile(r"^\d+ min left$"), timeout=PROJECTED_MS
+    )
+    expect(page.locator("#today-table")).to_be_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "demo-dashboard.png", full_page=True)
+
+    monitored.first.locator("button.patient-link").click()
+    entries = page.locator("#timeline-entries li.entry")
+    expect(entries.first).to_be_visible(timeout=PROJECTED_MS)
+    expect(page.locator("#timeline-entries li.entry .late-entry").first).to_be_visible()
+    shown = entries.locator("time").evaluate_all("nodes => nodes.map(n => n.dateTime)")
+    when = [datetime.fromisoformat(at) for at in shown]
+    assert len(when) > 10 and when == sorted(when, reverse=True), shown  # newest first
+    types = entries.evaluate_all("nodes => nodes.map(n => n.dataset.type)")
+    pathway = ["PatientReferred", "IntakeCompleted", "EligibilityDetermined", "CourseOpened"]
+    assert [t for t in reversed(types) if t in pathway] == pathway, types
+    assert types[0] in {"DoseAdministered", "VitalsRecorded", "ObservationRecorded"}, types
+    page.screenshot(path=ARTIFACTS / "demo-timeline.png")
