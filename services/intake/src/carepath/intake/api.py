@@ -62,7 +62,8 @@ class Intake:
     async def handle(
         self, patient_id: UUID, request: IntakeRequest, context: RequestContext
     ) -> IntakeState:
-        command = IntakeCommand(request=request, now=self.runtime.clock.now())
+        now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
+        command = IntakeCommand(request=request, now=now)
         return await self.runtime.handle(
             self.decider,
             stream_id(patient_id),

@@ -7,7 +7,7 @@ exactly once). Assessments are scored here from their item answers.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from functools import reduce
 from uuid import UUID
@@ -253,7 +253,9 @@ def _flag(
     at: datetime,
     policy: IntakePolicy,
 ) -> SuicidalityFlagRaised:
-    end_of_day = datetime.combine(at.astimezone(UTC).date(), time(23, 59, 59), UTC)
+    # Same-day follow-up: by the end of the day the answers were charted on, in the zone they
+    # were charted in (the service's own clock reads the clinic's time zone).
+    end_of_day = datetime.combine(at.date(), time(23, 59, 59), at.tzinfo)
     return SuicidalityFlagRaised(
         patient_id=patient_id,
         source=source,
