@@ -165,7 +165,10 @@ def configmap(service: Service) -> dict[str, str]:
     }
 
 
-COMMON_CONFIG = {"KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP}
+COMMON_CONFIG = {
+    "KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
+    "CAREPATH_CLINIC_TIMEZONE": "UTC",  # the clinic's IANA zone: what "today" means
+}
 
 
 def deployment(service: Service) -> dict[str, Any]:
