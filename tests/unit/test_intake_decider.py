@@ -1,6 +1,6 @@
 """Given/when/then for the intake decider: scoring boundaries, flags, consent, completion."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import permutations
 from zoneinfo import ZoneInfo
 
@@ -107,10 +107,16 @@ def test_phq9_item_9_above_zero_raises_a_same_day_suicidality_flag(item9: int) -
     assert flag.follow_up_due_by.date() == NOW.date() and flag.follow_up_due_by > NOW
 
 
-def test_same_day_follow_up_is_due_by_the_end_of_the_clinics_day_not_the_utc_day() -> None:
+@pytest.mark.parametrize("charted_in_utc", [False, True])
+def test_same_day_follow_up_is_due_by_the_end_of_the_clinics_day_not_the_utc_day(
+    charted_in_utc: bool,
+) -> None:
     los_angeles = ZoneInfo("America/Los_Angeles")
     evening = datetime(2026, 11, 24, 19, 0, tzinfo=los_angeles)  # 03:00 UTC on the 25th
-    _scored, flag = when(given(refer()), phq9_total(12, item9=1), now=evening)
+    answers = phq9_total(12, item9=1)
+    if charted_in_utc:  # as a browser's toISOString() sends it
+        answers = answers.model_copy(update={"administered_at": evening.astimezone(UTC)})
+    _scored, flag = when(given(refer()), answers, now=evening)
     assert isinstance(flag, SuicidalityFlagRaised)
     assert flag.follow_up_due_by == datetime(2026, 11, 24, 23, 59, 59, tzinfo=los_angeles)
 

@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from session_fixtures import (
@@ -694,6 +695,14 @@ def test_discharge_before_two_hours_of_observation_is_refused_with_the_earliest_
     assert "observed 119 of 120 minutes since the dose" in refusal.explanation
     assert (refusal.last_systolic, refusal.last_diastolic) == (132, 82)
     assert refusal.min_observation_minutes == 120 and refusal.policy_version == POLICY.version
+
+
+def test_no_driving_until_the_clinics_next_day_not_the_next_utc_day() -> None:
+    sydney = ZoneInfo("Australia/Sydney")  # 21:00 UTC on Dec 1 is 08:00 on Dec 2 there
+    at = after_dose(hours=11)
+    [discharged] = when(given(*MONITORED), discharge(at=at, now=at.astimezone(sydney)))
+    assert isinstance(discharged, PatientDischarged)
+    assert discharged.no_driving_until == date(2026, 12, 3)
 
 
 def test_discharge_at_exactly_two_hours_is_accepted_with_no_driving_until_tomorrow() -> None:

@@ -156,7 +156,8 @@ def record_assessment(
 ) -> list[DomainEvent]:
     assert state.referral is not None
     check_intake_is_open(state, f"a {request.instrument.value} assessment")
-    at = charted(request.administered_at, now, "administered_at")
+    # in the clinic's time zone (the service's clock reads it): a flag is due the same day there
+    at = charted(request.administered_at, now, "administered_at").astimezone(now.tzinfo)
     patient_id = state.referral.patient_id
     if request.instrument is Instrument.CSSRS:
         answers = scoring.cssrs_answers(request.answers)
@@ -253,8 +254,7 @@ def _flag(
     at: datetime,
     policy: IntakePolicy,
 ) -> SuicidalityFlagRaised:
-    # Same-day follow-up: by the end of the day the answers were charted on, in the zone they
-    # were charted in (the service's own clock reads the clinic's time zone).
+    # Same-day follow-up: by the end of the clinic's day the answers were given on.
     end_of_day = datetime.combine(at.date(), time(23, 59, 59), at.tzinfo)
     return SuicidalityFlagRaised(
         patient_id=patient_id,

@@ -275,5 +275,8 @@ def _command(
     new_id: UUID | None = None,
 ) -> StaffCommand:
     return StaffCommand(
-        request=request, now=service.runtime.clock.now(), session_id=session_id, new_id=new_id
+        request=request,
+        now=service.runtime.clock.now().astimezone(service.runtime.settings.clinic_zone),
+        session_id=session_id,
+        new_id=new_id,
     )

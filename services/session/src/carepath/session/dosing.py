@@ -299,7 +299,8 @@ def discharge(
             last_diastolic=last.diastolic,
             readiness_confirmed=True,
             escort_confirmed=True,
-            no_driving_until=at.date() + timedelta(days=1),
+            # the next day of the clinic's calendar (the service's clock reads its time zone)
+            no_driving_until=at.astimezone(now.tzinfo).date() + timedelta(days=1),
         )
     ]
 
