@@ -19,7 +19,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(UV):
-	python3 -m pip install --user --quiet uv
+	infra/install-uv.sh
 
 setup: $(UV) ## install uv if missing and sync the workspace (.venv)
 	$(UV) sync --locked --quiet
@@ -75,9 +75,9 @@ seed: setup ## drive a synthetic cohort of N patients through the running servic
 
 demo: up ## start everything, seed a synthetic clinic cohort, print where to look
 	@$(MAKE) --no-print-directory seed
-	@echo
-	@echo "CarePath is running."
-	@echo "  dashboard   http://127.0.0.1:8000/login?token=$$($(UV) run carepath-token clinician --sub demo-clinician)"
+	@token=$$($(UV) run carepath-token clinician --sub demo-clinician) && echo && \
+		echo "CarePath is running." && \
+		echo "  dashboard   http://127.0.0.1:8000/login?token=$$token"
 	@echo "  intake      http://127.0.0.1:8001/docs"
 	@echo "  eligibility http://127.0.0.1:8002/docs"
 	@echo "  session     http://127.0.0.1:8003/docs"

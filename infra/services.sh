@@ -28,6 +28,7 @@ log() { printf 'services: %s\n' "$*" >&2; }
 # shellcheck source=lib.sh
 . "$root/infra/lib.sh"
 pid_of() { cat "var/run/$1.pid" 2>/dev/null || true; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 wait_ready() {
@@ -50,6 +51,11 @@ ensure_dev_secret(ServiceSettings(service_name="services"))'
   for entry in "${services[@]}"; do
     IFS=: read -r name port command <<<"$entry"
     if alive "$name"; then log "$name already running (pid $(pid_of "$name")) on :$port"; continue; fi
+    if listening "$port"; then
+      log "port $port ($name) is taken by another process, not this clone's $name: stop it first"
+      log "(\`make down\` in the clone that started it, or: ss -ltnp 'sport = :$port')"
+      exit 1
+    fi
     log "starting $name on :$port"
     CAREPATH_HTTP_PORT=$port setsid nohup ".venv/bin/$command" >>"var/log/$name.log" 2>&1 </dev/null &
     echo $! >"var/run/$name.pid"

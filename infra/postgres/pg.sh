@@ -15,6 +15,8 @@
 # `postgres` user, which may not be allowed into the clone (a 0700 folder, /root). PG_DATA_DIR holds
 # `cluster` (a symlink to that folder), `port`, `initdb.log` and `server.log` (the server writes
 # its log through a file descriptor this script opens, so it is kept, and readable, after `stop`).
+# Beside each cluster folder, `carepath-pg.*.origin` names the PG_DATA_DIR it belongs to, so a
+# cluster orphaned by `rm -rf var` or a killed test run is stopped and deleted at the next start.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,10 +74,31 @@ discard() {
         if [ -f "$dir/postmaster.pid" ]; then
           as_owner "$(bindir)/pg_ctl" -D "$dir" -m immediate -w stop >/dev/null 2>&1 || true
         fi
-        rm -rf -- "$dir" ;;
+        rm -rf -- "$dir" "$dir.origin" ;;
     esac
     rm -f -- "$data/cluster"
   fi
+}
+
+# Stop and delete clusters of this PG_DATA_DIR that it no longer links to (orphans).
+sweep() {
+  local origin dir current; current=$(cluster)
+  for origin in "$run_root"/carepath-pg.*.origin; do
+    [ -f "$origin" ] && [ "$(cat "$origin")" = "$data" ] || continue
+    dir=${origin%.origin}
+    [ "$dir" = "$current" ] && continue
+    if [ -f "$dir/postmaster.pid" ]; then
+      as_owner "$(bindir)/pg_ctl" -D "$dir" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    log "deleting an orphaned cluster of $data: $dir"
+    rm -rf -- "$dir" "$origin"
+  done
+}
+
+# One start or stop at a time per PG_DATA_DIR (the server must not inherit the lock: `9>&-`).
+lock() {
+  exec 9>"$run_root/carepath-pg.$(printf '%s' "$data" | cksum | cut -d' ' -f1).lock"
+  flock 9
 }
 
 fail() { # fail WHAT LOG: say what failed, show the end of its log, delete the cluster, exit
@@ -85,13 +108,16 @@ fail() { # fail WHAT LOG: say what failed, show the end of its log, delete the c
 
 start() {
   install
+  lock
   if running; then url; return 0; fi
   local bin port dir
   bin=$(bindir)
   port=${PG_PORT:-$(free_port)}
   discard
+  sweep
   rm -rf "$data" && mkdir -p "$data"
   dir=$(mktemp -d "$run_root/carepath-pg.XXXXXX")  # mode 0700, as postgres wants its data dir
+  printf '%s\n' "$data" >"$dir.origin"
   if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
   ln -s "$dir" "$data/cluster"
   as_owner "$bin/initdb" -D "$dir" -U "$user" --auth=trust -E UTF8 >"$data/initdb.log" 2>&1 \
@@ -100,7 +126,7 @@ start() {
   # open a path inside the clone), and logs to it.
   as_owner "$bin/pg_ctl" -D "$dir" -w -t 60 start \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    >"$data/server.log" 2>&1 </dev/null \
+    >"$data/server.log" 2>&1 </dev/null 9>&- \
     || fail "starting the server" "$data/server.log"
   as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$user" "$db" 2>>"$data/server.log" \
     || fail createdb "$data/server.log"
@@ -110,9 +136,11 @@ start() {
 }
 
 stop() {
+  lock
   local dir; dir=$(cluster)
   if running; then as_owner "$(bindir)/pg_ctl" -D "$dir" -m fast -w stop >/dev/null; fi
   discard
+  sweep
   rm -f "$data/port"
 }
 
