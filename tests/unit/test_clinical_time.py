@@ -44,21 +44,46 @@ def test_an_event_that_charts_its_own_time_occurred_then() -> None:
         assert data["occurred_at"] == charted, model.event_type()
 
 
-def test_an_event_recorded_before_occurred_at_existed_happened_when_recorded() -> None:
-    recorded = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
-    old = CloudEvent(
+def envelope(event_type: str, data: dict[str, object], recorded: datetime) -> CloudEvent:
+    return CloudEvent(
         id="7d1f0e4c-1d2b-4a4e-9c55-0b7c2a1e9f10",
         source="/carepath/session",
-        type="carepath.session.CourseOpened.v1",
+        type=event_type,
         time=recorded,
         subject=str(intake.PATIENT),
-        data={"patient_id": str(intake.PATIENT)},
+        data=data,
         sequence=1,
         streamid="course-x",
         correlationid="c",
         actor="service:session",
     )
-    assert clinical_time(old) == recorded
+
+
+RECORDED = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+
+
+def test_an_event_recorded_before_occurred_at_existed_happened_at_its_charted_time() -> None:
+    charted = datetime(2026, 1, 1, 22, 0, tzinfo=UTC)
+    old_consent = {
+        "patient_id": str(intake.PATIENT),
+        "consent_version": "kap-consent-3.2",
+        "consent_text_sha256": "ab" * 32,
+        "given_at": charted.isoformat(),
+    }
+    assert clinical_time(envelope("carepath.intake.ConsentGiven.v1", old_consent, RECORDED)) == (
+        charted
+    )
+
+
+def test_an_old_event_without_a_charted_field_happened_when_recorded() -> None:
+    old = {
+        "patient_id": str(intake.PATIENT),
+        "intake_completed_event_id": "7d1f0e4c-1d2b-4a4e-9c55-0b7c2a1e9f11",
+    }
+    assert clinical_time(envelope("carepath.eligibility.ScreeningStarted.v1", old, RECORDED)) == (
+        RECORDED
+    )
+    assert clinical_time(envelope("carepath.x.Unknown.v1", old, RECORDED)) == RECORDED
 
 
 def test_a_referral_charted_days_ago_happened_then() -> None:

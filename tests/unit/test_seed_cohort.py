@@ -37,7 +37,7 @@ from carepath.integration.domain import (
     plan_decider,
 )
 from carepath.integration.domain import StaffCommand as IntegrationCommand
-from carepath.seed.check import board_problems, funnel_differences, planned_counts
+from carepath.seed.check import board_problems, funnel_differences, planned_counts, planned_today
 from carepath.seed.cohort import CohortPlan, PatientPlan, plan_cohort
 from carepath.seed.course import Ending
 from carepath.seed.dosing import DosingVisit, least_observation_minutes
@@ -607,6 +607,7 @@ def summary_like_the_dashboard(counts: dict[str, int], **changes: Any) -> dict[s
     ]
     monitoring = {"status": "monitoring", "minutes_left": 71, "session_number": 3}
     summary = {
+        "generated_at": "2026-11-28T14:30:00+00:00",
         "funnel": funnel,
         "discontinued": counts["discontinued"],
         "today": [monitoring, {"status": "deferred", "minutes_left": None}],
@@ -650,6 +651,29 @@ def test_the_check_names_each_stage_the_dashboard_has_not_caught_up_with() -> No
     assert funnel_differences(counts, {}) == [
         f"{stage}: planned {count}, dashboard nothing" for stage, count in counts.items()
     ]
+
+
+def test_the_check_wants_todays_planned_patients_on_the_board() -> None:
+    counts = planned_counts([planned_journey(patient) for patient in COHORT.patients])
+    planned = {Today.IN_MONITORING: 2, Today.DEFERRED: 1, Today.DISCHARGED: 1}
+    summary = summary_like_the_dashboard(counts)
+
+    assert board_problems(summary, planned) == [
+        "in post-dose monitoring with minutes left: planned 2, dashboard 1",
+        "discharged today: planned 1, dashboard 0",
+    ]
+    just_after_midnight = dict(summary, generated_at="2026-11-28T00:40:00+00:00")
+    assert board_problems(just_after_midnight, planned) == [
+        "in post-dose monitoring with minutes left: planned 2, dashboard 1"
+    ]
+    monitoring = summary["in_monitoring"] * 2
+    full = dict(
+        summary, in_monitoring=monitoring, today=[*summary["today"], {"status": "discharged"}]
+    )
+    assert board_problems(full, planned) == []
+    assert planned_today([planned_journey(patient) for patient in COHORT.patients])[
+        Today.IN_MONITORING
+    ] == sum(1 for p in COHORT.patients if p.course and p.course.today is Today.IN_MONITORING)
 
 
 def test_the_check_wants_someone_in_monitoring_with_minutes_left_today() -> None:

@@ -6,8 +6,14 @@ additive, or a new version with an upcaster. Importing this package registers ev
 """
 
 from carepath.contracts import access, eligibility, intake, integration, session
-from carepath.contracts.envelope import CloudEvent, actor_attribute, clinical_time, parse_actor
-from carepath.contracts.events import DomainEvent, EventRegistry, UnknownEventType, registry
+from carepath.contracts.envelope import CloudEvent, actor_attribute, parse_actor
+from carepath.contracts.events import (
+    DomainEvent,
+    EventRegistry,
+    UnknownEventType,
+    clinical_time,
+    registry,
+)
 from carepath.contracts.intake import PatientReferred, ReferPatient, Referral, ReferralReason
 from carepath.contracts.topics import ALL_TOPICS, Topic, dlq_topic, topic_named
 

@@ -77,10 +77,3 @@ class CloudEvent(BaseModel):
     def kafka_key(self) -> bytes:
         """The message key: the patient id, so one patient's events keep their order."""
         return self.subject.encode()
-
-
-def clinical_time(event: CloudEvent) -> datetime:
-    """When the event happened clinically: its payload's `occurred_at`, or for an event recorded
-    before that field existed, its `time` (when it was recorded)."""
-    occurred = event.data.get("occurred_at")
-    return datetime.fromisoformat(occurred) if isinstance(occurred, str) else event.time

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from carepath.contracts.envelope import CloudEvent
 from carepath.contracts.topics import Topic, topic_for_context
 
 TYPE_PREFIX = "carepath"
@@ -152,3 +153,14 @@ def _next_version(event_type: str) -> str:
 
 
 registry = EventRegistry()
+
+
+def clinical_time(envelope: CloudEvent) -> datetime:
+    """When the event in `envelope` happened clinically, as `DomainEvent.clinical_time` says: its
+    `occurred_at`; for an event recorded before that field existed, its own charted field
+    (`administered_at`...) or else `time` (when it was recorded). An event of a type this
+    contract does not know, or not valid against it, is taken at `time`."""
+    try:
+        return registry.parse(envelope.type, envelope.data).clinical_time(envelope.time)
+    except (UnknownEventType, ValidationError):
+        return envelope.time

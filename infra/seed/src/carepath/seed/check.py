@@ -6,12 +6,14 @@ carepath-seed-check --patients 12 --seed 7 --deadline 30
 It plans the cohort again (its funnel does not depend on the day), then polls the dashboard's
 `GET /api/summary` as a clinician until the funnel matches the plan stage for stage, the
 discontinued count matches, and today's board is not empty (someone in post-dose monitoring with
-minutes left). Exits 0 with the funnel side by side, or 1 at the deadline with what differs. The
+minutes left, each planned patient in monitoring, the deferred and the discharged visit).
+Exits 0 with the funnel side by side, or 1 at the deadline with what differs. The
 dashboard must hold this cohort only: a second seed run adds its patients to the counts.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,8 +27,10 @@ from carepath.contracts.eligibility import EligibilityOutcome, ReviewDecision
 from carepath.seed.calls import BadSettings, MissingSigningKey, Tokens, local_settings
 from carepath.seed.cohort import plan_cohort
 from carepath.seed.journey import Journey, planned_journey
+from carepath.seed.today import Today
 
 POLL_SECONDS = 0.5
+LATEST_SQUEEZED_HOUR = 4  # before 04:00 the discharged visit may have begun the evening before
 CHECKER = (Role.CLINICIAN, "seed-check")
 
 FUNNEL: dict[str, Callable[[Journey], bool]] = {
@@ -76,10 +80,20 @@ def funnel_differences(planned: dict[str, int], summary: dict[str, Any]) -> list
     ]
 
 
-def board_problems(summary: dict[str, Any]) -> list[str]:
+def planned_today(journeys: Sequence[Journey]) -> Counter[Today]:
+    """How many patients the plan leaves in each of today's roles."""
+    return Counter(j.today for j in journeys if j.today is not None)
+
+
+def board_problems(
+    summary: dict[str, Any], planned: Mapping[Today, int] | None = None
+) -> list[str]:
     """What is missing from today's board: any session today, someone in post-dose monitoring
-    whose observation window still has minutes left."""
-    problems = []
+    whose observation window still has minutes left; with `planned` (today's roles), every
+    planned patient in monitoring with minutes left, and the deferred and discharged visits of
+    today (the discharged one only from 04:00 clinic time: the seed may have had to start it the
+    evening before)."""
+    problems = [] if planned is None else _planned_board_problems(summary, planned)
     if not summary.get("today"):
         problems.append("today's board is empty: no dosing sessions today")
     monitoring = summary.get("in_monitoring") or []
@@ -92,9 +106,32 @@ def board_problems(summary: dict[str, Any]) -> list[str]:
     return problems
 
 
-def problems_with(planned: dict[str, int], summary: dict[str, Any]) -> list[str]:
+def _planned_board_problems(summary: dict[str, Any], planned: Mapping[Today, int]) -> list[str]:
+    problems = []
+    monitoring = [e for e in summary.get("in_monitoring") or [] if (e.get("minutes_left") or 0) > 0]
+    if len(monitoring) != planned.get(Today.IN_MONITORING, 0):
+        problems.append(
+            f"in post-dose monitoring with minutes left: planned "
+            f"{planned.get(Today.IN_MONITORING, 0)}, dashboard {len(monitoring)}"
+        )
+    statuses = Counter(str(entry.get("status")) for entry in summary.get("today") or [])
+    clinic_now = datetime.fromisoformat(str(summary.get("generated_at", "1970-01-01T12:00+00:00")))
+    wanted = {"deferred": Today.DEFERRED}
+    if clinic_now.hour >= LATEST_SQUEEZED_HOUR:
+        wanted["discharged"] = Today.DISCHARGED
+    for status, role in wanted.items():
+        if planned.get(role, 0) and statuses[status] < planned[role]:
+            problems.append(
+                f"{status} today: planned {planned[role]}, dashboard {statuses[status]}"
+            )
+    return problems
+
+
+def problems_with(
+    planned: dict[str, int], summary: dict[str, Any], today: Mapping[Today, int] | None = None
+) -> list[str]:
     """Everything that keeps the dashboard from matching the plan; empty when it does."""
-    return funnel_differences(planned, summary) + board_problems(summary)
+    return funnel_differences(planned, summary) + board_problems(summary, today)
 
 
 @app.command()
@@ -116,10 +153,11 @@ def check(
         console.print(str(unusable), style="red", markup=False)
         raise typer.Exit(2) from None
     plan = plan_cohort(patients, seed, datetime.now(UTC), settings.clinic_zone)
-    planned = planned_counts([planned_journey(patient) for patient in plan.patients])
+    journeys = [planned_journey(patient) for patient in plan.patients]
+    planned, today = planned_counts(journeys), planned_today(journeys)
     url = f"{dashboard_url.rstrip('/')}/api/summary"
     started = time.monotonic()
-    summary, problems = _poll(url, tokens.headers(*CHECKER), planned, started + deadline)
+    summary, problems = _poll(url, tokens.headers(*CHECKER), planned, today, started + deadline)
     waited = time.monotonic() - started
     console.print(_side_by_side(planned, summary))
     if summary is not None:
@@ -141,7 +179,11 @@ def main() -> None:
 
 
 def _poll(
-    url: str, headers: dict[str, str], planned: dict[str, int], deadline: float
+    url: str,
+    headers: dict[str, str],
+    planned: dict[str, int],
+    today: Mapping[Today, int],
+    deadline: float,
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The last summary read and what still differs, once nothing does or at `deadline`."""
     summary: dict[str, Any] | None = None
@@ -157,7 +199,7 @@ def _poll(
                     return None, [f"GET {url} -> {response.status_code}: {response.text}"]
                 if response.status_code == 200:
                     summary = response.json()
-                    problems = problems_with(planned, summary)
+                    problems = problems_with(planned, summary, today)
                 else:
                     problems = [f"GET {url} -> {response.status_code}: {response.text[:300]}"]
             if not problems or time.monotonic() >= deadline:

@@ -94,6 +94,7 @@ class TimelineEntry(SQLModel, table=True):
     patient_id: UUID = Field(index=True)
     at: datetime = _time(nullable=False)
     recorded_at: datetime = _time(nullable=False)
+    sequence: int = 0  # in its stream: orders the events one command decided together
     context: str
     type: str
     summary: str

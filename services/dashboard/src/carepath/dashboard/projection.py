@@ -75,6 +75,7 @@ async def project(session: AsyncSession, envelope: CloudEvent) -> None:
                 patient_id=UUID(envelope.subject),
                 at=event.clinical_time(envelope.time),
                 recorded_at=envelope.time,
+                sequence=envelope.sequence,
                 context=event.context,
                 type=event.name(),
                 summary=summary_of(event),

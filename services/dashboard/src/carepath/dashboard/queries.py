@@ -176,7 +176,9 @@ async def timeline(
     entries = await session.scalars(
         select(TimelineEntry)
         .where(col(TimelineEntry.patient_id) == patient_id)
-        .order_by(col(TimelineEntry.at), col(TimelineEntry.recorded_at))
+        .order_by(
+            col(TimelineEntry.at), col(TimelineEntry.recorded_at), col(TimelineEntry.sequence)
+        )
     )
     return [
         {

@@ -70,30 +70,44 @@
   const percent = (fraction) =>
     fraction === null || fraction === undefined ? "—" : `${Math.round(fraction * 100)}%`;
 
-  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-  const secondsFormat = new Intl.DateTimeFormat(undefined, {
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
-  const dayTimeFormat = new Intl.DateTimeFormat(undefined, {
-    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-  });
-  const dateFormat = new Intl.DateTimeFormat(undefined, {
-    day: "numeric", month: "short", year: "numeric",
-  });
-  const clockFormat = new Intl.DateTimeFormat(undefined, {
-    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-  });
+  /** Times as the clinic reads them: in its time zone (`clinic_timezone` of the summary; the
+   * browser's own until the first summary arrives), so "today" is the clinic's day. */
+  function formatsIn(timeZone) {
+    const format = (options) => new Intl.DateTimeFormat(undefined, { ...options, timeZone });
+    return {
+      timeZone,
+      time: format({ hour: "2-digit", minute: "2-digit" }),
+      seconds: format({ hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+      dayTime: format({ day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }),
+      date: format({ day: "numeric", month: "short", year: "numeric" }),
+      clock: format({
+        weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+      }),
+      full: format({ dateStyle: "medium", timeStyle: "medium" }),
+      day: new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }),
+    };
+  }
+  let formats = formatsIn(undefined);
+
+  function useClinicTimeZone(timeZone) {
+    if (!timeZone || timeZone === formats.timeZone) return;
+    try {
+      formats = formatsIn(timeZone);
+    } catch (error) {
+      console.warn(`unknown clinic time zone ${timeZone}; showing browser time`);
+    }
+  }
 
   function isToday(date) {
-    return date.toDateString() === new Date().toDateString();
+    return formats.day.format(date) === formats.day.format(new Date());
   }
 
   /** A <time> element: the time alone for today, day and time otherwise. */
   function timeElement(iso, format) {
     if (!iso) return el("span", { class: "muted", text: "—" });
     const date = new Date(iso);
-    const chosen = format || (isToday(date) ? timeFormat : dayTimeFormat);
-    return el("time", { datetime: iso, title: date.toLocaleString(), text: chosen.format(date) });
+    const chosen = format || (isToday(date) ? formats.time : formats.dayTime);
+    return el("time", { datetime: iso, title: formats.full.format(date), text: chosen.format(date) });
   }
 
   function patientButton(patientId, label) {
@@ -256,8 +270,9 @@
   // Rendering
 
   function render(summary) {
+    useClinicTimeZone(summary.clinic_timezone);
     $("#updated-at").replaceWith(
-      Object.assign(timeElement(summary.generated_at, secondsFormat), { id: "updated-at" }),
+      Object.assign(timeElement(summary.generated_at, formats.seconds), { id: "updated-at" }),
     );
     renderAlerts(summary.alerts || []);
     renderToday(summary.today || [], summary.in_monitoring || []);
@@ -429,7 +444,7 @@
         el(
           "tr",
           { dataset: { sessionId: s.session_id, status: s.status } },
-          el("td", {}, timeElement(s.scheduled_for, timeFormat)),
+          el("td", {}, timeElement(s.scheduled_for, formats.time)),
           el("td", {}, patientButton(s.patient_id)),
           el("td", { class: "num", text: String(s.session_number) }),
           el("td", {}, el("span", { class: "status", dataset: { status: s.status }, text: SESSION_STATUS[s.status] || s.status })),
@@ -623,7 +638,7 @@
             type: "linear",
             ticks: {
               maxTicksLimit: 6,
-              callback: (value) => dateFormat.format(new Date(value)),
+              callback: (value) => formats.date.format(new Date(value)),
             },
             grid: { color: "#eef0f3" },
           },
@@ -645,7 +660,7 @@
               },
               label: (item) => {
                 const point = item.raw;
-                return `PHQ-9 ${point.y} (${point.timepoint || "measure"}), ${dateFormat.format(new Date(point.x))}`;
+                return `PHQ-9 ${point.y} (${point.timepoint || "measure"}), ${formats.date.format(new Date(point.x))}`;
               },
             },
           },
@@ -811,11 +826,11 @@
             el(
               "div",
               { class: "entry-head" },
-              timeElement(entry.at, dayTimeFormat),
+              timeElement(entry.at, formats.dayTime),
               entry.late_entry
                 ? el("span", {
                     class: "late-entry",
-                    title: `Charted late: recorded ${new Date(entry.recorded_at).toLocaleString()}`,
+                    title: `Charted late: recorded ${formats.full.format(new Date(entry.recorded_at))}`,
                     text: "late entry",
                   })
                 : null,
@@ -859,7 +874,7 @@
   function tickClock() {
     const clock = $("#clock");
     const now = new Date();
-    clock.textContent = clockFormat.format(now);
+    clock.textContent = formats.clock.format(now);
     clock.setAttribute("datetime", now.toISOString());
     tickCountdowns();
   }
