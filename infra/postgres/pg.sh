@@ -97,7 +97,8 @@ sweep() {
 
 # One start or stop at a time per PG_DATA_DIR (the server must not inherit the lock: `9>&-`).
 lock() {
-  exec 9>"$run_root/carepath-pg.$(printf '%s' "$data" | cksum | cut -d' ' -f1).lock"
+  mkdir -p "$(dirname "$data")"
+  exec 9>"$data.lock"  # beside PG_DATA_DIR, so it goes with the clone
   flock 9
 }
 
