@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 from sqlalchemy.engine import make_url
 
 from carepath.chassis.database import create_engine, create_tables
-from carepath.chassis.decider import execute
+from carepath.chassis.commands import execute
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts.intake import ReferPatient

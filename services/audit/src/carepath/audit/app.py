@@ -5,10 +5,8 @@ from fastapi import FastAPI
 from carepath.audit import store  # noqa: F401 (registers the trail table)
 from carepath.audit.api import router
 from carepath.audit.store import append_entry
-from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts.topics import SUBSCRIPTIONS
 
 
 class AuditSettings(ServiceSettings):
@@ -20,13 +18,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     """The audit web app and its consumer of every topic."""
     settings = settings or AuditSettings()
     runtime = ServiceRuntime(settings)
-    EventConsumer(
-        runtime.engine,
-        runtime.broker,
-        settings.service_name,
-        SUBSCRIPTIONS[settings.service_name],
-        append_entry,
-    )
+    runtime.subscribe(append_entry)
     return runtime.create_app(
         "CarePath audit", [router], "The tamper-evident audit trail, for auditors."
     )

@@ -21,8 +21,10 @@ from carepath.chassis import health
 from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import ensure_dev_secret
 from carepath.chassis.clock import Clock, SystemClock
+from carepath.chassis.commands import Decision, execute, load_state
+from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.database import create_engine, create_tables
-from carepath.chassis.decider import C, Decider, S, execute
+from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.http import RequestContext, add_error_handlers
@@ -31,12 +33,18 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import current_traceparent, setup_tracing
-from carepath.contracts import CloudEvent, actor_attribute, clinical_time
+from carepath.contracts import CloudEvent, DomainEvent, actor_attribute, clinical_time, registry
 from carepath.contracts.access import DataCategory
+from carepath.contracts.topics import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
 
 COMMAND_ATTEMPTS = 3
+
+Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+"""What a consumer does with one event, in the inbox's transaction."""
+Policy = Callable[[DomainEvent, UUID], C | None]
+"""Event in, command out: the command an upstream event (and its id) calls for, or None."""
 
 
 class ServiceRuntime:
@@ -82,6 +90,56 @@ class ServiceRuntime:
             categories=categories,
         )
         self.relay.wake()
+
+    def subscribe(self, effect: Effect, *, on_applied: Callable[[], None] | None = None) -> None:
+        """Consume this service's subscriptions (the topic registry's `SUBSCRIPTIONS`) into
+        `effect`; by default, what the effect decided is published at once (the relay wakes)."""
+        name = self.settings.service_name
+        EventConsumer(
+            self.engine,
+            self.broker,
+            name,
+            SUBSCRIPTIONS[name],
+            effect,
+            on_applied=on_applied or self.relay.wake,
+        )
+
+    async def react(
+        self,
+        session: AsyncSession,
+        cause: CloudEvent,
+        decider: Decider[S, C],
+        policy: Policy[C],
+        stream_id: Callable[[UUID], str],
+    ) -> Decision[S] | None:
+        """The one way a service reacts to an upstream event: `policy` turns it into a command
+        (None: ignored), which runs on the patient's stream in the consumer's transaction. An
+        event that does not parse raises, and goes to the dead-letter topic."""
+        command = policy(registry.parse(cause.type, cause.data), cause.id)
+        if command is None:
+            return None
+        return await execute(
+            self.store,
+            decider,
+            stream_id(UUID(cause.subject)),
+            command,
+            subject=cause.subject,
+            metadata=self.reaction_metadata(cause),
+            session=session,
+        )
+
+    async def load(self, decider: Decider[S, C], stream_id: str) -> tuple[S, int]:
+        """A stream's current state and version (0: no events yet)."""
+        return await load_state(self.store, decider, stream_id)
+
+    def service_metadata(self, correlation_id: str) -> EventMetadata:
+        """Metadata of events the service decides on its own initiative (a scheduled sweep)."""
+        return EventMetadata(
+            source=self.source,
+            actor=actor_attribute("service", self.settings.service_name),
+            correlation_id=correlation_id,
+            traceparent=current_traceparent(),
+        )
 
     def reaction_metadata(self, cause: CloudEvent) -> EventMetadata:
         """Metadata of events this service decides in reaction to `cause` (a policy): the
@@ -145,9 +203,9 @@ class ServiceRuntime:
         subject: str,
         metadata: EventMetadata,
         also: Callable[[AsyncSession, S], Awaitable[None]] | None = None,
-    ) -> S:
+    ) -> Decision[S]:
         """Run a staff command through `decider`, store its events, wake the relay; returns the
-        stream's state after the command.
+        stream's state after the command and the events it decided.
 
         `also` runs in the same transaction (e.g. keeping a lookup table). When another writer
         changed the stream meanwhile, the command is decided again on the new state: it then
@@ -156,7 +214,7 @@ class ServiceRuntime:
         for attempt in range(1, COMMAND_ATTEMPTS + 1):
             try:
                 async with self.store.transaction() as session:
-                    state, _ = await execute(
+                    decision = await execute(
                         self.store,
                         decider,
                         stream_id,
@@ -166,13 +224,13 @@ class ServiceRuntime:
                         session=session,
                     )
                     if also is not None:
-                        await also(session, state)
+                        await also(session, decision.state)
                 break
             except ConcurrencyError:
                 if attempt == COMMAND_ATTEMPTS:
                     raise
         self.relay.wake()
-        return state
+        return decision
 
     def create_app(
         self, title: str, routers: Sequence[APIRouter], description: str = ""

@@ -285,6 +285,16 @@ class EventStore:
             )
         return chained
 
+    async def subjects_with(self, event_type: str) -> list[str]:
+        """The subjects (patient ids) that have at least one event of `event_type`."""
+        async with self.transaction() as session:
+            found = await session.scalars(
+                select(col(EventRecord.subject))
+                .distinct()
+                .where(col(EventRecord.event_type) == event_type)
+            )
+            return list(found)
+
     async def _last(self, stream_id: str, session: AsyncSession) -> "RecordedEvent | None":
         result = await session.execute(
             select(EventRecord)

@@ -6,10 +6,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 
-from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
 from carepath.dashboard.api import STATIC, router
 from carepath.dashboard.projection import project
@@ -31,14 +29,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
     runtime = ServiceRuntime(settings)
     service = Dashboard(runtime, late_entry=timedelta(minutes=settings.late_entry_minutes))
-    EventConsumer(
-        runtime.engine,
-        runtime.broker,
-        settings.service_name,
-        SUBSCRIPTIONS[settings.service_name],
-        project,
-        on_applied=service.changes.notify,
-    )
+    runtime.subscribe(project, on_applied=service.changes.notify)
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway."
     )

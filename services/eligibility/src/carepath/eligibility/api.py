@@ -99,5 +99,5 @@ async def review_screening(
         now=service.runtime.clock.now(),
         reviewed_at=review.reviewed_at,
     )
-    state = await service.handle(patient_id, command, context.metadata(service.name))
-    return Screening.of(patient_id, state)
+    decision = await service.handle(patient_id, command, context.metadata(service.name))
+    return Screening.of(patient_id, decision.state)

@@ -4,10 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts.topics import INTAKE_EVENTS
 from carepath.eligibility.api import router
 from carepath.eligibility.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.eligibility.service import Eligibility
@@ -25,14 +23,7 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
     policy = load_policy(settings.eligibility_policy_file)  # a bad policy file stops the start
     runtime = ServiceRuntime(settings)
     service = Eligibility(runtime, policy)
-    EventConsumer(
-        runtime.engine,
-        runtime.broker,
-        settings.service_name,
-        INTAKE_EVENTS,
-        service.on_intake_event,
-        on_applied=runtime.relay.wake,
-    )
+    runtime.subscribe(service.on_upstream_event)
     app = runtime.create_app(
         "CarePath eligibility", [router], "Screening rules as clinic policy; review."
     )

@@ -4,11 +4,12 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carepath.chassis.decider import Decider, execute
+from carepath.chassis.commands import Decision
+from carepath.chassis.decider import Decider
 from carepath.chassis.errors import NotFound
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.chassis.store import EventMetadata
-from carepath.contracts import CloudEvent, registry
+from carepath.contracts import CloudEvent
 from carepath.contracts.eligibility import EligibilityDetermined
 from carepath.eligibility.clinic_policy import EligibilityPolicy
 from carepath.eligibility.domain import (
@@ -32,23 +33,9 @@ class Eligibility:
     def name(self) -> str:
         return self.runtime.settings.service_name
 
-    async def on_intake_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
+    async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect: react to one intake event, in the consumer's transaction."""
-        event = registry.parse(envelope.type, envelope.data)  # a bad payload goes to the DLQ
-        command = command_for(event, envelope.id)
-        if command is None:
-            return
-        metadata = self.runtime.reaction_metadata(envelope)
-        patient_id = UUID(envelope.subject)
-        await execute(
-            self.runtime.store,
-            self.decider,
-            stream_id(patient_id),
-            command,
-            subject=envelope.subject,
-            metadata=metadata,
-            session=session,
-        )
+        await self.runtime.react(session, envelope, self.decider, command_for, stream_id)
 
     async def screening(self, patient_id: UUID) -> tuple[ScreeningState, UUID | None]:
         """A patient's screening, and the event id of its automatic determination."""
@@ -64,8 +51,8 @@ class Eligibility:
 
     async def handle(
         self, patient_id: UUID, command: ScreeningCommand, metadata: EventMetadata
-    ) -> ScreeningState:
-        """Run a staff command and return the screening after it."""
+    ) -> Decision[ScreeningState]:
+        """Run a staff command: the screening after it, and what it decided."""
         return await self.runtime.handle(
             self.decider, stream_id(patient_id), command, subject=str(patient_id), metadata=metadata
         )

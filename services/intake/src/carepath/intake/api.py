@@ -7,10 +7,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, BaseModel
 
 from carepath.chassis.auth import Role
-from carepath.chassis.decider import load_state
-from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext, context_for
-from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts.access import DataCategory
 from carepath.contracts.common import Instrument, SeverityBand, SuicideRisk
 from carepath.contracts.intake import (
@@ -28,16 +25,8 @@ from carepath.contracts.intake import (
     WithdrawConsent,
 )
 from carepath.intake.clinic_policy import IntakePolicy
-from carepath.intake.domain import (
-    IntakeCommand,
-    IntakeState,
-    IntakeStatus,
-    intake_decider,
-    stream_id,
-)
-from carepath.intake.domain import (
-    Request as IntakeRequest,
-)
+from carepath.intake.domain import IntakeState, IntakeStatus
+from carepath.intake.service import Intake
 
 router = APIRouter(tags=["intake"], responses={401: {}, 403: {}, 422: {}})
 
@@ -49,34 +38,6 @@ RECORD_CATEGORIES = (
     DataCategory.ASSESSMENTS,
     DataCategory.CONSENT,
 )
-
-
-class Intake:
-    """The intake service layer: runs commands through the decider and reads records."""
-
-    def __init__(self, runtime: ServiceRuntime, policy: IntakePolicy) -> None:
-        self.runtime = runtime
-        self.policy = policy
-        self.decider = intake_decider(policy)
-
-    async def handle(
-        self, patient_id: UUID, request: IntakeRequest, context: RequestContext
-    ) -> IntakeState:
-        now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
-        command = IntakeCommand(request=request, now=now)
-        return await self.runtime.handle(
-            self.decider,
-            stream_id(patient_id),
-            command,
-            subject=str(patient_id),
-            metadata=context.metadata(self.runtime.settings.service_name),
-        )
-
-    async def record(self, patient_id: UUID) -> tuple[IntakeState, int]:
-        state, version = await load_state(self.runtime.store, self.decider, stream_id(patient_id))
-        if state.referral is None:
-            raise NotFound(f"no patient {patient_id}")
-        return state, version
 
 
 def intake(request: Request) -> Intake:
@@ -166,8 +127,8 @@ async def submit_intake_form(
     patient_id: UUID, form: SubmitIntakeForm, context: Writer, service: Service
 ) -> IntakeProgress:
     """Record the intake form (replacing an earlier one until intake is complete)."""
-    state = await service.handle(patient_id, form, context)
-    return IntakeProgress.of(patient_id, state, service.policy)
+    decision = await service.handle(patient_id, form, context)
+    return IntakeProgress.of(patient_id, decision.state, service.policy)
 
 
 @router.post(
@@ -179,19 +140,18 @@ async def record_assessment(
     patient_id: UUID, assessment: RecordAssessment, context: Writer, service: Service
 ) -> AssessmentResult:
     """Score a questionnaire from its item answers: PHQ9, GAD7, PCL5 or the CSSRS screener."""
-    state = await service.handle(patient_id, assessment, context)
-    progress = IntakeProgress.of(patient_id, state, service.policy)
-    flagged = bool(state.flags) and state.flags[-1].instrument is assessment.instrument
-    if assessment.instrument is Instrument.CSSRS:
-        screened: SuicideRiskScreened | None = state.cssrs
-        assert screened is not None
+    decision = await service.handle(patient_id, assessment, context)
+    progress = IntakeProgress.of(patient_id, decision.state, service.policy)
+    flagged = decision.first(SuicidalityFlagRaised) is not None  # the decider's rule, as decided
+    if (screened := decision.first(SuicideRiskScreened)) is not None:
         return AssessmentResult(
             **progress.model_dump(),
             instrument=assessment.instrument,
             suicide_risk=screened.risk,
-            suicidality_flag=flagged and screened.risk is SuicideRisk.HIGH,
+            suicidality_flag=flagged,
         )
-    scored = state.assessments[assessment.instrument]
+    scored = decision.first(AssessmentScored)
+    assert scored is not None
     return AssessmentResult(
         **progress.model_dump(),
         instrument=scored.instrument,
@@ -199,9 +159,7 @@ async def record_assessment(
         band=scored.band,
         pcl5_clusters=scored.pcl5_clusters,
         provisional_ptsd=scored.provisional_ptsd,
-        suicidality_flag=flagged
-        and scored.instrument is Instrument.PHQ9
-        and scored.item_scores[8] > 0,
+        suicidality_flag=flagged,
     )
 
 
@@ -214,8 +172,8 @@ async def give_consent(
     patient_id: UUID, consent: GiveConsent, context: Writer, service: Service
 ) -> IntakeProgress:
     """Record informed consent to KAP under a versioned consent text."""
-    state = await service.handle(patient_id, consent, context)
-    return IntakeProgress.of(patient_id, state, service.policy)
+    decision = await service.handle(patient_id, consent, context)
+    return IntakeProgress.of(patient_id, decision.state, service.policy)
 
 
 @router.post("/patients/{patient_id}/consents/withdrawal", responses={404: {}, 409: {}})
@@ -223,8 +181,8 @@ async def withdraw_consent(
     patient_id: UUID, withdrawal: WithdrawConsent, context: Writer, service: Service
 ) -> IntakeProgress:
     """Record that the patient withdrew consent: no further dosing."""
-    state = await service.handle(patient_id, withdrawal, context)
-    return IntakeProgress.of(patient_id, state, service.policy)
+    decision = await service.handle(patient_id, withdrawal, context)
+    return IntakeProgress.of(patient_id, decision.state, service.policy)
 
 
 @router.get("/patients/{patient_id}", responses={404: {}})

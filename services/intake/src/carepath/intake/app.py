@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.intake.api import Intake, router
+from carepath.intake.api import router
 from carepath.intake.clinic_policy import DEFAULT_POLICY_FILE, load_policy
+from carepath.intake.service import Intake
 
 
 class IntakeSettings(ServiceSettings):

@@ -102,11 +102,12 @@ async def _staff(
 ) -> PlanState:
     command = StaffCommand(
         request=request,
-        now=service.runtime.clock.now(),
+        now=service.runtime.clock.now().astimezone(service.runtime.settings.clinic_zone),
         context=await service.context(patient_id),
         new_id=new_id,
     )
-    return await service.staff(patient_id, command, context)
+    decision = await service.staff(patient_id, command, context)
+    return decision.state
 
 
 @router.get("/plans/{patient_id}")

@@ -4,10 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.integration.api import router
 from carepath.integration.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.integration.service import Integration
@@ -25,14 +23,7 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
     policy = load_policy(settings.integration_policy_file)
     runtime = ServiceRuntime(settings)
     service = Integration(runtime, policy)
-    EventConsumer(
-        runtime.engine,
-        runtime.broker,
-        settings.service_name,
-        SUBSCRIPTIONS[settings.service_name],
-        service.on_upstream_event,
-        on_applied=runtime.relay.wake,
-    )
+    runtime.subscribe(service.on_upstream_event)
     runtime.run_in_background(service.sweep_overdue)
     app = runtime.create_app(
         "CarePath integration", [router], "Integration sessions, outcomes, completion."

@@ -1,4 +1,5 @@
-"""How integration reacts to intake's and session's events. Pure."""
+"""How integration reacts to intake's and session's events: event in, command out; and the
+upstream facts it keeps (baselines, the course plan). Pure."""
 
 from dataclasses import dataclass
 from uuid import UUID
@@ -27,11 +28,19 @@ class NoteCourse:
     planned_dosing_sessions: int
 
 
-Reaction = PlanCommand | NoteBaselines | NoteCourse
+Fact = NoteBaselines | NoteCourse
 
 
-def reaction_to(event: DomainEvent) -> Reaction | None:
-    """What an upstream event means for integration; None for events it ignores."""
+def command_for(event: DomainEvent, _event_id: UUID) -> PlanCommand | None:
+    """The plan command an upstream event calls for; None for the events integration ignores."""
+    match event:
+        case PatientDischarged():
+            return MakeIntegrationDue(discharged=event)
+    return None
+
+
+def fact_from(event: DomainEvent) -> Fact | None:
+    """The upstream fact an event tells integration; None for the others."""
     match event:
         case IntakeCompleted():
             totals = {
@@ -44,6 +53,4 @@ def reaction_to(event: DomainEvent) -> Reaction | None:
             )
         case CourseOpened():
             return NoteCourse(event.patient_id, event.course_id, event.planned_dosing_sessions)
-        case PatientDischarged():
-            return MakeIntegrationDue(discharged=event)
     return None

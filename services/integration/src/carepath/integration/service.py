@@ -4,16 +4,14 @@ import asyncio
 import logging
 from uuid import UUID
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, SQLModel
 
-from carepath.chassis.decider import Decider, execute
+from carepath.chassis.commands import Decision
+from carepath.chassis.decider import Decider
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import ServiceRuntime
-from carepath.chassis.store import EventMetadata, EventRecord
-from carepath.chassis.telemetry import current_traceparent
-from carepath.contracts import CloudEvent, actor_attribute, registry
+from carepath.contracts import CloudEvent, registry
 from carepath.contracts.common import Instrument
 from carepath.contracts.integration import IntegrationSessionDue
 from carepath.integration.clinic_policy import IntegrationPolicy
@@ -26,7 +24,7 @@ from carepath.integration.domain import (
     plan_decider,
     stream_id,
 )
-from carepath.integration.policy import NoteBaselines, NoteCourse, reaction_to
+from carepath.integration.policy import Fact, NoteBaselines, NoteCourse, command_for, fact_from
 
 log = logging.getLogger(__name__)
 
@@ -69,43 +67,24 @@ class Integration:
     def name(self) -> str:
         return self.runtime.settings.service_name
 
-    def _service_metadata(self, correlation_id: str, causation_id: str | None) -> EventMetadata:
-        return EventMetadata(
-            source=self.runtime.source,
-            actor=actor_attribute("service", self.name),
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            traceparent=current_traceparent(),
-        )
-
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
-        """Inbox effect for intake's and session's events, in the consumer's transaction."""
-        reaction = reaction_to(registry.parse(envelope.type, envelope.data))
-        patient_id = UUID(envelope.subject)
-        match reaction:
-            case None:
-                return
+        """Inbox effect for intake's and session's events, in the consumer's transaction: keep
+        the facts they tell, and react through the decider."""
+        fact = fact_from(registry.parse(envelope.type, envelope.data))  # bad payload: DLQ
+        if fact is not None:
+            await self._note(session, fact)
+        await self.runtime.react(session, envelope, self.decider, command_for, stream_id)
+
+    async def _note(self, session: AsyncSession, fact: Fact) -> None:
+        record = await self._context_record(session, fact.patient_id)
+        match fact:
             case NoteBaselines():
-                record = await self._context_record(session, patient_id)
-                record.baseline_phq9 = reaction.baselines.get(Instrument.PHQ9)
-                record.baseline_gad7 = reaction.baselines.get(Instrument.GAD7)
-                record.baseline_pcl5 = reaction.baselines.get(Instrument.PCL5)
+                record.baseline_phq9 = fact.baselines.get(Instrument.PHQ9)
+                record.baseline_gad7 = fact.baselines.get(Instrument.GAD7)
+                record.baseline_pcl5 = fact.baselines.get(Instrument.PCL5)
             case NoteCourse():
-                record = await self._context_record(session, patient_id)
-                record.course_id, record.planned_dosing_sessions = (
-                    reaction.course_id,
-                    reaction.planned_dosing_sessions,
-                )
-            case _:
-                await execute(
-                    self.runtime.store,
-                    self.decider,
-                    stream_id(patient_id),
-                    reaction,
-                    subject=envelope.subject,
-                    metadata=self.runtime.reaction_metadata(envelope),
-                    session=session,
-                )
+                record.course_id = fact.course_id
+                record.planned_dosing_sessions = fact.planned_dosing_sessions
 
     async def _context_record(
         self, session: AsyncSession, patient_id: UUID
@@ -123,7 +102,7 @@ class Integration:
 
     async def staff(
         self, patient_id: UUID, command: StaffCommand, context: RequestContext
-    ) -> PlanState:
+    ) -> Decision[PlanState]:
         return await self.runtime.handle(
             self.decider,
             stream_id(patient_id),
@@ -133,38 +112,28 @@ class Integration:
         )
 
     async def plan(self, patient_id: UUID) -> PlanState:
-        history = await self.runtime.store.load(stream_id(patient_id))
-        return self.decider.fold([recorded.event() for recorded in history])
+        state, _version = await self.runtime.load(self.decider, stream_id(patient_id))
+        return state
 
     async def flag_overdue_once(self) -> int:
         """Flag every integration session past its due time; returns how many were flagged."""
-        async with self.runtime.store.transaction() as session:
-            patients = list(
-                await session.scalars(
-                    select(col(EventRecord.subject))
-                    .distinct()
-                    .where(col(EventRecord.event_type) == IntegrationSessionDue.event_type())
-                )
-            )
+        due = IntegrationSessionDue.event_type()
         flagged = 0
-        for subject in patients:
+        for subject in await self.runtime.store.subjects_with(due):
             history = await self.runtime.store.load(stream_id(UUID(subject)))
-            before = len(self.decider.fold([recorded.event() for recorded in history]).overdue)
             recorded_at = {
                 event.dosing_session_id: recorded.recorded_at
                 for recorded in history
                 if isinstance(event := recorded.event(), IntegrationSessionDue)
             }
-            after = await self.runtime.handle(
+            decision = await self.runtime.handle(
                 self.decider,
                 stream_id(UUID(subject)),
                 FlagOverdue(now=self.runtime.clock.now(), recorded_at=recorded_at),
                 subject=subject,
-                metadata=self._service_metadata(
-                    correlation_id=f"overdue-sweep-{subject}", causation_id=None
-                ),
+                metadata=self.runtime.service_metadata(f"overdue-sweep-{subject}"),
             )
-            flagged += len(after.overdue) - before
+            flagged += len(decision.recorded)
         return flagged
 
     async def sweep_overdue(self) -> None:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from carepath.chassis.auth import Role
+from carepath.chassis.commands import Decision
 from carepath.chassis.http import RequestContext, context_for
 from carepath.contracts.access import DataCategory
 from carepath.contracts.session import (
@@ -17,6 +18,7 @@ from carepath.contracts.session import (
     CourseSuspensionReason,
     DischargePatient,
     DischargeRefusalReason,
+    DischargeRefused,
     RecordObservation,
     RecordPreparationSession,
     RecordVitals,
@@ -162,10 +164,10 @@ async def schedule_dosing_session(
 ) -> DosingSessionView:
     """Schedule the next dosing session (not while suspended or while a session is open)."""
     new_id = uuid4()
-    state = await service.staff(
+    decision = await service.staff(
         patient_id, _command(service, body, new_id=new_id), context, new_session=True
     )
-    return DosingSessionView.of(state.sessions[new_id])
+    return DosingSessionView.of(decision.state.sessions[new_id])
 
 
 @router.post("/courses/{patient_id}/suspension")
@@ -173,7 +175,8 @@ async def suspend_course(
     patient_id: UUID, body: SuspendCourse, context: Clinician, service: Service
 ) -> CourseView:
     """A clinician suspends the course: no session can be scheduled or dosed until it is resumed."""
-    return CourseView.of(await service.staff(patient_id, _command(service, body), context))
+    decision = await service.staff(patient_id, _command(service, body), context)
+    return CourseView.of(decision.state)
 
 
 @router.post("/courses/{patient_id}/resumption")
@@ -181,15 +184,17 @@ async def resume_course(
     patient_id: UUID, body: ResumeCourse, context: Clinician, service: Service
 ) -> CourseView:
     """A clinician resumes a suspended course (not one suspended because consent was withdrawn)."""
-    return CourseView.of(await service.staff(patient_id, _command(service, body), context))
+    decision = await service.staff(patient_id, _command(service, body), context)
+    return CourseView.of(decision.state)
 
 
 @router.post("/dosing-sessions/{session_id}/check-in")
 async def check_in(
     session_id: UUID, body: CheckIn, context: CareTeam, service: Service
 ) -> DosingSessionView:
-    """Pre-dose vitals and weight; a BP above the policy limit (140/90) defers the session."""
-    return await _on_session(service, session_id, body, context)
+    """Pre-dose vitals and weight; a BP above the clinic policy's limit defers the session."""
+    view, _ = await _on_session(service, session_id, body, context)
+    return view
 
 
 @router.post("/dosing-sessions/{session_id}/dose")
@@ -197,15 +202,18 @@ async def administer_dose(
     session_id: UUID, body: AdministerDose, context: Clinician, service: Service
 ) -> DosingSessionView:
     """The dose, mg/kg from today's weight; outside the policy range only with an override."""
-    return await _on_session(service, session_id, body, context)
+    view, _ = await _on_session(service, session_id, body, context)
+    return view
 
 
 @router.post("/dosing-sessions/{session_id}/vitals", status_code=status.HTTP_201_CREATED)
 async def record_vitals(
     session_id: UUID, body: RecordVitals, context: CareTeam, service: Service
 ) -> DosingSessionView:
-    """Post-dose vitals; above 180/100 or HR 110 raises an alert (monitoring goes on)."""
-    return await _on_session(service, session_id, body, context)
+    """Post-dose vitals; above the clinic policy's alert limits raises an alert (monitoring goes
+    on)."""
+    view, _ = await _on_session(service, session_id, body, context)
+    return view
 
 
 @router.post("/dosing-sessions/{session_id}/observations", status_code=status.HTTP_201_CREATED)
@@ -213,7 +221,8 @@ async def record_observation(
     session_id: UUID, body: RecordObservation, context: CareTeam, service: Service
 ) -> DosingSessionView:
     """Dissociation (CADSS), sedation, side effects."""
-    return await _on_session(service, session_id, body, context)
+    view, _ = await _on_session(service, session_id, body, context)
+    return view
 
 
 @router.post("/dosing-sessions/{session_id}/adverse-events", status_code=status.HTTP_201_CREATED)
@@ -221,7 +230,8 @@ async def report_adverse_event(
     session_id: UUID, body: ReportAdverseEvent, context: CareTeam, service: Service
 ) -> DosingSessionView:
     """An adverse event with its severity; a serious one suspends the course."""
-    return await _on_session(service, session_id, body, context)
+    view, _ = await _on_session(service, session_id, body, context)
+    return view
 
 
 class DischargeRefusal(BaseModel):
@@ -236,13 +246,13 @@ class DischargeRefusal(BaseModel):
 async def discharge(
     session_id: UUID, body: DischargePatient, context: Clinician, service: Service
 ) -> Response:
-    """Discharge after >= 2 h of observation, BP back under the alert threshold, readiness and
-    escort confirmed. A refusal is recorded (DischargeRefused) and answered 409 with its reasons."""
-    view = await _on_session(service, session_id, body, context)
-    if view.status is DosingStatus.DISCHARGED:
+    """Discharge after the clinic policy's observation window, BP back under its alert threshold,
+    readiness and escort confirmed. A refusal is recorded (DischargeRefused) and answered 409 with
+    its reasons."""
+    view, decision = await _on_session(service, session_id, body, context)
+    refused = decision.first(DischargeRefused)
+    if refused is None:
         return JSONResponse(view.model_dump(mode="json"))
-    state = await service.course(await service.patient_of(session_id))
-    refused = state.sessions[session_id].refusals[-1]
     refusal = DischargeRefusal(
         detail=f"discharge refused: {refused.explanation}",
         reasons=refused.reasons,
@@ -261,10 +271,11 @@ async def _on_session(
     | ReportAdverseEvent
     | DischargePatient,
     context: RequestContext,
-) -> DosingSessionView:
+) -> tuple[DosingSessionView, Decision[CourseState]]:
     patient_id = await service.patient_of(session_id)
-    state = await service.staff(patient_id, _command(service, body, session_id=session_id), context)
-    return DosingSessionView.of(state.sessions[session_id])
+    command = _command(service, body, session_id=session_id)
+    decision = await service.staff(patient_id, command, context)
+    return DosingSessionView.of(decision.state.sessions[session_id]), decision
 
 
 def _command(

@@ -4,10 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.session.api import router
 from carepath.session.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.session.service import Sessions
@@ -26,14 +24,7 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
     policy = load_policy(settings.session_policy_file)  # a bad policy file stops the start
     runtime = ServiceRuntime(settings)
     service = Sessions(runtime, policy)
-    EventConsumer(
-        runtime.engine,
-        runtime.broker,
-        settings.service_name,
-        SUBSCRIPTIONS[settings.service_name],
-        service.on_upstream_event,
-        on_applied=runtime.relay.wake,
-    )
+    runtime.subscribe(service.on_upstream_event)
     app = runtime.create_app(
         "CarePath session", [router], "Course, preparation, dosing, monitoring, discharge."
     )

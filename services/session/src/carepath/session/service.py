@@ -6,11 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from carepath.chassis.decider import Decider, execute
+from carepath.chassis.commands import Decision
+from carepath.chassis.decider import Decider
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import ServiceRuntime
-from carepath.contracts import CloudEvent, registry
+from carepath.contracts import CloudEvent
 from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.domain import (
     CourseCommand,
@@ -44,20 +45,8 @@ class Sessions:
         return self.runtime.settings.service_name
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
-        """Inbox effect for eligibility's and intake's events, in the consumer's transaction."""
-        command = command_for(registry.parse(envelope.type, envelope.data), envelope.id)
-        if command is None:
-            return
-        metadata = self.runtime.reaction_metadata(envelope)
-        await execute(
-            self.runtime.store,
-            self.decider,
-            stream_id(UUID(envelope.subject)),
-            command,
-            subject=envelope.subject,
-            metadata=metadata,
-            session=session,
-        )
+        """Inbox effect for eligibility's, intake's and integration's events."""
+        await self.runtime.react(session, envelope, self.decider, command_for, stream_id)
 
     async def staff(
         self,
@@ -66,7 +55,7 @@ class Sessions:
         context: RequestContext,
         *,
         new_session: bool = False,
-    ) -> CourseState:
+    ) -> Decision[CourseState]:
         """Run a staff command; a new dosing session is indexed in the same transaction."""
 
         async def index_new_session(session: AsyncSession, _state: CourseState) -> None:
@@ -83,8 +72,7 @@ class Sessions:
         )
 
     async def course(self, patient_id: UUID) -> CourseState:
-        history = await self.runtime.store.load(stream_id(patient_id))
-        state = self.decider.fold([recorded.event() for recorded in history])
+        state, _version = await self.runtime.load(self.decider, stream_id(patient_id))
         if state.course is None:
             raise NotFound(f"no course for patient {patient_id}")
         return state

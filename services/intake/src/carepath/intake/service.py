@@ -1,0 +1,43 @@
+"""Intake's service layer: staff commands through the intake decider, and reading a record."""
+
+from uuid import UUID
+
+from carepath.chassis.commands import Decision
+from carepath.chassis.errors import NotFound
+from carepath.chassis.http import RequestContext
+from carepath.chassis.runtime import ServiceRuntime
+from carepath.intake.clinic_policy import IntakePolicy
+from carepath.intake.domain import IntakeCommand, IntakeState, Request, intake_decider, stream_id
+
+
+class Intake:
+    """Runs intake commands and reads patients' intake records."""
+
+    def __init__(self, runtime: ServiceRuntime, policy: IntakePolicy) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.decider = intake_decider(policy)
+
+    @property
+    def name(self) -> str:
+        return self.runtime.settings.service_name
+
+    async def handle(
+        self, patient_id: UUID, request: Request, context: RequestContext
+    ) -> Decision[IntakeState]:
+        """Run a staff command: the record after it, and what it decided."""
+        now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
+        return await self.runtime.handle(
+            self.decider,
+            stream_id(patient_id),
+            IntakeCommand(request=request, now=now),
+            subject=str(patient_id),
+            metadata=context.metadata(self.name),
+        )
+
+    async def record(self, patient_id: UUID) -> tuple[IntakeState, int]:
+        """A patient's intake record and its version; NotFound for an unknown patient."""
+        state, version = await self.runtime.load(self.decider, stream_id(patient_id))
+        if state.referral is None:
+            raise NotFound(f"no patient {patient_id}")
+        return state, version
