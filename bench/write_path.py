@@ -12,8 +12,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from sqlalchemy.engine import make_url
 
-from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.commands import execute
+from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts.intake import ReferPatient
