@@ -2,7 +2,9 @@
 
 Downstream services depend on these more than on any code: a change to a published event is
 additive, or a new version with an upcaster. Importing this package registers every event type
-(`registry`); the models live in one module per bounded context (`carepath.contracts.intake`, ...).
+(`registry`); the models live in one package per bounded context (`carepath.contracts.intake`,
+...), each split into `types`, `commands`, `events` and `versions`; record-access events, which
+have no commands, are the one module `carepath.contracts.access`.
 """
 
 from carepath.contracts import access, eligibility, intake, integration, session

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, Field, field_validator
 
+from carepath.contracts.common import PatientId
 from carepath.contracts.events import DomainEvent, registry
 
 PURPOSE_OF_USE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -135,7 +136,7 @@ class RecordAccessed(AccessEvent):
 
     clinical_time_field = "accessed_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     accessed_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
         description="When the access happened, by the service's clock; stored in UTC."
     )
@@ -208,7 +209,7 @@ class AlertAcknowledged(AccessEvent):
 
     clinical_time_field = "acknowledged_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     alert_event_id: UUID = Field(description="Event id of the alert (the event that raised it).")
     alert_kind: str = Field(
         min_length=1, max_length=50, description="Kind of alert, e.g. `vitals`."

@@ -1,8 +1,9 @@
-"""Building blocks shared by the event catalog: measured quantities with units, policy references,
-and the value sets (enums) more than one context uses."""
+"""Building blocks shared by the event catalog: the patient id, measured quantities with units,
+policy references, and the value sets (enums) more than one context uses."""
 
 from enum import StrEnum
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticUndefined
@@ -41,6 +42,10 @@ class ValueObject(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
+
+PatientId = Annotated[UUID, Field(description="Pseudonymous patient id; the Kafka message key.")]
+"""The patient an event is about. Every event carries it, and it is the Kafka message key and the
+CloudEvents `subject`, so all of one patient's events in a context keep their order."""
 
 PolicyVersion = Annotated[
     str,

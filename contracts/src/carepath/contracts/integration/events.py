@@ -1,4 +1,5 @@
-"""Commands and events of the integration context (`carepath.integration.events`).
+"""Events of the integration context (`carepath.integration.events`), current versions.
+Superseded versions and their upcasters go in `versions`.
 
 After each dosing session an integration session is due within the policy window. Outcome
 measures (PHQ-9, GAD-7, PCL-5) are scored by the service from item answers and compared with the
@@ -6,169 +7,40 @@ baseline. A course ends completed or discontinued with a reason.
 """
 
 import json
-from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from carepath.contracts.common import (
-    SCORED_ITEMS,
     ChartedTime,
-    ContractModel,
     Instrument,
+    PatientId,
     PolicyVersion,
-    ShortText,
     TherapyModality,
     measured,
 )
 from carepath.contracts.events import DomainEvent, registry
-
-
-class IntegrationPractice(StrEnum):
-    """A practice the therapist assigns the patient between sessions."""
-
-    JOURNALING = "journaling"
-    MEDITATION = "meditation"
-    NATURE_THERAPY = "nature_therapy"
-    SOMATIC_PRACTICE = "somatic_practice"
-
-
-class OutcomeTimepoint(StrEnum):
-    """When in the pathway an outcome measure was taken."""
-
-    BASELINE = "baseline"
-    PRE_DOSE = "pre_dose"
-    END_OF_COURSE = "end_of_course"
-    FOLLOW_UP = "follow_up"
-
-
-class DiscontinuationReason(StrEnum):
-    """Why a course ended before it was completed."""
-
-    PATIENT_CHOICE = "patient_choice"
-    ADVERSE_EVENT = "adverse_event"
-    NON_RESPONSE = "non_response"
-    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
-
-
-OUTCOME_ITEMS = SCORED_ITEMS
-"""The instruments used as outcome measures: all the scored questionnaires."""
-
-
-def _outcome_instrument(instrument: Instrument) -> Instrument:
-    if instrument not in OUTCOME_ITEMS:
-        allowed = ", ".join(OUTCOME_ITEMS)
-        raise ValueError(f"{instrument.value} is not an outcome measure; allowed: {allowed}")
-    return instrument
-
-
-def _check_item_scores(instrument: Instrument, scores: list[int], field: str) -> None:
-    items, highest = OUTCOME_ITEMS[instrument]
-    if len(scores) != items:
-        raise ValueError(f"`{field}` needs {items} items for {instrument}, got {len(scores)}")
-    for number, score in enumerate(scores, start=1):
-        if score > highest:
-            raise ValueError(
-                f"`{field}` items of {instrument} are scored 0-{highest}; item {number} is {score}"
-            )
-
-
-def _each_once(practices: list[IntegrationPractice]) -> list[IntegrationPractice]:
-    repeated = sorted({practice for practice in practices if practices.count(practice) > 1})
-    if repeated:
-        raise ValueError(f"list each practice once; repeated: {', '.join(repeated)}")
-    return practices
-
-
-OutcomeInstrument = Annotated[
-    Instrument,
-    AfterValidator(_outcome_instrument),
-    Field(description="The outcome measure: PHQ9, GAD7 or PCL5 (not the C-SSRS screener)."),
-]
-ItemScore = Annotated[int, Field(strict=True, ge=0, le=4)]
-Therapist = Annotated[
-    ShortText, Field(description="The therapist who held the session (name or staff id).")
-]
-PracticesAssigned = Annotated[
-    list[IntegrationPractice],
-    AfterValidator(_each_once),
-    Field(max_length=len(IntegrationPractice), description="Practices assigned, each once."),
-]
-Themes = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=100)]],
-    Field(max_length=20, description="Themes that came up, as short phrases (PHI)."),
-]
-SessionNotes = Annotated[
-    str | None, Field(max_length=10_000, description="The therapist's free-text notes (PHI).")
-]
-ResponseThresholdPercent = Annotated[
-    int,
-    measured(
-        "%", "Policy: reduction from baseline that counts as a response; default 50", ge=1, le=100
-    ),
-]
-RemissionBelow = Annotated[
-    int, Field(ge=1, le=27, description="Policy: a PHQ-9 total below this is remission; default 5.")
-]
-Phq9Total = Annotated[int, Field(ge=0, le=27)]
+from carepath.contracts.integration.types import (
+    OUTCOME_ITEMS,
+    DiscontinuationReason,
+    ItemScore,
+    OutcomeInstrument,
+    OutcomeTimepoint,
+    Phq9Total,
+    PracticesAssigned,
+    RemissionBelow,
+    ResponseThresholdPercent,
+    SessionNotes,
+    Themes,
+    Therapist,
+    check_item_scores,
+)
 
 
 def _is_response(baseline_total: int, total: int, threshold_percent: int) -> bool:
     # Integer arithmetic: a reduction of exactly the threshold counts, with no rounding error.
     return (baseline_total - total) * 100 >= threshold_percent * baseline_total
-
-
-class RecordIntegrationSession(ContractModel):
-    """Command: chart an integration session held with the patient."""
-
-    held_at: ChartedTime
-    dosing_session_id: UUID | None = Field(
-        default=None, description="The dosing session this session integrates, if any."
-    )
-    therapist: Therapist
-    modality: TherapyModality = Field(description="Psychotherapy modality of the session.")
-    practices_assigned: PracticesAssigned = Field(default_factory=list)
-    themes: Themes = Field(default_factory=list)
-    notes: SessionNotes = None
-
-
-class RecordOutcome(ContractModel):
-    """Command: record an outcome measure from its item answers; the service computes the total."""
-
-    instrument: OutcomeInstrument
-    answers: list[ItemScore] = Field(
-        min_length=1,
-        max_length=20,
-        description="Item answers in questionnaire order: PHQ9 9 items 0-3, GAD7 7 items 0-3, "
-        "PCL5 20 items 0-4.",
-    )
-    measured_at: ChartedTime
-    timepoint: OutcomeTimepoint = Field(description="When in the pathway the measure was taken.")
-
-    @model_validator(mode="after")
-    def _answers_fit_instrument(self) -> Self:
-        _check_item_scores(self.instrument, self.answers, "answers")
-        return self
-
-
-class CompleteCourse(ContractModel):
-    """Command: close the patient's course as completed."""
-
-    completed_at: ChartedTime
-    summary: str | None = Field(
-        default=None, max_length=4000, description="Closing summary of the course (PHI)."
-    )
-
-
-class DiscontinueCourse(ContractModel):
-    """Command: end the patient's course before completion, with the reason."""
-
-    discontinued_at: ChartedTime
-    reason: DiscontinuationReason = Field(description="Why the course ends early.")
-    details: str | None = Field(
-        default=None, max_length=4000, description="What led to the decision (PHI)."
-    )
 
 
 class IntegrationEvent(DomainEvent):
@@ -183,7 +55,7 @@ class IntegrationSessionDue(IntegrationEvent):
 
     clinical_time_field = "discharged_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     dosing_session_id: UUID = Field(description="The dosing session to integrate.")
     discharged_at: ChartedTime = Field(
         description="When the patient was discharged from the dosing session, as charted."
@@ -212,7 +84,7 @@ class IntegrationSessionOverdue(IntegrationEvent):
 
     clinical_time_field = "due_by"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     dosing_session_id: UUID = Field(description="The dosing session still awaiting integration.")
     due_by: AwareDatetime = Field(description="When the integration session was due.")
     detected_at: AwareDatetime = Field(description="When the service found it overdue.")
@@ -233,7 +105,7 @@ class IntegrationSessionCompleted(IntegrationEvent):
 
     clinical_time_field = "held_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     integration_session_id: UUID = Field(description="Id of the integration session.")
     dosing_session_id: UUID | None = Field(
         default=None, description="The dosing session this session integrates, if any."
@@ -256,7 +128,7 @@ class OutcomeMeasured(IntegrationEvent):
 
     clinical_time_field = "measured_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     instrument: OutcomeInstrument
     item_scores: list[ItemScore] = Field(
         min_length=1, max_length=20, description="Item answers in questionnaire order."
@@ -294,7 +166,7 @@ class OutcomeMeasured(IntegrationEvent):
 
     @model_validator(mode="after")
     def _scores_agree(self) -> Self:
-        _check_item_scores(self.instrument, self.item_scores, "item_scores")
+        check_item_scores(self.instrument, self.item_scores, "item_scores")
         if self.total != sum(self.item_scores):
             raise ValueError(
                 f"`total` must be the sum of `item_scores`, {sum(self.item_scores)}; "
@@ -347,7 +219,7 @@ class CourseCompleted(IntegrationEvent):
 
     clinical_time_field = "completed_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     course_id: UUID = Field(description="Id of the course.")
     completed_at: ChartedTime
     dosing_sessions_completed: int = Field(
@@ -403,7 +275,7 @@ class CourseDiscontinued(IntegrationEvent):
 
     clinical_time_field = "discontinued_at"
 
-    patient_id: UUID = Field(description="Pseudonymous patient id; the Kafka message key.")
+    patient_id: PatientId
     course_id: UUID = Field(description="Id of the course.")
     discontinued_at: ChartedTime
     reason: DiscontinuationReason = Field(description="Why the course ended early.")

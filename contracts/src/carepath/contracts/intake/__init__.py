@@ -1,0 +1,81 @@
+"""The intake context (`carepath.intake.events`): referral, intake form, scored assessments,
+consent, and the completion that hands the patient to eligibility.
+
+Split into `types`, `commands`, `events` and `versions` (see contracts/README.md),
+all re-exported here: import from the package, not from its modules.
+"""
+
+from carepath.contracts.intake import commands, events, types, versions
+from carepath.contracts.intake.commands import (
+    GiveConsent,
+    RecordAssessment,
+    ReferPatient,
+    Referral,
+    SubmitIntakeForm,
+    WithdrawConsent,
+)
+from carepath.contracts.intake.events import (
+    AssessmentScored,
+    ConsentGiven,
+    ConsentWithdrawn,
+    IntakeCompleted,
+    IntakeEvent,
+    IntakeFormSubmitted,
+    PatientReferred,
+    SuicidalityFlagRaised,
+    SuicideRiskScreened,
+)
+from carepath.contracts.intake.types import (
+    CSSRS_QUESTIONS,
+    EARLIEST_DATE_OF_BIRTH,
+    AntidepressantTrial,
+    CssrsAnswers,
+    HepaticImpairment,
+    IntakeFormFields,
+    IntakePatientId,
+    MedicalHistory,
+    Medication,
+    Pcl5Clusters,
+    ReferralDetails,
+    ReferralReason,
+    SubstanceUse,
+    SuicidalitySource,
+    TrialResponse,
+)
+
+__all__ = [
+    "CSSRS_QUESTIONS",
+    "EARLIEST_DATE_OF_BIRTH",
+    "AntidepressantTrial",
+    "AssessmentScored",
+    "ConsentGiven",
+    "ConsentWithdrawn",
+    "CssrsAnswers",
+    "GiveConsent",
+    "HepaticImpairment",
+    "IntakeCompleted",
+    "IntakeEvent",
+    "IntakeFormFields",
+    "IntakeFormSubmitted",
+    "IntakePatientId",
+    "MedicalHistory",
+    "Medication",
+    "PatientReferred",
+    "Pcl5Clusters",
+    "RecordAssessment",
+    "ReferPatient",
+    "Referral",
+    "ReferralDetails",
+    "ReferralReason",
+    "SubmitIntakeForm",
+    "SubstanceUse",
+    "SuicidalityFlagRaised",
+    "SuicidalitySource",
+    "SuicideRiskScreened",
+    "TrialResponse",
+    "WithdrawConsent",
+    "commands",
+    "events",
+    "types",
+    "versions",
+]

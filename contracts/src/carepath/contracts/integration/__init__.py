@@ -1,0 +1,71 @@
+"""The integration context (`carepath.integration.events`): integration sessions after each
+dosing session, outcome measures against baseline, and the end of a course.
+
+Split into `types`, `commands`, `events` and `versions` (see contracts/README.md),
+all re-exported here: import from the package, not from its modules.
+"""
+
+from carepath.contracts.integration import commands, events, types, versions
+from carepath.contracts.integration.commands import (
+    CompleteCourse,
+    DiscontinueCourse,
+    RecordIntegrationSession,
+    RecordOutcome,
+)
+from carepath.contracts.integration.events import (
+    CourseCompleted,
+    CourseDiscontinued,
+    IntegrationEvent,
+    IntegrationSessionCompleted,
+    IntegrationSessionDue,
+    IntegrationSessionOverdue,
+    OutcomeMeasured,
+)
+from carepath.contracts.integration.types import (
+    OUTCOME_ITEMS,
+    DiscontinuationReason,
+    IntegrationPractice,
+    ItemScore,
+    OutcomeInstrument,
+    OutcomeTimepoint,
+    Phq9Total,
+    PracticesAssigned,
+    RemissionBelow,
+    ResponseThresholdPercent,
+    SessionNotes,
+    Themes,
+    Therapist,
+    check_item_scores,
+)
+
+__all__ = [
+    "OUTCOME_ITEMS",
+    "CompleteCourse",
+    "CourseCompleted",
+    "CourseDiscontinued",
+    "DiscontinuationReason",
+    "DiscontinueCourse",
+    "IntegrationEvent",
+    "IntegrationPractice",
+    "IntegrationSessionCompleted",
+    "IntegrationSessionDue",
+    "IntegrationSessionOverdue",
+    "ItemScore",
+    "OutcomeInstrument",
+    "OutcomeMeasured",
+    "OutcomeTimepoint",
+    "Phq9Total",
+    "PracticesAssigned",
+    "RecordIntegrationSession",
+    "RecordOutcome",
+    "RemissionBelow",
+    "ResponseThresholdPercent",
+    "SessionNotes",
+    "Themes",
+    "Therapist",
+    "check_item_scores",
+    "commands",
+    "events",
+    "types",
+    "versions",
+]

@@ -1,0 +1,47 @@
+"""Superseded versions of the session context's events, each with the upcaster to the next
+version. They stay registered so that old events in the log (kept forever) remain readable;
+`registry.parse` reads them as the current version in `events`.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import Field
+
+from carepath.contracts.common import ChartedTime, HeartRateBpm, PatientId, SpO2Percent
+from carepath.contracts.events import registry
+from carepath.contracts.session.events import SessionEvent
+
+
+@registry.register
+class VitalsRecordedV1(SessionEvent):
+    """Version 1 of `VitalsRecorded` (superseded): blood pressure as one charted text, e.g.
+    `"128/84"`. Kept so that v1 events in the log stay readable; read as v2.
+
+    The worked example of versioning: splitting a field changes its type, which no additive
+    change can do, so v2 is a new type with an upcaster from v1 (contracts/README.md).
+    """
+
+    clinical_time_field = "measured_at"
+
+    event_name = "VitalsRecorded"
+
+    patient_id: PatientId
+    session_id: UUID = Field(description="The dosing session.")
+    measured_at: ChartedTime = Field(description="When the vitals were taken.")
+    blood_pressure: str = Field(
+        pattern=r"^[0-9]{2,3}/[0-9]{2,3}$", description="Systolic/diastolic (mmHg), e.g. 128/84."
+    )
+    heart_rate: HeartRateBpm
+    spo2: SpO2Percent
+
+
+@registry.upcaster(VitalsRecordedV1)
+def _blood_pressure_text_becomes_two_numbers(v1: dict[str, Any]) -> dict[str, Any]:
+    systolic, diastolic = v1.pop("blood_pressure").split("/")
+    return {
+        **v1,
+        "systolic": int(systolic),
+        "diastolic": int(diastolic),
+        "minutes_since_dose": None,
+    }
