@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from carepath.audit.trail import FIELDS, AuditEntry, entry_for, fhir_bundle
 from carepath.audit.verify import Location, LogVerifier
 from carepath.chassis.evidence import Verifier
+from carepath.chassis.replay import ReplayError, TopicReplay, with_progress
+from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import ALL_TOPICS, CloudEvent
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
@@ -54,8 +54,8 @@ def verify(
         raise typer.Exit(2)
     log = LogVerifier(verifier)
     started = time.perf_counter()
-    for name in topic or [t.name for t in ALL_TOPICS]:
-        read_topic(bootstrap_servers, name, log)
+    for location, value in records(bootstrap_servers, topic or [t.name for t in ALL_TOPICS]):
+        log.check(location, value)
     elapsed = time.perf_counter() - started
     for finding in log.findings:
         out.print(f"[red]finding[/red] {finding}", highlight=False)
@@ -70,45 +70,20 @@ def verify(
         raise typer.Exit(1)
 
 
-def read_topic(bootstrap_servers: str, name: str, log: LogVerifier) -> None:
-    """Feed every record of a topic, partition by partition in offset order, to `log`."""
-    for location, value in records(bootstrap_servers, [name]):
-        log.check(location, value)
-
-
 def records(bootstrap_servers: str, topics: list[str]) -> Iterator[tuple[Location, bytes | None]]:
-    """Every record of `topics` as the brokers hold them now, partition by partition, in order."""
-    reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    """Every record of `topics` as the brokers hold them now, partition by partition, in order.
+
+    The connection's security settings come from the environment (`CAREPATH_KAFKA_*`); if the
+    brokers cannot be reached, says so and exits with status 2.
+    """
+    settings = ServiceSettings(service_name="audit", kafka_bootstrap_servers=bootstrap_servers)
     try:
-        for name in topics:
-            partitions = [
-                TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or ())
-            ]
-            ends = reader.end_offsets(partitions)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                task = progress.add_task(name, total=sum(ends.values()))
-                for partition in partitions:
-                    reader.assign([partition])
-                    reader.seek_to_beginning(partition)
-                    while reader.position(partition) < ends[partition]:
-                        for record in reader.poll(timeout_ms=500, max_records=2000).get(
-                            partition, []
-                        ):
-                            if record.offset < ends[partition]:
-                                yield (
-                                    Location(name, partition.partition, record.offset),
-                                    record.value,
-                                )
-                                progress.advance(task)
-    finally:
-        reader.close()
+        with TopicReplay(settings, topics) as replay:
+            for record in with_progress(replay, console, transient=True):
+                yield Location(record.topic, record.partition, record.offset), record.value
+    except ReplayError as error:
+        console.print(f"[red]cannot replay[/red] {error}", highlight=False)
+        raise typer.Exit(2) from error
 
 
 def trail(bootstrap_servers: str, until: datetime | None = None) -> list[AuditEntry]:

@@ -5,16 +5,16 @@ import asyncio
 from typing import Annotated, Any
 
 import typer
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.inbox import Inbox, InboxRecord
+from carepath.chassis.replay import ReplayError, TopicReplay, with_progress
+from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent
 from carepath.contracts.events import UnknownEventType
 from carepath.contracts.topics import SUBSCRIPTIONS
@@ -46,11 +46,17 @@ def rebuild(
     ] = "localhost:9092",
 ) -> None:
     """Drop the read models and replay every topic from offset 0 into them."""
-    applied, skipped = asyncio.run(_rebuild(database_url, bootstrap_servers))
+    settings = ServiceSettings(service_name=CONSUMER, kafka_bootstrap_servers=bootstrap_servers)
+    try:
+        with TopicReplay(settings, [t.name for t in SUBSCRIPTIONS[CONSUMER]]) as replay:
+            applied, skipped = asyncio.run(_rebuild(database_url, replay))
+    except ReplayError as error:
+        console.print(f"[red]cannot replay[/red] {error}", highlight=False)
+        raise typer.Exit(2) from error
     console.print(f"rebuilt: {applied} events applied, {skipped} unreadable records skipped")
 
 
-async def _rebuild(database_url: str, bootstrap_servers: str) -> tuple[int, int]:
+async def _rebuild(database_url: str, replay: TopicReplay) -> tuple[int, int]:
     engine = create_engine(database_url)
     try:
         await create_tables(engine)
@@ -59,35 +65,15 @@ async def _rebuild(database_url: str, bootstrap_servers: str) -> tuple[int, int]
                 await connection.execute(delete(model))
             await connection.execute(delete(InboxRecord).where(InboxRecord.consumer == CONSUMER))  # type: ignore[arg-type]
         inbox, applied, skipped = Inbox(engine, CONSUMER), 0, 0
-        reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-        try:
-            with _progress() as progress:
-                for topic in SUBSCRIPTIONS[CONSUMER]:
-                    partitions = [
-                        TopicPartition(topic.name, p)
-                        for p in reader.partitions_for_topic(topic.name) or ()
-                    ]
-                    ends = reader.end_offsets(partitions)
-                    task = progress.add_task(topic.name, total=sum(ends.values()))
-                    reader.assign(partitions)
-                    reader.seek_to_beginning(*partitions)
-                    while any(reader.position(tp) < end for tp, end in ends.items()):
-                        records = [
-                            r
-                            for batch in reader.poll(timeout_ms=500, max_records=BATCH).values()
-                            for r in batch
-                        ]
-                        events = []
-                        for record in records:
-                            try:
-                                events.append(CloudEvent.from_json(record.value))
-                            except ValidationError:
-                                skipped += 1
-                        applied += await _apply(inbox, events)
-                        progress.advance(task, len(records))
-        finally:
-            reader.close()
-        return applied, skipped
+        events: list[CloudEvent] = []
+        for record in with_progress(replay, console):
+            try:
+                events.append(CloudEvent.from_json(record.value or b""))
+            except ValidationError:
+                skipped += 1
+            if len(events) == BATCH:
+                applied, events = applied + await _apply(inbox, events), []
+        return applied + await _apply(inbox, events), skipped
     finally:
         await engine.dispose()
 
@@ -104,16 +90,6 @@ async def _apply(inbox: Inbox, events: list[CloudEvent]) -> int:
             except (ValidationError, UnknownEventType):
                 continue
         return total
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 @app.command()
