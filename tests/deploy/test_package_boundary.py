@@ -12,6 +12,7 @@ from conftest import load_generator
 from support import ROOT, uv
 
 SERVICES = load_generator().SERVICES
+WORKSPACE = ["carepath-contracts", "carepath-chassis", *(f"carepath-{s.name}" for s in SERVICES)]
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
@@ -21,6 +22,9 @@ def test_a_services_own_install_builds_its_app_and_nothing_else(
     venv = tmp_path / "venv"
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}
     env.pop("VIRTUAL_ENV", None)
+    # uv keys its cache of a built local package by its pyproject.toml, not its sources: refresh
+    # the workspace's own packages, or a wheel built before the last change would be tested.
+    refresh = [arg for member in WORKSPACE for arg in ("--refresh-package", member)]
     subprocess.run(
         [
             uv(),
@@ -29,6 +33,7 @@ def test_a_services_own_install_builds_its_app_and_nothing_else(
             "--no-dev",
             "--no-editable",
             "--quiet",
+            *refresh,
             "--package",
             f"carepath-{service.name}",
         ],

@@ -1,7 +1,7 @@
 """Today's board is the clinic's day in its time zone (CAREPATH_CLINIC_TIMEZONE), not the UTC
 date: a session of the clinic's morning is still today's in its afternoon."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from carepath.chassis.settings import ServiceSettings
+from carepath.dashboard.clinic_policy import load_policy
 from carepath.dashboard.models import DosingView
-from carepath.dashboard.queries import on_todays_board
+from carepath.dashboard.queries import board_entry, on_todays_board
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
@@ -54,3 +55,13 @@ def test_the_clinic_time_zone_is_read_from_the_environment_and_checked(
 def test_the_clinic_time_zone_defaults_to_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CAREPATH_CLINIC_TIMEZONE", raising=False)
     assert ServiceSettings(service_name="dashboard").clinic_zone == ZoneInfo("UTC")
+
+
+def test_the_countdown_uses_the_clinic_policys_window_until_the_discharge_says_which_applied() -> (
+    None
+):
+    dosed = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    row = dosing("monitoring", dosed, dosed)
+    now = dosed + timedelta(minutes=30)
+    assert board_entry(row, now, observation_minutes=180)["minutes_left"] == 150
+    assert load_policy().observation_minutes == 120  # the default file, as session's policy

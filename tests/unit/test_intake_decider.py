@@ -36,7 +36,7 @@ from carepath.contracts.intake import (
     SuicideRiskScreened,
     WithdrawConsent,
 )
-from carepath.intake.domain import IntakeStatus, age_on
+from carepath.intake.domain import IntakeCommand, IntakeStatus, age_on, intake_decider
 
 # --- referral --------------------------------------------------------------------------------
 
@@ -93,6 +93,14 @@ def test_phq9_total_is_computed_from_the_items_in_order() -> None:
     assert isinstance(scored, AssessmentScored)
     assert scored.item_scores == [0, 1, 2, 3, 0, 1, 2, 3, 0] and scored.total == 12
     assert scored.policy_version == POLICY.version
+
+
+def test_the_item_9_threshold_is_the_clinic_policys() -> None:
+    stricter = intake_decider(POLICY.model_copy(update={"phq9_item9_flag_above": 1}))
+    state = stricter.fold(when(given(), refer()))
+    for item9, flagged in ((1, False), (2, True)):
+        command = IntakeCommand(request=phq9_total(12, item9=item9), now=NOW)
+        assert ("SuicidalityFlagRaised" in types(stricter.decide(state, command))) is flagged
 
 
 def test_phq9_item_9_of_zero_raises_no_flag() -> None:

@@ -705,6 +705,14 @@ def test_no_driving_until_the_clinics_next_day_not_the_next_utc_day() -> None:
     assert discharged.no_driving_until == date(2026, 12, 3)
 
 
+def test_how_many_days_without_driving_is_the_clinic_policys() -> None:
+    discharge_rule = POLICY.discharge.model_copy(update={"no_driving_days": 2})
+    decider = course_decider(POLICY.model_copy(update={"discharge": discharge_rule}))
+    [discharged] = decider.decide(given(*MONITORED), discharge(at=after_dose(hours=2)))
+    assert isinstance(discharged, PatientDischarged)
+    assert discharged.no_driving_until == date(2026, 12, 3)
+
+
 def test_discharge_at_exactly_two_hours_is_accepted_with_no_driving_until_tomorrow() -> None:
     [discharged] = when(given(*MONITORED), discharge(at=after_dose(hours=2)))
     assert isinstance(discharged, PatientDischarged)

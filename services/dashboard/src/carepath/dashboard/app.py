@@ -1,6 +1,7 @@
 """Dashboard wiring: consumers of every topic into read models, the page, live updates (:8000)."""
 
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -10,6 +11,7 @@ from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
 from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
 from carepath.dashboard.api import STATIC, router
+from carepath.dashboard.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.dashboard.projection import project
 from carepath.dashboard.service import Dashboard
 
@@ -17,6 +19,7 @@ from carepath.dashboard.service import Dashboard
 class DashboardSettings(ServiceSettings):
     service_name: str = "dashboard"
     http_port: int = 8000
+    dashboard_policy_file: Path = DEFAULT_POLICY_FILE
     late_entry_minutes: int = Field(
         default=60,
         ge=0,
@@ -27,8 +30,10 @@ class DashboardSettings(ServiceSettings):
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     """The dashboard web app and its projection consumers."""
     settings = settings or DashboardSettings()
+    policy = load_policy(settings.dashboard_policy_file)  # a bad policy file stops the start
     runtime = ServiceRuntime(settings)
-    service = Dashboard(runtime, late_entry=timedelta(minutes=settings.late_entry_minutes))
+    late_entry = timedelta(minutes=settings.late_entry_minutes)
+    service = Dashboard(runtime, policy, late_entry)
     runtime.subscribe(project, on_applied=service.changes.notify)
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway."

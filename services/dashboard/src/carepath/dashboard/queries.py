@@ -17,7 +17,6 @@ from carepath.dashboard.models import (
     TimelineEntry,
 )
 
-DEFAULT_OBSERVATION_MINUTES = 120
 FUNNEL = (
     ("referred", "Referred"),
     ("intake_complete", "Intake complete"),
@@ -52,8 +51,10 @@ def funnel(patients: list[PatientView]) -> list[dict[str, Any]]:
     return rows
 
 
-def board_entry(row: DosingView, now: datetime) -> dict[str, Any]:
-    minutes = row.min_observation_minutes or DEFAULT_OBSERVATION_MINUTES
+def board_entry(row: DosingView, now: datetime, observation_minutes: int) -> dict[str, Any]:
+    """One session on today's board; until the discharge records the window that applied, the
+    clinic policy's `observation_minutes` counts down."""
+    minutes = row.min_observation_minutes or observation_minutes
     ends = row.dosed_at + timedelta(minutes=minutes) if row.dosed_at else None
     left = (
         max(0, int((ends - now).total_seconds() // 60))
@@ -109,14 +110,14 @@ def on_todays_board(row: DosingView, now: datetime) -> bool:
 
 
 async def summary(
-    session: AsyncSession, now: datetime, lag: list[dict[str, Any]]
+    session: AsyncSession, now: datetime, lag: list[dict[str, Any]], observation_minutes: int
 ) -> dict[str, Any]:
     """Everything the page shows, as of `now` (aware, in the clinic's time zone: its date is
     the clinic's today)."""
     patients = list(await session.scalars(select(PatientView)))
     reasons = {p.patient_id: p.referral_reason for p in patients}
     sessions = [
-        board_entry(row, now)
+        board_entry(row, now, observation_minutes)
         for row in await session.scalars(select(DosingView).order_by(col(DosingView.scheduled_for)))
         if on_todays_board(row, now)
     ]

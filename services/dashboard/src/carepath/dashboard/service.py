@@ -14,6 +14,7 @@ from carepath.chassis.kafka import client_config
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard import queries
+from carepath.dashboard.clinic_policy import DashboardPolicy
 
 LAG_CACHE_SECONDS = 5.0
 log = logging.getLogger(__name__)
@@ -38,8 +39,11 @@ class Changes:
 
 
 class Dashboard:
-    def __init__(self, runtime: ServiceRuntime, late_entry: timedelta = timedelta(hours=1)) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, policy: DashboardPolicy, late_entry: timedelta
+    ) -> None:
         self.runtime = runtime
+        self.policy = policy
         self.late_entry = late_entry
         self.changes = Changes()
         self._lag: tuple[float, list[dict[str, Any]]] = (0.0, [])
@@ -52,7 +56,7 @@ class Dashboard:
         lag = await self.lag()
         now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
         async with self.runtime.store.transaction() as session:
-            return await queries.summary(session, now, lag)
+            return await queries.summary(session, now, lag, self.policy.observation_minutes)
 
     async def timeline(self, patient_id: UUID) -> list[dict[str, Any]]:
         """A patient's events in clinical order, late entries marked."""

@@ -18,6 +18,7 @@ class IntakePolicy(BaseModel):
 
     version: str = Field(min_length=1, max_length=50)
     pcl5_provisional_threshold: int = Field(ge=0, le=80)
+    phq9_item9_flag_above: int = Field(default=0, ge=0, le=2)
     extra_baseline_assessments: dict[ReferralReason, list[Instrument]]
 
     def baseline_for(self, reason: ReferralReason) -> set[Instrument]:

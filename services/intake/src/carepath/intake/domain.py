@@ -193,7 +193,7 @@ def record_assessment(
         administered_at=at,
         policy_version=policy.version,
     )
-    if request.instrument is Instrument.PHQ9 and items[8] > 0:
+    if request.instrument is Instrument.PHQ9 and items[8] > policy.phq9_item9_flag_above:
         detail = f"PHQ-9 item 9 = {items[8]}"
         return [
             scored,

@@ -33,6 +33,7 @@ class MonitoringAlerts(_Section):
 
 class DischargeRule(_Section):
     min_observation_minutes: int = Field(ge=0, le=600)
+    no_driving_days: int = Field(default=1, ge=0, le=14)
 
 
 class DoseRange(_Section):

@@ -299,8 +299,9 @@ def discharge(
             last_diastolic=last.diastolic,
             readiness_confirmed=True,
             escort_confirmed=True,
-            # the next day of the clinic's calendar (the service's clock reads its time zone)
-            no_driving_until=at.astimezone(now.tzinfo).date() + timedelta(days=1),
+            # days of the clinic's calendar (the service's clock reads its time zone)
+            no_driving_until=at.astimezone(now.tzinfo).date()
+            + timedelta(days=policy.discharge.no_driving_days),
         )
     ]
 
