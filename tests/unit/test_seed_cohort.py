@@ -44,8 +44,7 @@ from carepath.seed.dosing import DosingVisit, least_observation_minutes
 from carepath.seed.journey import planned_journey
 from carepath.seed.today import Today
 from carepath.session.clinic_policy import load_policy as load_session_policy
-from carepath.session.domain import course_decider
-from carepath.session.state import OpenCourse, StaffCommand
+from carepath.session.domain import OpenCourse, StaffCommand, course_decider
 
 UTC_ZONE = ZoneInfo("UTC")
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")

@@ -233,12 +233,19 @@ class ServiceRuntime:
         return decision
 
     def create_app(
-        self, title: str, routers: Sequence[APIRouter], description: str = ""
+        self,
+        title: str,
+        routers: Sequence[APIRouter],
+        description: str = "",
+        *,
+        service: object = None,
     ) -> FastAPI:
-        """The service's FastAPI app: health, error handlers, tracing, and `routers`."""
+        """The service's FastAPI app: health, error handlers, tracing, and `routers`; the routes
+        find `service` (the service layer) through `carepath.chassis.service.service_of`."""
         app = FastAPI(title=title, description=description, lifespan=self.lifespan)
         app.state.settings = self.settings
         app.state.runtime = self
+        app.state.service = service
         app.include_router(health.router)
         for router in routers:
             app.include_router(router)

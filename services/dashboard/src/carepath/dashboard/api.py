@@ -15,6 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 from carepath.chassis.auth import TOKEN_COOKIE, Role, verify_token
 from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
 from carepath.chassis.http import RequestContext, context_for
+from carepath.chassis.service import service_of
 from carepath.contracts.access import AlertAcknowledged, DataCategory
 from carepath.dashboard.models import AlertView
 from carepath.dashboard.service import Dashboard
@@ -25,12 +26,7 @@ MAY_VIEW = (Role.CLINICIAN, Role.NURSE, Role.THERAPIST, Role.INTAKE_COORDINATOR,
 router = APIRouter(tags=["dashboard"], responses={401: {}, 403: {}})
 
 
-def dashboard(request: Request) -> Dashboard:
-    service: Dashboard = request.app.state.dashboard
-    return service
-
-
-Service = Annotated[Dashboard, Depends(dashboard)]
+Service = Annotated[Dashboard, Depends(service_of(Dashboard))]
 Viewer = Annotated[RequestContext, Depends(context_for(*MAY_VIEW))]
 Acknowledger = Annotated[RequestContext, Depends(context_for(Role.CLINICIAN, Role.NURSE))]
 

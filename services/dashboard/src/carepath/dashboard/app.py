@@ -36,10 +36,9 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     service = Dashboard(runtime, policy, late_entry)
     runtime.subscribe(project, on_applied=service.changes.notify)
     app = runtime.create_app(
-        "CarePath dashboard", [router], "The clinic's live view of the pathway."
+        "CarePath dashboard", [router], "The clinic's live view of the pathway.", service=service
     )
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
-    app.state.dashboard = service
     return app
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from carepath.chassis.auth import Role
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext, context_for
+from carepath.chassis.service import service_of
 from carepath.contracts.access import DataCategory
 from carepath.contracts.eligibility import (
     EligibilityOutcome,
@@ -27,12 +28,7 @@ router = APIRouter(tags=["eligibility"], responses={401: {}, 403: {}, 404: {}})
 MAY_READ = (Role.CLINICIAN, Role.INTAKE_COORDINATOR, Role.AUDITOR)
 
 
-def eligibility(request: Request) -> Eligibility:
-    service: Eligibility = request.app.state.eligibility
-    return service
-
-
-Service = Annotated[Eligibility, Depends(eligibility)]
+Service = Annotated[Eligibility, Depends(service_of(Eligibility))]
 Reader = Annotated[RequestContext, Depends(context_for(*MAY_READ))]
 Clinician = Annotated[RequestContext, Depends(context_for(Role.CLINICIAN))]
 

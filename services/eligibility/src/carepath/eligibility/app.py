@@ -24,11 +24,12 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings)
     service = Eligibility(runtime, policy)
     runtime.subscribe(service.on_upstream_event)
-    app = runtime.create_app(
-        "CarePath eligibility", [router], "Screening rules as clinic policy; review."
+    return runtime.create_app(
+        "CarePath eligibility",
+        [router],
+        "Screening rules as clinic policy; review.",
+        service=service,
     )
-    app.state.eligibility = service
-    return app
 
 
 def main() -> None:

@@ -5,9 +5,9 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis.commands import Decision
-from carepath.chassis.decider import Decider
 from carepath.chassis.errors import NotFound
 from carepath.chassis.runtime import ServiceRuntime
+from carepath.chassis.service import DomainService
 from carepath.chassis.store import EventMetadata
 from carepath.contracts import CloudEvent
 from carepath.contracts.eligibility import EligibilityDetermined
@@ -21,17 +21,11 @@ from carepath.eligibility.domain import (
 from carepath.eligibility.policy import command_for
 
 
-class Eligibility:
+class Eligibility(DomainService[EligibilityPolicy, ScreeningState, ScreeningCommand]):
     """Runs screening commands and reads screenings."""
 
     def __init__(self, runtime: ServiceRuntime, policy: EligibilityPolicy) -> None:
-        self.runtime = runtime
-        self.policy = policy
-        self.decider: Decider[ScreeningState, ScreeningCommand] = screening_decider(policy)
-
-    @property
-    def name(self) -> str:
-        return self.runtime.settings.service_name
+        super().__init__(runtime, policy, screening_decider(policy))
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect: react to one intake event, in the consumer's transaction."""

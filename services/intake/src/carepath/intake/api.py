@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
+from carepath.chassis.service import service_of
 from carepath.contracts.access import DataCategory
 from carepath.contracts.common import Instrument, SeverityBand, SuicideRisk
 from carepath.contracts.intake import (
@@ -40,12 +41,7 @@ RECORD_CATEGORIES = (
 )
 
 
-def intake(request: Request) -> Intake:
-    service: Intake = request.app.state.intake
-    return service
-
-
-Service = Annotated[Intake, Depends(intake)]
+Service = Annotated[Intake, Depends(service_of(Intake))]
 Writer = Annotated[RequestContext, Depends(context_for(*MAY_WRITE))]
 Reader = Annotated[RequestContext, Depends(context_for(*MAY_READ))]
 

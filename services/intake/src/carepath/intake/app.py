@@ -22,11 +22,13 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     policy = load_policy(settings.intake_policy_file)  # a bad policy file stops the start, clearly
     runtime = ServiceRuntime(settings)
-    app = runtime.create_app(
-        "CarePath intake", [router], "Referral, intake form, scored assessments, consent."
+    service = Intake(runtime, policy)
+    return runtime.create_app(
+        "CarePath intake",
+        [router],
+        "Referral, intake form, scored assessments, consent.",
+        service=service,
     )
-    app.state.intake = Intake(runtime, policy)
-    return app
 
 
 def main() -> None:

@@ -6,21 +6,16 @@ from carepath.chassis.commands import Decision
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import ServiceRuntime
+from carepath.chassis.service import DomainService
 from carepath.intake.clinic_policy import IntakePolicy
 from carepath.intake.domain import IntakeCommand, IntakeState, Request, intake_decider, stream_id
 
 
-class Intake:
+class Intake(DomainService[IntakePolicy, IntakeState, IntakeCommand]):
     """Runs intake commands and reads patients' intake records."""
 
     def __init__(self, runtime: ServiceRuntime, policy: IntakePolicy) -> None:
-        self.runtime = runtime
-        self.policy = policy
-        self.decider = intake_decider(policy)
-
-    @property
-    def name(self) -> str:
-        return self.runtime.settings.service_name
+        super().__init__(runtime, policy, intake_decider(policy))
 
     async def handle(
         self, patient_id: UUID, request: Request, context: RequestContext

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
+from carepath.chassis.service import service_of
 from carepath.contracts.access import DataCategory
 from carepath.contracts.common import Instrument
 from carepath.contracts.integration import (
@@ -25,12 +26,7 @@ from carepath.integration.service import Integration
 router = APIRouter(tags=["integration"], responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}})
 
 
-def integration(request: Request) -> Integration:
-    service: Integration = request.app.state.integration
-    return service
-
-
-Service = Annotated[Integration, Depends(integration)]
+Service = Annotated[Integration, Depends(service_of(Integration))]
 Reader = Annotated[
     RequestContext, Depends(context_for(Role.CLINICIAN, Role.THERAPIST, Role.NURSE, Role.AUDITOR))
 ]

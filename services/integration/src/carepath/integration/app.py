@@ -25,11 +25,12 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
     service = Integration(runtime, policy)
     runtime.subscribe(service.on_upstream_event)
     runtime.run_in_background(service.sweep_overdue)
-    app = runtime.create_app(
-        "CarePath integration", [router], "Integration sessions, outcomes, completion."
+    return runtime.create_app(
+        "CarePath integration",
+        [router],
+        "Integration sessions, outcomes, completion.",
+        service=service,
     )
-    app.state.integration = service
-    return app
 
 
 def main() -> None:

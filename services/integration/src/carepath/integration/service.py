@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from carepath.chassis.commands import Decision
-from carepath.chassis.decider import Decider
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import ServiceRuntime
+from carepath.chassis.service import DomainService
 from carepath.contracts import CloudEvent, registry
 from carepath.contracts.common import Instrument
 from carepath.contracts.integration import IntegrationSessionDue
@@ -55,17 +55,11 @@ class PatientContextRecord(SQLModel, table=True):
         )
 
 
-class Integration:
+class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
     """Runs plan commands, keeps upstream facts, and flags overdue integration sessions."""
 
     def __init__(self, runtime: ServiceRuntime, policy: IntegrationPolicy) -> None:
-        self.runtime = runtime
-        self.policy = policy
-        self.decider: Decider[PlanState, PlanCommand] = plan_decider(policy)
-
-    @property
-    def name(self) -> str:
-        return self.runtime.settings.service_name
+        super().__init__(runtime, policy, plan_decider(policy))
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect for intake's and session's events, in the consumer's transaction: keep

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from carepath.chassis.auth import Role
 from carepath.chassis.commands import Decision
 from carepath.chassis.http import RequestContext, context_for
+from carepath.chassis.service import service_of
 from carepath.contracts.access import DataCategory
 from carepath.contracts.session import (
     AdministerDose,
@@ -41,12 +42,7 @@ from carepath.session.service import Sessions
 router = APIRouter(tags=["session"], responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}})
 
 
-def sessions(request: Request) -> Sessions:
-    service: Sessions = request.app.state.sessions
-    return service
-
-
-Service = Annotated[Sessions, Depends(sessions)]
+Service = Annotated[Sessions, Depends(service_of(Sessions))]
 Reader = Annotated[
     RequestContext, Depends(context_for(Role.CLINICIAN, Role.NURSE, Role.THERAPIST, Role.AUDITOR))
 ]

@@ -25,11 +25,12 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings)
     service = Sessions(runtime, policy)
     runtime.subscribe(service.on_upstream_event)
-    app = runtime.create_app(
-        "CarePath session", [router], "Course, preparation, dosing, monitoring, discharge."
+    return runtime.create_app(
+        "CarePath session",
+        [router],
+        "Course, preparation, dosing, monitoring, discharge.",
+        service=service,
     )
-    app.state.sessions = service
-    return app
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from carepath.chassis.commands import Decision
-from carepath.chassis.decider import Decider
 from carepath.chassis.errors import NotFound
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import ServiceRuntime
+from carepath.chassis.service import DomainService
 from carepath.contracts import CloudEvent
 from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.domain import (
@@ -32,17 +32,11 @@ class DosingSessionIndex(SQLModel, table=True):
     patient_id: UUID = Field(index=True)
 
 
-class Sessions:
+class Sessions(DomainService[SessionPolicy, CourseState, CourseCommand]):
     """Runs course commands and reads courses."""
 
     def __init__(self, runtime: ServiceRuntime, policy: SessionPolicy) -> None:
-        self.runtime = runtime
-        self.policy = policy
-        self.decider: Decider[CourseState, CourseCommand] = course_decider(policy)
-
-    @property
-    def name(self) -> str:
-        return self.runtime.settings.service_name
+        super().__init__(runtime, policy, course_decider(policy))
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect for eligibility's, intake's and integration's events."""

@@ -35,7 +35,7 @@ from carepath.contracts.session import (
     SuspendCourse,
 )
 from carepath.session.clinic_policy import SessionPolicy
-from carepath.session.dosing import (
+from carepath.session.domain.dosing import (
     administer_dose,
     check_in,
     check_not_suspended,
@@ -44,7 +44,7 @@ from carepath.session.dosing import (
     record_vitals,
     report_adverse_event,
 )
-from carepath.session.state import (
+from carepath.session.domain.state import (
     CourseCommand,
     CourseState,
     DosingSession,

@@ -27,7 +27,7 @@ from carepath.contracts.session import (
     VitalsRecorded,
 )
 from carepath.session.clinic_policy import SessionPolicy
-from carepath.session.state import CourseState, DosingSession, DosingStatus
+from carepath.session.domain.state import CourseState, DosingSession, DosingStatus
 
 
 def check_in(
