@@ -95,5 +95,5 @@ async def review_screening(
         now=service.runtime.clock.now(),
         reviewed_at=review.reviewed_at,
     )
-    decision = await service.handle(patient_id, command, context.metadata(service.name))
+    decision = await service.command(patient_id, command, context)
     return Screening.of(patient_id, decision.state)

@@ -4,11 +4,9 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carepath.chassis.commands import Decision
 from carepath.chassis.errors import NotFound
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.chassis.service import DomainService
-from carepath.chassis.store import EventMetadata
 from carepath.contracts import CloudEvent
 from carepath.contracts.eligibility import EligibilityDetermined
 from carepath.eligibility.clinic_policy import EligibilityPolicy
@@ -25,11 +23,11 @@ class Eligibility(DomainService[EligibilityPolicy, ScreeningState, ScreeningComm
     """Runs screening commands and reads screenings."""
 
     def __init__(self, runtime: ServiceRuntime, policy: EligibilityPolicy) -> None:
-        super().__init__(runtime, policy, screening_decider(policy))
+        super().__init__(runtime, policy, screening_decider(policy), stream_id)
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect: react to one intake event, in the consumer's transaction."""
-        await self.runtime.react(session, envelope, self.decider, command_for, stream_id)
+        await self.react(session, envelope, command_for)
 
     async def screening(self, patient_id: UUID) -> tuple[ScreeningState, UUID | None]:
         """A patient's screening, and the event id of its automatic determination."""
@@ -42,11 +40,3 @@ class Eligibility(DomainService[EligibilityPolicy, ScreeningState, ScreeningComm
             None,
         )
         return state, determination_id
-
-    async def handle(
-        self, patient_id: UUID, command: ScreeningCommand, metadata: EventMetadata
-    ) -> Decision[ScreeningState]:
-        """Run a staff command: the screening after it, and what it decided."""
-        return await self.runtime.handle(
-            self.decider, stream_id(patient_id), command, subject=str(patient_id), metadata=metadata
-        )

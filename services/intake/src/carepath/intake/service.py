@@ -15,24 +15,18 @@ class Intake(DomainService[IntakePolicy, IntakeState, IntakeCommand]):
     """Runs intake commands and reads patients' intake records."""
 
     def __init__(self, runtime: ServiceRuntime, policy: IntakePolicy) -> None:
-        super().__init__(runtime, policy, intake_decider(policy))
+        super().__init__(runtime, policy, intake_decider(policy), stream_id)
 
     async def handle(
         self, patient_id: UUID, request: Request, context: RequestContext
     ) -> Decision[IntakeState]:
         """Run a staff command: the record after it, and what it decided."""
         now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
-        return await self.runtime.handle(
-            self.decider,
-            stream_id(patient_id),
-            IntakeCommand(request=request, now=now),
-            subject=str(patient_id),
-            metadata=context.metadata(self.name),
-        )
+        return await self.command(patient_id, IntakeCommand(request=request, now=now), context)
 
     async def record(self, patient_id: UUID) -> tuple[IntakeState, int]:
         """A patient's intake record and its version; NotFound for an unknown patient."""
-        state, version = await self.runtime.load(self.decider, stream_id(patient_id))
+        state, version = await self.state_of(patient_id)
         if state.referral is None:
             raise NotFound(f"no patient {patient_id}")
         return state, version

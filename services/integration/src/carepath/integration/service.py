@@ -59,7 +59,7 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
     """Runs plan commands, keeps upstream facts, and flags overdue integration sessions."""
 
     def __init__(self, runtime: ServiceRuntime, policy: IntegrationPolicy) -> None:
-        super().__init__(runtime, policy, plan_decider(policy))
+        super().__init__(runtime, policy, plan_decider(policy), stream_id)
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect for intake's and session's events, in the consumer's transaction: keep
@@ -67,7 +67,7 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
         fact = fact_from(registry.parse(envelope.type, envelope.data))  # bad payload: DLQ
         if fact is not None:
             await self._note(session, fact)
-        await self.runtime.react(session, envelope, self.decider, command_for, stream_id)
+        await self.react(session, envelope, command_for)
 
     async def _note(self, session: AsyncSession, fact: Fact) -> None:
         record = await self._context_record(session, fact.patient_id)
@@ -97,16 +97,10 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
     async def staff(
         self, patient_id: UUID, command: StaffCommand, context: RequestContext
     ) -> Decision[PlanState]:
-        return await self.runtime.handle(
-            self.decider,
-            stream_id(patient_id),
-            command,
-            subject=str(patient_id),
-            metadata=context.metadata(self.name),
-        )
+        return await self.command(patient_id, command, context)
 
     async def plan(self, patient_id: UUID) -> PlanState:
-        state, _version = await self.runtime.load(self.decider, stream_id(patient_id))
+        state, _version = await self.state_of(patient_id)
         return state
 
     async def flag_overdue_once(self) -> int:

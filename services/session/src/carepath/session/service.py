@@ -36,11 +36,11 @@ class Sessions(DomainService[SessionPolicy, CourseState, CourseCommand]):
     """Runs course commands and reads courses."""
 
     def __init__(self, runtime: ServiceRuntime, policy: SessionPolicy) -> None:
-        super().__init__(runtime, policy, course_decider(policy))
+        super().__init__(runtime, policy, course_decider(policy), stream_id)
 
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect for eligibility's, intake's and integration's events."""
-        await self.runtime.react(session, envelope, self.decider, command_for, stream_id)
+        await self.react(session, envelope, command_for)
 
     async def staff(
         self,
@@ -56,17 +56,10 @@ class Sessions(DomainService[SessionPolicy, CourseState, CourseCommand]):
             if new_session and command.new_id is not None:
                 session.add(DosingSessionIndex(session_id=command.new_id, patient_id=patient_id))
 
-        return await self.runtime.handle(
-            self.decider,
-            stream_id(patient_id),
-            command,
-            subject=str(patient_id),
-            metadata=context.metadata(self.name),
-            also=index_new_session,
-        )
+        return await self.command(patient_id, command, context, also=index_new_session)
 
     async def course(self, patient_id: UUID) -> CourseState:
-        state, _version = await self.runtime.load(self.decider, stream_id(patient_id))
+        state, _version = await self.state_of(patient_id)
         if state.course is None:
             raise NotFound(f"no course for patient {patient_id}")
         return state
