@@ -100,8 +100,9 @@ def ago(minutes: float) -> str:
 
 
 def dosed_half_an_hour_ago(session_url: str, patient_id: str) -> str:
-    """Preparation, then today's first dosing session: checked in and dosed 30 minutes ago, so
-    the patient is in post-dose monitoring for another 90 minutes. Returns the session id."""
+    """Preparation, then today's first dosing session: checked in and dosed 30 minutes ago (a
+    40-minute infusion), so the patient is in post-dose monitoring for another 130 minutes.
+    Returns the session id."""
     nurse = httpx.Client(base_url=session_url, headers=token(Role.NURSE, "nurse-b"), timeout=30)
     clinician = httpx.Client(
         base_url=session_url, headers=token(Role.CLINICIAN, "dr-browser"), timeout=30
@@ -203,7 +204,9 @@ def test_the_page_shows_the_summary_and_follows_the_clinic_live(
     )
     monitored = page.locator(f'#monitoring li[data-session-id="{in_monitoring}"]')
     expect(monitored.locator(".minutes-left")).to_have_text(
-        re.compile(r"^(8\d|9[01]) min left$"), timeout=PROJECTED_MS
+        # dosed 30 min ago over 40 min: 120 min of observation from the infusion's end, in 10
+        re.compile(r"^(12\d|13[01]) min left$"),
+        timeout=PROJECTED_MS,
     )
     expect(monitored.locator("button.patient-link")).to_have_attribute(
         "data-patient-id", cleared[0]

@@ -137,7 +137,7 @@ def test_one_patient_from_referral_to_course_completion(
             "POST",
             f"/dosing-sessions/{sid}/vitals",
             {
-                "measured_at": ago(days=day, minutes=-125),
+                "measured_at": ago(days=day, minutes=-165),
                 "systolic": 122,
                 "diastolic": 78,
                 "heart_rate": 68,
@@ -150,7 +150,8 @@ def test_one_patient_from_referral_to_course_completion(
                 "POST",
                 f"/dosing-sessions/{sid}/discharge",
                 {
-                    "discharged_at": ago(days=day, minutes=-135),
+                    # two hours after the 40-minute infusion ended
+                    "discharged_at": ago(days=day, minutes=-175),
                     "readiness_confirmed": True,
                     "escort_confirmed": True,
                     "no_driving_advised": True,

@@ -1,7 +1,8 @@
 """Given/when/then helpers and sample requests for the course decider (session service).
 
 One clinic day: the patient checks in at 09:45, is dosed at 10:00, and the decisions are taken at
-13:00 (`NOW`), so every default charted time lies in the past and 2 hours of observation fit.
+13:30 (`NOW`), so every default charted time lies in the past and 2 hours of observation after
+the infusion fit.
 """
 
 from collections.abc import Sequence
@@ -56,7 +57,7 @@ def session_id(number: int) -> UUID:
 SESSION = session_id(1)
 UNKNOWN_SESSION = UUID("00000000-dead-4000-8000-000000000000")
 
-NOW = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, 13, 30, tzinfo=UTC)
 PREPARED_AT = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
 SCHEDULED_FOR = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 CHECKED_IN_AT = datetime(2026, 12, 1, 9, 45, tzinfo=UTC)
@@ -66,8 +67,16 @@ STANDARD_IV_MG = 40.0  # 0.5 mg/kg at 80 kg over 40 minutes (Andrade 2017)
 RATIONALE = "Discussed with the prescriber; documented in the chart today."
 
 
+INFUSION_MINUTES = 40  # the standard IV infusion: the observation window runs from its end
+INFUSION_ENDED_AT = DOSED_AT + timedelta(minutes=INFUSION_MINUTES)
+
+
 def after_dose(hours: int = 0, minutes: int = 0, seconds: int = 0) -> datetime:
     return DOSED_AT + timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def after_infusion(hours: int = 0, minutes: int = 0, seconds: int = 0) -> datetime:
+    return INFUSION_ENDED_AT + timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -156,7 +165,7 @@ def dose(
         administered_at=at,
         route=route,
         dose_mg=mg,
-        infusion_minutes=40 if route is Route.IV else None,
+        infusion_minutes=INFUSION_MINUTES if route is Route.IV else None,
         override_rationale=override,
     )
     return staff(request, session=session, now=now)
@@ -168,7 +177,7 @@ def vitals(
     heart_rate: int = 84,
     *,
     session: UUID = SESSION,
-    at: datetime = DOSED_AT + timedelta(minutes=30),
+    at: datetime = DOSED_AT + timedelta(minutes=45),  # after the expected peak (40 min)
     now: datetime = NOW,
 ) -> StaffCommand:
     request = RecordVitals(
@@ -211,7 +220,7 @@ def adverse_event(
 
 def discharge(
     *,
-    at: datetime = DOSED_AT + timedelta(hours=2),
+    at: datetime = INFUSION_ENDED_AT + timedelta(hours=2),
     ready: bool = True,
     escort: bool = True,
     session: UUID = SESSION,
@@ -247,7 +256,7 @@ def completed_session(session: UUID, dosed_at: datetime) -> list[CourseCommand]:
         check_in(session=session, at=dosed_at - timedelta(minutes=15)),
         dose(session=session, at=dosed_at),
         vitals(session=session, at=dosed_at + timedelta(minutes=90)),
-        discharge(session=session, at=dosed_at + timedelta(hours=2)),
+        discharge(session=session, at=dosed_at + timedelta(minutes=INFUSION_MINUTES, hours=2)),
     ]
 
 

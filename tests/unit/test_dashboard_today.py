@@ -65,3 +65,11 @@ def test_the_countdown_uses_the_clinic_policys_window_until_the_discharge_says_w
     now = dosed + timedelta(minutes=30)
     assert board_entry(row, now, observation_minutes=180)["minutes_left"] == 150
     assert load_policy().observation_minutes == 120  # the default file, as session's policy
+
+
+def test_after_an_infusion_the_countdown_runs_from_its_end() -> None:
+    dosed = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    row = dosing("monitoring", dosed, dosed)
+    row.administration_ended_at = dosed + timedelta(minutes=40)
+    entry = board_entry(row, dosed + timedelta(minutes=60), observation_minutes=120)
+    assert entry["minutes_left"] == 100

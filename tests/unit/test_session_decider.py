@@ -18,6 +18,7 @@ from session_fixtures import (
     DOSED,
     DOSED_AT,
     ELIGIBILITY_EVENT,
+    INFUSION_ENDED_AT,
     MONITORED,
     NOW,
     OPENED,
@@ -33,6 +34,7 @@ from session_fixtures import (
     WEIGHT_KG,
     adverse_event,
     after_dose,
+    after_infusion,
     check_in,
     completed_session,
     completed_sessions,
@@ -434,7 +436,7 @@ def test_vitals_above_180_over_100_or_heart_rate_110_raise_an_alert(
             alert.alert_diastolic_mmhg,
             alert.alert_heart_rate_bpm,
         ) == (180, 100, 110)
-        assert alert.measured_at == after_dose(minutes=30)
+        assert alert.measured_at == after_dose(minutes=45)
         assert alert.policy_version == POLICY.version
 
 
@@ -452,10 +454,10 @@ def test_an_observation_is_recorded_while_monitoring() -> None:
 # Commands that only fit one stage of a dosing session, tried at another stage.
 OUT_OF_STAGE = [
     (
-        "checking-in-twice",
-        CHECKED_IN,
+        "checking-in-after-the-dose",
+        DOSED,
         check_in(),
-        "cannot check in: dosing session 1 is checked_in",
+        "cannot check in: dosing session 1 is monitoring",
     ),
     (
         "checking-in-a-deferred-session",
@@ -467,7 +469,7 @@ OUT_OF_STAGE = [
     (
         "vitals-after-discharge",
         (*MONITORED, discharge()),
-        vitals(at=after_dose(hours=2, minutes=5)),
+        vitals(at=after_infusion(hours=2, minutes=5)),
         "dosing session 1 is discharged, not monitoring",
     ),
     ("observation-before-the-dose", CHECKED_IN, observation(), "cannot record an observation"),
@@ -682,24 +684,24 @@ def refused(events: Sequence[DomainEvent]) -> DischargeRefused:
 
 @pytest.mark.parametrize(
     "at",
-    [after_dose(hours=1, minutes=59), after_dose(hours=1, minutes=59, seconds=59)],
+    [after_infusion(hours=1, minutes=59), after_infusion(hours=1, minutes=59, seconds=59)],
     ids=["1h59m", "1h59m59s"],
 )
-def test_discharge_before_two_hours_of_observation_is_refused_with_the_earliest_time(
+def test_discharge_before_two_hours_after_the_infusion_ended_is_refused_with_the_earliest_time(
     at: datetime,
 ) -> None:
     refusal = refused(when(given(*MONITORED), discharge(at=at)))
     assert refusal.reasons == [WINDOW]
-    assert refusal.earliest_discharge_at == DOSED_AT + timedelta(minutes=120)
+    assert refusal.earliest_discharge_at == INFUSION_ENDED_AT + timedelta(minutes=120)
     assert (refusal.attempted_at, refusal.observation_minutes) == (at, 119)
-    assert "observed 119 of 120 minutes since the dose" in refusal.explanation
+    assert "observed 119 of 120 minutes since the end of administration" in refusal.explanation
     assert (refusal.last_systolic, refusal.last_diastolic) == (132, 82)
     assert refusal.min_observation_minutes == 120 and refusal.policy_version == POLICY.version
 
 
 def test_no_driving_until_the_clinics_next_day_not_the_next_utc_day() -> None:
     sydney = ZoneInfo("Australia/Sydney")  # 21:00 UTC on Dec 1 is 08:00 on Dec 2 there
-    at = after_dose(hours=11)
+    at = after_infusion(hours=10, minutes=20)  # 21:00 UTC
     [discharged] = when(given(*MONITORED), discharge(at=at, now=at.astimezone(sydney)))
     assert isinstance(discharged, PatientDischarged)
     assert discharged.no_driving_until == date(2026, 12, 3)
@@ -708,15 +710,18 @@ def test_no_driving_until_the_clinics_next_day_not_the_next_utc_day() -> None:
 def test_how_many_days_without_driving_is_the_clinic_policys() -> None:
     discharge_rule = POLICY.discharge.model_copy(update={"no_driving_days": 2})
     decider = course_decider(POLICY.model_copy(update={"discharge": discharge_rule}))
-    [discharged] = decider.decide(given(*MONITORED), discharge(at=after_dose(hours=2)))
+    [discharged] = decider.decide(given(*MONITORED), discharge(at=after_infusion(hours=2)))
     assert isinstance(discharged, PatientDischarged)
     assert discharged.no_driving_until == date(2026, 12, 3)
 
 
 def test_discharge_at_exactly_two_hours_is_accepted_with_no_driving_until_tomorrow() -> None:
-    [discharged] = when(given(*MONITORED), discharge(at=after_dose(hours=2)))
+    [discharged] = when(given(*MONITORED), discharge(at=after_infusion(hours=2)))
     assert isinstance(discharged, PatientDischarged)
-    assert (discharged.discharged_at, discharged.observation_minutes) == (after_dose(hours=2), 120)
+    assert (discharged.discharged_at, discharged.observation_minutes) == (
+        after_infusion(hours=2),
+        120,
+    )
     assert discharged.no_driving_until == date(2026, 12, 2)
     assert (discharged.last_systolic, discharged.last_diastolic) == (132, 82)
     assert discharged.readiness_confirmed and discharged.escort_confirmed
@@ -736,8 +741,8 @@ def test_discharge_is_refused_when_no_bp_was_recorded_since_the_dose() -> None:
 
 
 def test_a_bp_charted_after_the_discharge_time_does_not_count() -> None:
-    state = given(*DOSED, vitals(at=after_dose(hours=2, minutes=10)))
-    assert refused(when(state, discharge(at=after_dose(hours=2)))).reasons == [NO_BP]
+    state = given(*DOSED, vitals(at=after_infusion(hours=2, minutes=10)))
+    assert refused(when(state, discharge(at=after_infusion(hours=2)))).reasons == [NO_BP]
 
 
 @pytest.mark.parametrize(
@@ -788,10 +793,10 @@ def test_every_reason_for_refusing_a_discharge_is_listed_together() -> None:
     refusal = refused(when(state, discharge(at=after_dose(minutes=90), ready=False, escort=False)))
     assert refusal.reasons == [WINDOW, BP_ABOVE, NOT_READY, NO_ESCORT]
     assert refusal.explanation == (
-        "observed 90 of 120 minutes since the dose; last BP 192/106 mmHg is above 180/100; "
-        "the readiness-to-leave check is not confirmed; no escort is confirmed"
+        "observed 50 of 120 minutes since the end of administration; last BP 192/106 mmHg is "
+        "above 180/100; the readiness-to-leave check is not confirmed; no escort is confirmed"
     )
-    assert refusal.earliest_discharge_at == after_dose(hours=2)
+    assert refusal.earliest_discharge_at == after_infusion(hours=2)
 
 
 def test_no_bp_and_too_early_are_listed_together() -> None:
@@ -808,7 +813,7 @@ def test_a_refused_discharge_is_recorded_and_the_patient_stays_under_monitoring(
 
 def test_a_discharged_session_cannot_be_discharged_again() -> None:
     with pytest.raises(RuleViolation, match="cannot discharge: dosing session 1 is discharged"):
-        when(given(*MONITORED, discharge()), discharge(at=after_dose(hours=2, minutes=5)))
+        when(given(*MONITORED, discharge()), discharge(at=after_infusion(hours=2, minutes=5)))
 
 
 def test_a_discharge_ends_the_session_so_the_next_one_can_be_booked() -> None:
@@ -824,10 +829,10 @@ CHARTED: list[tuple[str, SoFar, Charting, datetime]] = [
     ("held_at", OPENED, lambda at: preparation(at=at), PREPARED_AT),
     ("measured_at", BOOKED, lambda at: check_in(at=at), CHECKED_IN_AT),
     ("administered_at", CHECKED_IN, lambda at: dose(at=at), DOSED_AT),
-    ("measured_at", DOSED, lambda at: vitals(at=at), after_dose(minutes=30)),
+    ("measured_at", DOSED, lambda at: vitals(at=at), after_dose(minutes=45)),
     ("observed_at", DOSED, lambda at: observation(at=at), after_dose(minutes=20)),
     ("occurred_at", DOSED, lambda at: adverse_event(at=at), after_dose(minutes=25)),
-    ("discharged_at", MONITORED, lambda at: discharge(at=at), after_dose(hours=2)),
+    ("discharged_at", MONITORED, lambda at: discharge(at=at), after_infusion(hours=2)),
 ]
 CHARTED_IDS = [
     "preparation",
@@ -849,13 +854,25 @@ def test_a_charted_time_beyond_the_5_minute_clock_skew_is_invalid_naming_the_fie
     assert invalid.value.field == field and "must not be in the future" in invalid.value.message
 
 
-@pytest.mark.parametrize("field, so_far, chart, _past", CHARTED, ids=CHARTED_IDS)
+@pytest.mark.parametrize(
+    "field, so_far, chart, _past",
+    CHARTED[:-1],
+    ids=CHARTED_IDS[:-1],  # not the discharge
+)
 def test_a_charted_time_within_the_clock_skew_is_accepted(
     field: str, so_far: SoFar, chart: Charting, _past: datetime
 ) -> None:
     at = NOW + timedelta(minutes=5)
+    if field == "administered_at":  # a dose needs a recent check-in
+        so_far = (*BOOKED, check_in(at=NOW))
     first = when(given(*so_far), chart(at))[0]
     assert getattr(first, field) == at
+
+
+def test_a_discharge_may_not_be_charted_ahead_even_within_the_clock_skew() -> None:
+    # The skew allowance must not shorten the observation window.
+    with pytest.raises(InvalidField, match="discharged_at: must not be in the future"):
+        when(given(*MONITORED), discharge(at=NOW + timedelta(minutes=1)))
 
 
 @pytest.mark.parametrize("field, so_far, chart, past", CHARTED, ids=CHARTED_IDS)

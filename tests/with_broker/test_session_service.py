@@ -85,7 +85,7 @@ def test_a_full_dosing_session_over_http_emits_the_expected_events_in_order(
     checked = call(
         f"/dosing-sessions/{sid}/check-in",
         {
-            "measured_at": at(140),
+            "measured_at": at(180),
             "systolic": 128,
             "diastolic": 82,
             "heart_rate": 72,
@@ -97,20 +97,21 @@ def test_a_full_dosing_session_over_http_emits_the_expected_events_in_order(
     assert checked["status"] == "checked_in"
     dosed = call(
         f"/dosing-sessions/{sid}/dose",
-        {"administered_at": at(130), "route": "iv", "dose_mg": 40, "infusion_minutes": 40},
+        # a 40-minute infusion: the observation window runs from its end, 130 minutes ago
+        {"administered_at": at(170), "route": "iv", "dose_mg": 40, "infusion_minutes": 40},
         clinician,
     )
     assert dosed["dose"]["dose_mg_per_kg"] == 0.5 and dosed["status"] == "monitoring"
     call(
         f"/dosing-sessions/{sid}/vitals",
-        {"measured_at": at(90), "systolic": 150, "diastolic": 92, "heart_rate": 88, "spo2": 97},
+        {"measured_at": at(125), "systolic": 150, "diastolic": 92, "heart_rate": 88, "spo2": 97},
         nurse,
         201,
     )
     call(
         f"/dosing-sessions/{sid}/observations",
         {
-            "observed_at": at(85),
+            "observed_at": at(120),
             "cadss_total": 18,
             "sedation": "drowsy",
             "side_effects": ["nausea"],

@@ -100,6 +100,7 @@ class DischargeRefusalReason(StrEnum):
     OBSERVATION_WINDOW_NOT_ELAPSED = "observation_window_not_elapsed"
     BLOOD_PRESSURE_ABOVE_ALERT_THRESHOLD = "blood_pressure_above_alert_threshold"
     NO_BLOOD_PRESSURE_SINCE_DOSE = "no_blood_pressure_since_dose"
+    NO_BLOOD_PRESSURE_AFTER_EXPECTED_PEAK = "no_blood_pressure_after_expected_peak"
     READINESS_NOT_CONFIRMED = "readiness_not_confirmed"
     ESCORT_NOT_CONFIRMED = "escort_not_confirmed"
 

@@ -53,6 +53,7 @@ class DosingView(SQLModel, table=True):
     scheduled_for: datetime = _time(nullable=False)
     status: str = "scheduled"
     dosed_at: datetime | None = _time()
+    administration_ended_at: datetime | None = _time()  # the window runs from here (IV: infusion)
     discharged_at: datetime | None = _time()
     min_observation_minutes: int | None = None
     last_bp: str | None = None

@@ -1,6 +1,7 @@
 """Events into read models: one small handler per event type. Pure data in, rows out."""
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -217,6 +218,8 @@ async def _dosing_step(session: AsyncSession, event: Any, _envelope: CloudEvent)
             row.status = "deferred"
         case DoseAdministered():
             row.status, row.dosed_at = "monitoring", event.administered_at
+            infusion = timedelta(minutes=event.infusion_minutes or 0)
+            row.administration_ended_at = event.administered_at + infusion
             (await _patient(session, event.patient_id)).doses_given += 1
         case VitalsRecorded():
             row.last_bp = f"{event.systolic}/{event.diastolic}"

@@ -55,7 +55,8 @@ def board_entry(row: DosingView, now: datetime, observation_minutes: int) -> dic
     """One session on today's board; until the discharge records the window that applied, the
     clinic policy's `observation_minutes` counts down."""
     minutes = row.min_observation_minutes or observation_minutes
-    ends = row.dosed_at + timedelta(minutes=minutes) if row.dosed_at else None
+    observed_from = row.administration_ended_at or row.dosed_at
+    ends = observed_from + timedelta(minutes=minutes) if observed_from else None
     left = (
         max(0, int((ends - now).total_seconds() // 60))
         if ends and row.status == "monitoring"

@@ -1,5 +1,6 @@
 """The session service's clinic policy: course plan, BP limits, dose ranges, discharge window."""
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Self
 
@@ -23,6 +24,7 @@ class CoursePlan(_Section):
 class CheckInLimits(_Section):
     max_systolic_mmhg: int = Field(ge=90, le=200)
     max_diastolic_mmhg: int = Field(ge=50, le=130)
+    valid_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
 
 class MonitoringAlerts(_Section):
@@ -34,6 +36,7 @@ class MonitoringAlerts(_Section):
 class DischargeRule(_Section):
     min_observation_minutes: int = Field(ge=0, le=600)
     no_driving_days: int = Field(default=1, ge=0, le=14)
+    bp_after_dose_minutes: int = Field(default=40, ge=0, le=600)
 
 
 class DoseRange(_Section):
@@ -61,10 +64,14 @@ class DoseRange(_Section):
     def per_kg(self) -> bool:
         return self.min_mg_per_kg is not None
 
-    def contains(self, dose_mg: float, dose_mg_per_kg: float) -> bool:
+    def contains(self, dose_mg: float, weight_kg: float) -> bool:
+        """Whether the dose lies in the range, in exact decimal arithmetic: 7.24 mg at 72.4 kg is
+        0.1 mg/kg, not a float a hair below it."""
+        dose = Decimal(str(dose_mg))
         if self.per_kg:
-            return (self.min_mg_per_kg or 0) <= dose_mg_per_kg <= (self.max_mg_per_kg or 0)
-        return (self.min_mg or 0) <= dose_mg <= (self.max_mg or 0)
+            low, high = Decimal(str(self.min_mg_per_kg)), Decimal(str(self.max_mg_per_kg))
+            return low * Decimal(str(weight_kg)) <= dose <= high * Decimal(str(weight_kg))
+        return Decimal(str(self.min_mg)) <= dose <= Decimal(str(self.max_mg))
 
     def describe(self) -> str:
         if self.per_kg:

@@ -38,6 +38,7 @@ from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.domain.dosing import (
     administer_dose,
     check_in,
+    check_not_ended,
     check_not_suspended,
     discharge,
     record_observation,
@@ -237,11 +238,6 @@ def suspend_course(state: CourseState, request: SuspendCourse, now: datetime) ->
             occurred_at=charted(request.suspended_at, now, "suspended_at"),
         )
     ]
-
-
-def check_not_ended(state: CourseState, action: str) -> None:
-    if state.ended is not None:
-        raise RuleViolation(f"cannot {action}: the course has ended ({state.ended.reason.value})")
 
 
 def resume_course(state: CourseState, request: ResumeCourse, now: datetime) -> list[DomainEvent]:

@@ -37,7 +37,9 @@ def check_in(
     now: datetime,
     policy: SessionPolicy,
 ) -> list[DomainEvent]:
-    check_status(session, DosingStatus.SCHEDULED, "check in")
+    if session.status is not DosingStatus.CHECKED_IN:  # a repeat check-in renews stale vitals
+        check_status(session, DosingStatus.SCHEDULED, "check in")
+    check_not_ended(state, "check in for dosing")
     check_not_suspended(state, "check in for dosing")
     patient_id, session_id = session.scheduled.patient_id, session.scheduled.session_id
     answers = request.pre_dose_phq9_answers
@@ -87,13 +89,22 @@ def administer_dose(
     policy: SessionPolicy,
 ) -> list[DomainEvent]:
     check_status(session, DosingStatus.CHECKED_IN, "give a dose")
+    check_not_ended(state, "give a dose")
     check_not_suspended(state, "give a dose")
     assert session.check_in is not None
     at = charted(request.administered_at, now, "administered_at")
     if state.doses_given == 0 and not any(p.held_at <= at for p in state.preparations):
         raise RuleViolation("a preparation session must come before the first dose")
-    if at < session.check_in.measured_at:
+    checked_at = session.check_in.measured_at
+    if at < checked_at:
         raise InvalidField("administered_at", "must not be before the check-in vitals were taken")
+    window = policy.check_in.valid_minutes
+    if at - checked_at > timedelta(minutes=window):
+        taken = int((at - checked_at).total_seconds() // 60)
+        raise RuleViolation(
+            f"the pre-dose vitals were taken {taken} minutes before the dose; a dose needs them "
+            f"within {window} minutes (clinic policy): check the patient in again"
+        )
     weight = session.check_in.weight_kg
     exact_per_kg = request.dose_mg / weight
     per_kg = round(exact_per_kg, 4)
@@ -103,7 +114,7 @@ def administer_dose(
             f"{request.dose_mg:g} mg is below 0.0001 mg/kg at {weight:g} kg: check the entry",
         )
     allowed = policy.dose_ranges[request.route]
-    within = allowed.contains(request.dose_mg, exact_per_kg)
+    within = allowed.contains(request.dose_mg, weight)
     if not within and request.override_rationale is None:
         given = f"{request.dose_mg:g} mg ({per_kg:g} mg/kg at {weight:g} kg)"
         raise RuleViolation(
@@ -238,20 +249,32 @@ def discharge(
     dose = session.dose
     assert dose is not None
     at = charted(request.discharged_at, now, "discharged_at")
+    if at > now:  # the clock-skew allowance must not shorten a safety window
+        raise InvalidField("discharged_at", f"must not be in the future (now is {now.isoformat()})")
     if at < dose.administered_at:
         raise InvalidField("discharged_at", "is before the dose was given")
     rule, alerts = policy.discharge, policy.monitoring
-    observed = int((at - dose.administered_at).total_seconds() // 60)
+    # The window runs from the end of administration: the end of an IV infusion.
+    ended = dose.administered_at + timedelta(minutes=dose.infusion_minutes or 0)
+    observed = int((at - ended).total_seconds() // 60)
     last = session.last_vitals(at)
+    peak = dose.administered_at + timedelta(minutes=rule.bp_after_dose_minutes)
     reasons, explained = [], []
     if observed < rule.min_observation_minutes:
         reasons.append(DischargeRefusalReason.OBSERVATION_WINDOW_NOT_ELAPSED)
         explained.append(
-            f"observed {observed} of {rule.min_observation_minutes} minutes since the dose"
+            f"observed {max(observed, 0)} of {rule.min_observation_minutes} minutes since the "
+            "end of administration"
         )
     if last is None:
         reasons.append(DischargeRefusalReason.NO_BLOOD_PRESSURE_SINCE_DOSE)
         explained.append("no blood pressure recorded since the dose")
+    elif last.measured_at < peak:
+        reasons.append(DischargeRefusalReason.NO_BLOOD_PRESSURE_AFTER_EXPECTED_PEAK)
+        explained.append(
+            f"no blood pressure taken {rule.bp_after_dose_minutes} minutes or more after the "
+            f"dose started (the expected peak, {peak.isoformat()})"
+        )
     elif last.systolic > alerts.alert_systolic_mmhg or last.diastolic > alerts.alert_diastolic_mmhg:
         reasons.append(DischargeRefusalReason.BLOOD_PRESSURE_ABOVE_ALERT_THRESHOLD)
         explained.append(
@@ -280,8 +303,7 @@ def discharge(
                 attempted_at=at,
                 reasons=reasons,
                 explanation="; ".join(explained),
-                earliest_discharge_at=dose.administered_at
-                + timedelta(minutes=rule.min_observation_minutes)
+                earliest_discharge_at=ended + timedelta(minutes=rule.min_observation_minutes)
                 if window_open
                 else None,
                 observation_minutes=max(observed, 0),
@@ -320,3 +342,8 @@ def check_not_suspended(state: CourseState, action: str) -> None:
             f"cannot {action}: the course is suspended ({state.suspension.reason.value}) "
             "until a clinician resumes it"
         )
+
+
+def check_not_ended(state: CourseState, action: str) -> None:
+    if state.ended is not None:
+        raise RuleViolation(f"cannot {action}: the course has ended ({state.ended.reason.value})")
