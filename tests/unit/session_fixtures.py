@@ -246,7 +246,9 @@ def resume() -> StaffCommand:
 
 
 def consent_withdrawn() -> SuspendForConsentWithdrawal:
-    return SuspendForConsentWithdrawal(withdrawal_event_id=CONSENT_WITHDRAWN_EVENT)
+    return SuspendForConsentWithdrawal(
+        withdrawal_event_id=CONSENT_WITHDRAWN_EVENT, patient_id=PATIENT
+    )
 
 
 def completed_session(session: UUID, dosed_at: datetime) -> list[CourseCommand]:

@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -59,6 +60,7 @@ from carepath.contracts import DomainEvent
 from carepath.contracts.common import AdverseEventSeverity, TherapyModality
 from carepath.contracts.session import (
     AdverseEventReported,
+    CourseEndReason,
     CourseOpened,
     CourseOpeningBasis,
     CourseResumed,
@@ -81,7 +83,7 @@ from carepath.contracts.session import (
     VitalsRecorded,
 )
 from carepath.session.clinic_policy import SessionPolicy
-from carepath.session.domain import CourseCommand, DosingStatus, course_decider
+from carepath.session.domain import CourseCommand, DosingStatus, EndCourse, course_decider
 
 SoFar = tuple[CourseCommand, ...]  # the commands decided so far, in order
 Charting = Callable[[datetime], CourseCommand]  # a command charting something at a given time
@@ -577,35 +579,36 @@ def test_no_session_can_be_booked_while_the_course_is_suspended(reason: str, so_
 
 
 @pytest.mark.parametrize(
-    "reason, suspension",
-    [("clinician_decision", suspend()), ("consent_withdrawn", consent_withdrawn())],
+    "why, suspension",
+    [
+        ("the course is suspended (clinician_decision)", suspend()),
+        ("consent was withdrawn; new consent needs a new screening", consent_withdrawn()),
+    ],
     ids=["clinician_decision", "consent_withdrawn"],
 )
 def test_a_booked_session_cannot_be_checked_in_while_the_course_is_suspended(
-    reason: str, suspension: CourseCommand
+    why: str, suspension: CourseCommand
 ) -> None:
-    with pytest.raises(
-        RuleViolation,
-        match=re.escape(f"cannot check in for dosing: the course is suspended ({reason})"),
-    ):
+    with pytest.raises(RuleViolation, match=re.escape(f"cannot check in for dosing: {why}")):
         when(given(*BOOKED, suspension), check_in())
 
 
 @pytest.mark.parametrize(
-    "reason, suspension",
+    "why, suspension",
     [
-        ("serious_adverse_event", adverse_event(serious=True, at=CHECKED_IN_AT)),
-        ("clinician_decision", suspend()),
-        ("consent_withdrawn", consent_withdrawn()),
+        (
+            "the course is suspended (serious_adverse_event)",
+            adverse_event(serious=True, at=CHECKED_IN_AT),
+        ),
+        ("the course is suspended (clinician_decision)", suspend()),
+        ("consent was withdrawn; new consent needs a new screening", consent_withdrawn()),
     ],
     ids=["serious_adverse_event", "clinician_decision", "consent_withdrawn"],
 )
 def test_a_checked_in_patient_cannot_be_dosed_while_the_course_is_suspended(
-    reason: str, suspension: CourseCommand
+    why: str, suspension: CourseCommand
 ) -> None:
-    with pytest.raises(
-        RuleViolation, match=re.escape(f"cannot give a dose: the course is suspended ({reason})")
-    ):
+    with pytest.raises(RuleViolation, match=re.escape(f"cannot give a dose: {why}")):
         when(given(*CHECKED_IN, suspension), dose())
 
 
@@ -637,8 +640,29 @@ def test_a_redelivered_consent_withdrawal_decides_nothing() -> None:
     assert when(given(*PREPARED, consent_withdrawn()), consent_withdrawn()) == []
 
 
-def test_a_consent_withdrawal_before_any_course_decides_nothing() -> None:
-    assert when(given(), consent_withdrawn()) == []
+def test_a_consent_withdrawal_before_any_course_is_remembered_and_no_course_opens() -> None:
+    # The intake and eligibility topics have no order between them: the withdrawal may come first.
+    assert types(when(given(), consent_withdrawn())) == ["CourseBarred"]
+    assert when(given(consent_withdrawn()), consent_withdrawn()) == []  # redelivered
+    assert when(given(consent_withdrawn()), open_course()) == []
+
+
+@pytest.mark.parametrize(
+    "reason", [CourseEndReason.SCREENING_DECLINED, CourseEndReason.SCREENING_CLOSED]
+)
+def test_a_decline_or_closure_before_the_course_opened_bars_it(reason: CourseEndReason) -> None:
+    # Robust to any delivery order: remembered, and the clearance then opens nothing.
+    said_no = EndCourse(reason=reason, ended_by_event_id=uuid4(), patient_id=PATIENT)
+    assert types(when(given(), said_no)) == ["CourseBarred"]
+    assert when(given(said_no), open_course()) == []
+
+
+def test_a_clinicians_decline_after_an_automatic_eligible_ends_the_course() -> None:
+    declined = EndCourse(reason=CourseEndReason.SCREENING_DECLINED, ended_by_event_id=uuid4())
+    state = given(*CHECKED_IN, declined)
+    assert state.ended is not None and state.ended.reason is CourseEndReason.SCREENING_DECLINED
+    with pytest.raises(RuleViolation, match="cannot give a dose: the course has ended"):
+        when(state, dose())
 
 
 @pytest.mark.parametrize(

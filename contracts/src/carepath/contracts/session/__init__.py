@@ -20,6 +20,7 @@ from carepath.contracts.session.commands import (
 )
 from carepath.contracts.session.events import (
     AdverseEventReported,
+    CourseBarred,
     CourseEnded,
     CourseOpened,
     CourseResumed,
@@ -42,6 +43,7 @@ from carepath.contracts.session.types import (
     AlertSystolicMmHg,
     CadssTotal,
     ClinicalNotes,
+    CourseBarReason,
     CourseEndReason,
     CourseOpeningBasis,
     CourseSuspensionReason,
@@ -66,6 +68,8 @@ __all__ = [
     "CadssTotal",
     "CheckIn",
     "ClinicalNotes",
+    "CourseBarReason",
+    "CourseBarred",
     "CourseEndReason",
     "CourseEnded",
     "CourseOpened",

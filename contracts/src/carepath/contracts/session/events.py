@@ -33,6 +33,7 @@ from carepath.contracts.session.types import (
     AlertSystolicMmHg,
     CadssTotal,
     ClinicalNotes,
+    CourseBarReason,
     CourseEndReason,
     CourseOpeningBasis,
     CourseSuspensionReason,
@@ -414,4 +415,22 @@ class CourseEnded(SessionEvent):
     patient_id: PatientId
     course_id: UUID = Field(description="The course that ended.")
     reason: CourseEndReason = Field(description="Completed or discontinued.")
-    ended_by_event_id: UUID = Field(description="The CourseCompleted or CourseDiscontinued event.")
+    ended_by_event_id: UUID = Field(
+        description="The event that ended it: CourseCompleted, CourseDiscontinued, the declining "
+        "EligibilityReviewed or ScreeningClosed."
+    )
+
+
+@registry.register
+class CourseBarred(SessionEvent):
+    """The clinic said no before any course was opened: consent withdrawn, declined on review,
+    or the screening closed. The session service remembers it, so that no course opens and no
+    dose is given without new consent and a new screening, in whatever order the intake and
+    eligibility topics arrive."""
+
+    patient_id: PatientId
+    reason: CourseBarReason = Field(description="Why no course may open.")
+    caused_by_event_id: UUID = Field(
+        description="The upstream event: ConsentWithdrawn, the declining EligibilityReviewed, "
+        "or ScreeningClosed."
+    )

@@ -105,8 +105,20 @@ class DischargeRefusalReason(StrEnum):
     ESCORT_NOT_CONFIRMED = "escort_not_confirmed"
 
 
+class CourseBarReason(StrEnum):
+    """Why no course may open for a patient."""
+
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    SCREENING_DECLINED = "screening_declined"
+    SCREENING_CLOSED = "screening_closed"
+
+
 class CourseEndReason(StrEnum):
-    """How the course ended, as integration recorded it."""
+    """How the course ended: as integration recorded it (completed, discontinued), or because
+    the clinic said no after it opened (a clinician declined on review, or the screening was
+    closed when consent was withdrawn)."""
 
     COMPLETED = "completed"
     DISCONTINUED = "discontinued"
+    SCREENING_DECLINED = "screening_declined"
+    SCREENING_CLOSED = "screening_closed"

@@ -8,6 +8,7 @@ from carepath.contracts.eligibility import (
     EligibilityOutcome,
     EligibilityReviewed,
     ReviewDecision,
+    ScreeningClosed,
 )
 from carepath.contracts.intake import ConsentWithdrawn
 from carepath.contracts.integration import CourseCompleted, CourseDiscontinued
@@ -31,7 +32,15 @@ def command_for(event: DomainEvent, event_id: UUID) -> CourseCommand | None:
         case EligibilityReviewed(decision=ReviewDecision.APPROVE):
             return _open(event.patient_id, CourseOpeningBasis.REVIEW_APPROVED, event_id)
         case ConsentWithdrawn():
-            return SuspendForConsentWithdrawal(withdrawal_event_id=event_id)
+            return SuspendForConsentWithdrawal(
+                withdrawal_event_id=event_id, patient_id=event.patient_id
+            )
+        case EligibilityReviewed(decision=ReviewDecision.DECLINE):
+            declined = CourseEndReason.SCREENING_DECLINED
+            return EndCourse(declined, ended_by_event_id=event_id, patient_id=event.patient_id)
+        case ScreeningClosed():
+            closed = CourseEndReason.SCREENING_CLOSED
+            return EndCourse(closed, ended_by_event_id=event_id, patient_id=event.patient_id)
         case CourseCompleted():
             return EndCourse(reason=CourseEndReason.COMPLETED, ended_by_event_id=event_id)
         case CourseDiscontinued():

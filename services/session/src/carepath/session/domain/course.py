@@ -18,7 +18,10 @@ from carepath.contracts import DomainEvent
 from carepath.contracts.session import (
     AdministerDose,
     CheckIn,
+    CourseBarReason,
+    CourseBarred,
     CourseEnded,
+    CourseEndReason,
     CourseOpened,
     CourseResumed,
     CourseSuspended,
@@ -101,6 +104,8 @@ def open_course(
 ) -> list[DomainEvent]:
     if state.course is not None:
         return []  # already open: a redelivery, or an approval after an automatic `eligible`
+    if state.barred is not None or state.consent_withdrawn:
+        return []  # the clinic said no: new consent needs a new screening
     return [
         CourseOpened(
             patient_id=command.patient_id,
@@ -114,8 +119,22 @@ def open_course(
     ]
 
 
+BARRING = {
+    CourseEndReason.SCREENING_DECLINED: CourseBarReason.SCREENING_DECLINED,
+    CourseEndReason.SCREENING_CLOSED: CourseBarReason.SCREENING_CLOSED,
+}
+
+
 def end_course(state: CourseState, command: EndCourse) -> list[DomainEvent]:
-    if state.course is None or state.ended is not None:
+    if state.course is None:
+        bar = BARRING.get(command.reason)
+        if bar is None or command.patient_id is None or state.barred is not None:
+            return []
+        barred = CourseBarred(
+            patient_id=command.patient_id, reason=bar, caused_by_event_id=command.ended_by_event_id
+        )
+        return [barred]  # a course that has not opened yet never will
+    if state.ended is not None:
         return []
     return [
         CourseEnded(
@@ -131,7 +150,15 @@ def suspend_for_consent(
     state: CourseState, command: SuspendForConsentWithdrawal
 ) -> list[DomainEvent]:
     if state.course is None:
-        return []
+        if state.consent_withdrawn:
+            return []
+        return [
+            CourseBarred(
+                patient_id=command.patient_id,
+                reason=CourseBarReason.CONSENT_WITHDRAWN,
+                caused_by_event_id=command.withdrawal_event_id,
+            )
+        ]
     if (
         state.suspension is not None
         and state.suspension.reason is CourseSuspensionReason.CONSENT_WITHDRAWN

@@ -40,6 +40,7 @@ def check_in(
     if session.status is not DosingStatus.CHECKED_IN:  # a repeat check-in renews stale vitals
         check_status(session, DosingStatus.SCHEDULED, "check in")
     check_not_ended(state, "check in for dosing")
+    check_consent_is_active(state, "check in for dosing")
     check_not_suspended(state, "check in for dosing")
     patient_id, session_id = session.scheduled.patient_id, session.scheduled.session_id
     answers = request.pre_dose_phq9_answers
@@ -90,6 +91,7 @@ def administer_dose(
 ) -> list[DomainEvent]:
     check_status(session, DosingStatus.CHECKED_IN, "give a dose")
     check_not_ended(state, "give a dose")
+    check_consent_is_active(state, "give a dose")
     check_not_suspended(state, "give a dose")
     assert session.check_in is not None
     at = charted(request.administered_at, now, "administered_at")
@@ -347,3 +349,10 @@ def check_not_suspended(state: CourseState, action: str) -> None:
 def check_not_ended(state: CourseState, action: str) -> None:
     if state.ended is not None:
         raise RuleViolation(f"cannot {action}: the course has ended ({state.ended.reason.value})")
+
+
+def check_consent_is_active(state: CourseState, action: str) -> None:
+    if state.consent_withdrawn:
+        raise RuleViolation(
+            f"cannot {action}: consent was withdrawn; new consent needs a new screening"
+        )

@@ -11,12 +11,15 @@ from carepath.contracts.session import (
     AdministerDose,
     AdverseEventReported,
     CheckIn,
+    CourseBarReason,
+    CourseBarred,
     CourseEnded,
     CourseEndReason,
     CourseOpened,
     CourseOpeningBasis,
     CourseResumed,
     CourseSuspended,
+    CourseSuspensionReason,
     DischargePatient,
     DischargeRefused,
     DoseAdministered,
@@ -52,17 +55,20 @@ class OpenCourse:
 
 @dataclass(frozen=True)
 class EndCourse:
-    """Integration completed or discontinued the course."""
+    """Integration completed or discontinued the course, or the clinic said no (declined on
+    review, screening closed): then a course not opened yet never opens (`patient_id`)."""
 
     reason: CourseEndReason
     ended_by_event_id: UUID
+    patient_id: UUID | None = None
 
 
 @dataclass(frozen=True)
 class SuspendForConsentWithdrawal:
-    """Consent was withdrawn upstream."""
+    """Consent was withdrawn upstream: suspend the course, or remember it when none is open."""
 
     withdrawal_event_id: UUID
+    patient_id: UUID
 
 
 StaffRequest = (
@@ -138,8 +144,10 @@ class DosingSession:
         )
 
     def last_vitals(self, until: datetime) -> VitalsRecorded | None:
+        """The last reading up to `until`; of readings charted at the same time, the highest
+        (the safe side)."""
         taken = [v for v in self.vitals if v.measured_at <= until]
-        return max(taken, key=lambda v: v.measured_at) if taken else None
+        return max(taken, key=lambda v: (v.measured_at, v.systolic, v.diastolic)) if taken else None
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,8 @@ class CourseState:
     """What the session service knows about one patient's course."""
 
     course: CourseOpened | None = None
+    consent_withdrawn: bool = False  # remembered before a course exists, too
+    barred: CourseBarred | None = None  # the clinic said no before a course was opened
     suspension: CourseSuspended | None = None
     ended: CourseEnded | None = None
     preparations: tuple[PreparationSessionCompleted, ...] = ()
@@ -178,7 +188,15 @@ def evolve(state: CourseState, event: DomainEvent) -> CourseState:
         case CourseEnded():
             return replace(state, ended=event)
         case CourseSuspended():
-            return replace(state, suspension=event)
+            withdrawn = event.reason is CourseSuspensionReason.CONSENT_WITHDRAWN
+            return replace(
+                state, suspension=event, consent_withdrawn=state.consent_withdrawn or withdrawn
+            )
+        case CourseBarred():
+            withdrawn = event.reason is CourseBarReason.CONSENT_WITHDRAWN
+            return replace(
+                state, barred=event, consent_withdrawn=state.consent_withdrawn or withdrawn
+            )
         case CourseResumed():
             return replace(state, suspension=None)
         case PreparationSessionCompleted():
