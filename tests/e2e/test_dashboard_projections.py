@@ -81,6 +81,10 @@ def test_the_read_models_follow_the_pathway_and_alerts_are_acknowledged(
     assert "Tomas" not in str(timeline)  # no names on the dashboard
 
     alert_id = alerts[0]["alert_id"]
+    by_a_nurse = httpx.post(
+        f"{system.url}/api/alerts/{alert_id}/acknowledgement", headers=token(Role.NURSE, "rn-1")
+    )
+    assert by_a_nurse.status_code == 403 and "only a clinician" in by_a_nurse.text
     acknowledged = httpx.post(
         f"{system.url}/api/alerts/{alert_id}/acknowledgement",
         json={"note": "called, safe"},

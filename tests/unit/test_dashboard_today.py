@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from carepath.chassis.settings import ServiceSettings
 from carepath.dashboard.clinic_policy import load_policy
-from carepath.dashboard.models import DosingView
-from carepath.dashboard.queries import board_entry, on_todays_board
+from carepath.dashboard.models import AlertView, DosingView
+from carepath.dashboard.queries import alert_order, board_entry, on_todays_board
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
@@ -73,3 +73,31 @@ def test_after_an_infusion_the_countdown_runs_from_its_end() -> None:
     row.administration_ended_at = dosed + timedelta(minutes=40)
     entry = board_entry(row, dosed + timedelta(minutes=60), observation_minutes=120)
     assert entry["minutes_left"] == 100
+
+
+def test_alerts_are_ordered_most_urgent_kind_first_then_newest() -> None:
+    at = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+    def alert(kind: str, minutes: int) -> AlertView:
+        return AlertView(
+            alert_id=uuid4(),
+            patient_id=uuid4(),
+            kind=kind,
+            raised_at=at + timedelta(minutes=minutes),
+        )
+
+    alerts = [
+        alert("integration_overdue", 50),
+        alert("vitals", 40),
+        alert("suicidality", 10),
+        alert("adverse_event", 45),
+        alert("suicidality", 20),
+    ]
+    ordered = [(a.kind, a.raised_at.minute) for a in sorted(alerts, key=alert_order)]
+    assert ordered == [
+        ("suicidality", 20),
+        ("suicidality", 10),
+        ("adverse_event", 45),
+        ("vitals", 40),
+        ("integration_overdue", 50),
+    ]

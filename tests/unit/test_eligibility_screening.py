@@ -436,3 +436,12 @@ def test_completed_at_is_not_needed_by_the_rules() -> None:
         screen(completed_at=datetime(2020, 1, 1, tzinfo=UTC).isoformat()).outcome
         is EligibilityOutcome.ELIGIBLE
     )
+
+
+@pytest.mark.parametrize("weeks, counts", [(6, True), (5, False)], ids=["6-weeks", "5-weeks"])
+def test_a_trial_of_exactly_6_weeks_is_adequate_for_treatment_resistant_depression(
+    weeks: int, counts: bool
+) -> None:
+    result = screen(antidepressant_trials=[TRIAL, {**TRIAL, "weeks": weeks}])
+    assert ("indication.treatment_resistant_depression" in fired(result)) is counts
+    assert (result.outcome is EligibilityOutcome.ELIGIBLE) is counts

@@ -110,8 +110,11 @@ def test_the_same_discharge_twice_makes_one_due() -> None:
     assert DECIDER.decide(given(discharged(1, dosing)), discharged(1, dosing)) == []
 
 
-@pytest.mark.parametrize("days_ago, overdue", [(2.9, False), (3.1, True)])
+@pytest.mark.parametrize(
+    "days_ago, overdue", [(2.9, False), (3.0, False), (3.0 + 1 / 86400, True), (3.1, True)]
+)
 def test_an_integration_session_is_overdue_after_72_hours(days_ago: float, overdue: bool) -> None:
+    # at exactly 72 hours it is due, not yet overdue; a second later it is overdue
     events = DECIDER.decide(given(discharged(days_ago)), FlagOverdue(now=NOW))
     assert bool(events) is overdue and all(isinstance(e, IntegrationSessionOverdue) for e in events)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import jwt
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
@@ -93,6 +93,12 @@ async def acknowledge(
         raise NotFound(f"no alert {alert_id}")
     if alert.acknowledged_at is not None:
         raise RuleViolation(f"alert {alert_id} was already acknowledged by {alert.acknowledged_by}")
+    if alert.kind == "suicidality" and context.principal.role is not Role.CLINICIAN:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "a suicidality alert needs same-day follow-up by a clinician: only a clinician "
+            "acknowledges it",
+        )
     event = AlertAcknowledged(
         patient_id=alert.patient_id,
         alert_event_id=alert_id,

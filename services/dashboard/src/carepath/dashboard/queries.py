@@ -98,6 +98,16 @@ def rates(patients: list[PatientView]) -> list[dict[str, Any]]:
     return result
 
 
+ALERT_SEVERITY = {"suicidality": 0, "vitals": 1, "adverse_event": 1, "integration_overdue": 2}
+"""Most urgent first: suicidality, then vitals and adverse events, then overdue integration."""
+
+
+def alert_order(alert: AlertView) -> tuple[int, float]:
+    """By severity, then newest first."""
+    raised = alert.raised_at.timestamp() if alert.raised_at else 0.0
+    return ALERT_SEVERITY.get(alert.kind, len(ALERT_SEVERITY)), -raised
+
+
 def same_day(moment: datetime | None, now: datetime) -> bool:
     """Whether `moment` falls on the day of `now`, in `now`'s time zone (the clinic's)."""
     return moment is not None and moment.astimezone(now.tzinfo).date() == now.date()
@@ -122,10 +132,13 @@ async def summary(
         for row in await session.scalars(select(DosingView).order_by(col(DosingView.scheduled_for)))
         if on_todays_board(row, now)
     ]
-    alerts = await session.scalars(
-        select(AlertView)
-        .where(col(AlertView.acknowledged_at).is_(None), col(AlertView.raised_at).is_not(None))
-        .order_by(col(AlertView.raised_at).desc())
+    alerts = sorted(
+        await session.scalars(
+            select(AlertView).where(
+                col(AlertView.acknowledged_at).is_(None), col(AlertView.raised_at).is_not(None)
+            )
+        ),
+        key=alert_order,
     )
     points: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for point in await session.scalars(

@@ -148,7 +148,9 @@ def flag_overdue(
     now, grace = command.now, timedelta(minutes=policy.late_charting_grace_minutes)
 
     def overdue(due: IntegrationSessionDue) -> bool:
-        known_since = command.recorded_at.get(due.dosing_session_id, due.due_by)
+        known_since = command.recorded_at.get(due.dosing_session_id)
+        if known_since is None:  # not said when it was recorded: no grace
+            return due.due_by < now
         return max(due.due_by, known_since + grace) < now
 
     return [

@@ -313,9 +313,8 @@
 
   function renderAlerts(alerts) {
     const list = $("#alerts");
-    const open = alerts
-      .filter((a) => !state.acknowledged.has(String(a.alert_id)))
-      .sort((a, b) => Date.parse(b.raised_at) - Date.parse(a.raised_at));
+    // The server orders them: the most urgent kind first (suicidality), then newest.
+    const open = alerts.filter((a) => !state.acknowledged.has(String(a.alert_id)));
     const existing = new Map([...list.children].map((li) => [li.dataset.alertId, li]));
     const wanted = new Set(open.map((a) => String(a.alert_id)));
     for (const [id, li] of existing) if (!wanted.has(id)) li.remove();
