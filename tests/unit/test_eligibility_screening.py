@@ -445,3 +445,16 @@ def test_a_trial_of_exactly_6_weeks_is_adequate_for_treatment_resistant_depressi
     result = screen(antidepressant_trials=[TRIAL, {**TRIAL, "weeks": weeks}])
     assert ("indication.treatment_resistant_depression" in fired(result)) is counts
     assert (result.outcome is EligibilityOutcome.ELIGIBLE) is counts
+
+
+def test_approving_a_patient_screened_ineligible_for_no_indication_follows_the_policy() -> None:
+    state, _ = started(antidepressant_trials=[TRIAL])  # one failed trial: no TRD indication
+    assert state.determination is not None
+    assert state.determination.outcome is EligibilityOutcome.INELIGIBLE
+    with pytest.raises(RuleViolation, match=r"no indication.*approve_without_indication"):
+        DECIDER.decide(state, review("approve"))
+    assert len(DECIDER.decide(state, review("decline"))) == 1
+    permissive = screening_decider(POLICY.model_copy(update={"approve_without_indication": True}))
+    [approved] = permissive.decide(state, review("approve"))
+    assert approved.decision is ReviewDecision.APPROVE  # type: ignore[attr-defined]
+    assert POLICY.approve_without_indication is False

@@ -137,6 +137,7 @@ class EligibilityPolicy(_Strict):
     """The versioned rule set."""
 
     version: str = Field(min_length=1, max_length=50)
+    approve_without_indication: bool = False
     rules: list[Rule] = Field(min_length=1)
 
     @model_validator(mode="after")

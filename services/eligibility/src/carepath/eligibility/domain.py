@@ -101,7 +101,7 @@ def screening_decider(policy: EligibilityPolicy) -> Decider[ScreeningState, Scre
             case StartScreening():
                 return start_screening(state, command, policy)
             case ReviewScreening():
-                return review_screening(state, command)
+                return review_screening(state, command, policy)
             case CloseScreening():
                 return close_screening(state, command)
         raise TypeError(f"eligibility cannot handle {type(command).__name__}")
@@ -159,7 +159,9 @@ def determine_eligibility(
     )
 
 
-def review_screening(state: ScreeningState, command: ReviewScreening) -> list[DomainEvent]:
+def review_screening(
+    state: ScreeningState, command: ReviewScreening, policy: EligibilityPolicy
+) -> list[DomainEvent]:
     determination = state.determination
     if determination is None:
         raise NotFound("no screening result to review: intake is not complete yet")
@@ -180,6 +182,13 @@ def review_screening(state: ScreeningState, command: ReviewScreening) -> list[Do
         raise RuleViolation(
             f"a hard stop cannot be approved: {', '.join(hard_stops)} (label contraindication)"
         )
+    no_indication = any(f.kind is RuleKind.NO_INDICATION for f in determination.findings)
+    if command.decision is ReviewDecision.APPROVE and no_indication:
+        if not policy.approve_without_indication:
+            raise RuleViolation(
+                "no indication for KAP was found: the clinic policy does not allow approving it "
+                "(approve_without_indication); decline, or correct intake for a new screening"
+            )
     return [
         EligibilityReviewed(
             patient_id=determination.patient_id,
