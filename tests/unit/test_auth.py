@@ -87,17 +87,17 @@ def test_threads_racing_to_create_the_dev_key_all_end_with_the_same_one(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["dev-jwt-secret"]  # no temp file left
 
 
-# Each process says it is ready, waits for the go file, makes (or reads) the key and prints it.
+# Each process says it is ready, blocks until told to go (a line on stdin), makes (or reads) the
+# key and prints it.
 RACER = """
-import sys, time
+import sys
 from pathlib import Path
 from carepath.chassis.auth import ensure_dev_secret, signing_secret
 from carepath.chassis.settings import ServiceSettings
 var = Path(sys.argv[1])
-print("ready", flush=True)
-while not (var.parent / "go").exists():
-    time.sleep(0.001)
 settings = ServiceSettings(service_name="racer", var_dir=var)
+print("ready", flush=True)
+sys.stdin.readline()
 ensure_dev_secret(settings)
 print(signing_secret(settings))
 """
@@ -106,12 +106,20 @@ print(signing_secret(settings))
 def test_processes_starting_at_once_all_use_one_dev_key(tmp_path: Path) -> None:
     var = tmp_path / "var"
     racers = [
-        subprocess.Popen([sys.executable, "-c", RACER, str(var)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(var)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(8)
     ]
     for racer in racers:
         assert racer.stdout is not None and racer.stdout.readline() == "ready\n"
-    (tmp_path / "go").touch()
+    for racer in racers:  # go, all at once
+        assert racer.stdin is not None
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
     used = {racer.communicate(timeout=60)[0].strip() for racer in racers}
     assert all(racer.returncode == 0 for racer in racers)
     assert used == {(var / "dev-jwt-secret").read_text()}
