@@ -38,9 +38,24 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
 def _ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:
     if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    return ssl.create_default_context(
-        cafile=str(settings.kafka_ca_file) if settings.kafka_ca_file else None
-    )
+    return ssl.create_default_context(cafile=_ca_file(settings))
+
+
+def _sasl_credentials(settings: ServiceSettings) -> tuple[str, str]:
+    """The SASL user and password; a clear error naming the settings when one is missing."""
+    if not settings.kafka_username or settings.kafka_password is None:
+        protocol = settings.kafka_security_protocol
+        raise ValueError(f"{protocol} needs CAREPATH_KAFKA_USERNAME and CAREPATH_KAFKA_PASSWORD")
+    return settings.kafka_username, settings.kafka_password.get_secret_value()
+
+
+def _ca_file(settings: ServiceSettings) -> str | None:
+    """The configured CA file of the TLS listener; a clear error when it is not there."""
+    if settings.kafka_ca_file is None:
+        return None
+    if not settings.kafka_ca_file.is_file():
+        raise ValueError(f"CAREPATH_KAFKA_CA_FILE {settings.kafka_ca_file} is not a file")
+    return str(settings.kafka_ca_file)
 
 
 def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
@@ -51,31 +66,31 @@ def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
         return None
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context, use_ssl=True)
-    if not settings.kafka_username or settings.kafka_password is None:
-        raise ValueError(f"{protocol} needs CAREPATH_KAFKA_USERNAME and CAREPATH_KAFKA_PASSWORD")
+    username, password = _sasl_credentials(settings)
     sasl = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
     return sasl[settings.kafka_sasl_mechanism](
-        settings.kafka_username,
-        settings.kafka_password.get_secret_value(),
+        username,
+        password,
         ssl_context=context,
         use_ssl=protocol == "SASL_SSL",
     )
 
 
 def client_config(settings: ServiceSettings) -> dict[str, Any]:
-    """The same connection settings for kafka-python clients (admin, lag, auditors' reads)."""
+    """The same connection settings for kafka-python clients (admin, lag, auditors' reads); a
+    clear ValueError when the security settings are incomplete."""
+    protocol = settings.kafka_security_protocol
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": protocol,
     }
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL") and settings.kafka_ca_file:
-        config["ssl_cafile"] = str(settings.kafka_ca_file)
-    if settings.kafka_security_protocol.startswith("SASL"):
+    if protocol in ("SSL", "SASL_SSL") and (ca_file := _ca_file(settings)):
+        config["ssl_cafile"] = ca_file
+    if protocol.startswith("SASL"):
+        username, password = _sasl_credentials(settings)
         config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_username
-        config["sasl_plain_password"] = (
-            settings.kafka_password.get_secret_value() if settings.kafka_password else None
-        )
+        config["sasl_plain_username"] = username
+        config["sasl_plain_password"] = password
     return config
 
 

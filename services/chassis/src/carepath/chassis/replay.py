@@ -174,23 +174,17 @@ def with_progress(
 
 
 def _consumer_config(settings: ServiceSettings, timeout_ms: int) -> dict[str, Any]:
-    config = {
-        **client_config(settings),
+    try:
+        connection = client_config(settings)  # says which security setting is missing
+    except ValueError as incomplete:
+        raise ReplayError(str(incomplete)) from None
+    return {
+        **connection,
         "client_id": f"carepath-{settings.service_name}-replay",
         "group_id": None,  # no group: nothing committed, nothing rebalanced
         "enable_auto_commit": False,
         "bootstrap_timeout_ms": timeout_ms,
     }
-    if "sasl_mechanism" in config and not (
-        config["sasl_plain_username"] and config["sasl_plain_password"]
-    ):
-        raise ReplayError(
-            f"{settings.kafka_security_protocol} needs CAREPATH_KAFKA_USERNAME and "
-            "CAREPATH_KAFKA_PASSWORD"
-        )
-    if "ssl_cafile" in config and settings.kafka_ca_file and not settings.kafka_ca_file.is_file():
-        raise ReplayError(f"CAREPATH_KAFKA_CA_FILE {settings.kafka_ca_file} is not a file")
-    return config
 
 
 def _replayed(record: Any) -> ReplayedRecord:

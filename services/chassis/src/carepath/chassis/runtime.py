@@ -111,11 +111,14 @@ class ServiceRuntime:
         decider: Decider[S, C],
         policy: Policy[C],
         stream_id: Callable[[UUID], str],
+        event: DomainEvent | None = None,
     ) -> Decision[S] | None:
         """The one way a service reacts to an upstream event: `policy` turns it into a command
         (None: ignored), which runs on the patient's stream in the consumer's transaction. An
-        event that does not parse raises, and goes to the dead-letter topic."""
-        command = policy(registry.parse(cause.type, cause.data), cause.id)
+        event that does not parse raises, and goes to the dead-letter topic. A caller that has
+        parsed `cause` already passes the `event`."""
+        parsed = event or registry.parse(cause.type, cause.data)
+        command = policy(parsed, cause.id)
         if command is None:
             return None
         return await execute(

@@ -12,7 +12,7 @@ from carepath.chassis.commands import Decision
 from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.http import RequestContext
 from carepath.chassis.runtime import Policy, ServiceRuntime
-from carepath.contracts import CloudEvent
+from carepath.contracts import CloudEvent, DomainEvent
 
 P = TypeVar("P")
 T = TypeVar("T")
@@ -58,10 +58,17 @@ class DomainService(Generic[P, S, C]):
         )
 
     async def react(
-        self, session: AsyncSession, envelope: CloudEvent, policy: Policy[C]
+        self,
+        session: AsyncSession,
+        envelope: CloudEvent,
+        policy: Policy[C],
+        event: DomainEvent | None = None,
     ) -> Decision[S] | None:
-        """React to an upstream event through `policy` (event in, command out)."""
-        return await self.runtime.react(session, envelope, self.decider, policy, self.stream_id)
+        """React to an upstream event through `policy` (event in, command out); `event` when
+        the caller has parsed the envelope already."""
+        return await self.runtime.react(
+            session, envelope, self.decider, policy, self.stream_id, event
+        )
 
     async def state_of(self, patient_id: UUID) -> tuple[S, int]:
         """The patient's stream: its state and version (0: nothing recorded yet)."""

@@ -64,10 +64,10 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
     async def on_upstream_event(self, session: AsyncSession, envelope: CloudEvent) -> None:
         """Inbox effect for intake's and session's events, in the consumer's transaction: keep
         the facts they tell, and react through the decider."""
-        fact = fact_from(registry.parse(envelope.type, envelope.data))  # bad payload: DLQ
-        if fact is not None:
+        event = registry.parse(envelope.type, envelope.data)  # a bad payload goes to the DLQ
+        if (fact := fact_from(event)) is not None:
             await self._note(session, fact)
-        await self.react(session, envelope, command_for)
+        await self.react(session, envelope, command_for, event)
 
     async def _note(self, session: AsyncSession, fact: Fact) -> None:
         record = await self._context_record(session, fact.patient_id)
@@ -109,15 +109,19 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
         flagged = 0
         for subject in await self.runtime.store.subjects_with(due):
             history = await self.runtime.store.load(stream_id(UUID(subject)))
+            events = [recorded.event() for recorded in history]
             recorded_at = {
                 event.dosing_session_id: recorded.recorded_at
-                for recorded in history
-                if isinstance(event := recorded.event(), IntegrationSessionDue)
+                for recorded, event in zip(history, events, strict=True)
+                if isinstance(event, IntegrationSessionDue)
             }
+            sweep = FlagOverdue(now=self.runtime.clock.now(), recorded_at=recorded_at)
+            if not self.decider.decide(self.decider.fold(events), sweep):
+                continue  # nothing overdue for this patient: no write transaction
             decision = await self.runtime.handle(
                 self.decider,
                 stream_id(UUID(subject)),
-                FlagOverdue(now=self.runtime.clock.now(), recorded_at=recorded_at),
+                sweep,
                 subject=subject,
                 metadata=self.runtime.service_metadata(f"overdue-sweep-{subject}"),
             )

@@ -51,32 +51,12 @@ from carepath.session.domain.dosing import (
 from carepath.session.domain.state import (
     CourseCommand,
     CourseState,
-    DosingSession,
-    DosingStatus,
     EndCourse,
     OpenCourse,
     StaffCommand,
-    StaffRequest,
     SuspendForConsentWithdrawal,
     evolve,
-    stream_id,
 )
-
-__all__ = [
-    "CourseCommand",
-    "CourseState",
-    "DosingSession",
-    "DosingStatus",
-    "EndCourse",
-    "OpenCourse",
-    "StaffCommand",
-    "StaffRequest",
-    "SuspendForConsentWithdrawal",
-    "course_decider",
-    "evolve",
-    "stream_id",
-]
-
 
 # --- decisions ------------------------------------------------------------------------------
 
