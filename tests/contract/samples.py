@@ -44,6 +44,27 @@ CONSISTENT_FIELDS: dict[str, dict[str, Any]] = {
         "response_threshold_percent": 50,
         "remission_below": 5,
     },
+    "carepath.integration.OutcomeMeasured.v2": {
+        "instrument": "PCL5",
+        "item_scores": [2] * 10 + [1] * 10,
+        "total": 30,
+        "baseline_total": 45,
+        "change_from_baseline_points": -15,
+        "change_from_baseline_percent": -33.3,
+        "response": True,
+        "substantial_response": None,
+        "remission": True,
+        "criteria": {"response_reduction_points": 10, "remission_below": 33},
+    },
+    "carepath.integration.CourseCompleted.v2": {
+        "instrument": "PAIN_NRS",
+        "final_total": 3,
+        "baseline_total": 8,
+        "response": True,
+        "substantial_response": True,
+        "remission": None,
+        "criteria": {"response_reduction_percent": 30, "substantial_reduction_percent": 50},
+    },
 }
 
 

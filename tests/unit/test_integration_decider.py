@@ -6,13 +6,16 @@ from uuid import UUID, uuid4
 import pytest
 
 from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
+from carepath.contracts import registry
 from carepath.contracts.common import Instrument
+from carepath.contracts.intake import ReferralReason
 from carepath.contracts.integration import (
     CompleteCourse,
     CourseCompleted,
     DiscontinueCourse,
     IntegrationSessionOverdue,
     OutcomeMeasured,
+    OutcomeSuicidalityFlagRaised,
     RecordIntegrationSession,
     RecordOutcome,
 )
@@ -191,7 +194,7 @@ def test_completion_needs_every_planned_session_done() -> None:
 
 
 def test_completion_needs_a_final_phq9_after_the_last_session() -> None:
-    with pytest.raises(RuleViolation, match="final PHQ-9"):
+    with pytest.raises(RuleViolation, match="final PHQ9"):
         DECIDER.decide(
             given(discharged(5), discharged(2), phq9(8, days_ago=3)),
             staff(CompleteCourse(completed_at=NOW)),
@@ -204,12 +207,8 @@ def test_a_course_completes_with_its_result_against_baseline() -> None:
         staff(CompleteCourse(completed_at=NOW)),
     )
     assert isinstance(done, CourseCompleted)
-    assert (done.dosing_sessions_completed, done.final_phq9_total, done.baseline_phq9_total) == (
-        2,
-        8,
-        20,
-    )
-    assert (done.response, done.remission) == (True, False)
+    assert (done.instrument, done.dosing_sessions_completed, done.final_total) == ("PHQ9", 2, 8)
+    assert (done.baseline_total, done.response, done.remission) == (20, True, False)
 
 
 def test_a_completed_course_cannot_be_discontinued_or_completed_again() -> None:
@@ -251,3 +250,128 @@ def test_a_charted_time_in_the_future_is_invalid() -> None:
                 DiscontinueCourse(discontinued_at=NOW + timedelta(hours=1), reason="patient_choice")
             ),
         )
+
+
+def outcome(instrument: str, answers: list[int], timepoint: str = "end_of_course") -> StaffCommand:
+    at = NOW - timedelta(days=1)
+    request = RecordOutcome(
+        instrument=instrument, answers=answers, measured_at=at, timepoint=timepoint
+    )
+    return staff(request, PAIN_CONTEXT if instrument == "PAIN_NRS" else PTSD_CONTEXT)
+
+
+PTSD_CONTEXT = PatientContext(
+    patient_id=PATIENT,
+    baselines={Instrument.PHQ9: 20, Instrument.PCL5: 45},
+    course_id=COURSE,
+    planned_dosing_sessions=2,
+    referral_reason=ReferralReason.PTSD,
+)
+PAIN_CONTEXT = PatientContext(
+    patient_id=PATIENT,
+    baselines={Instrument.PHQ9: 20, Instrument.PAIN_NRS: 10},
+    course_id=COURSE,
+    planned_dosing_sessions=2,
+    referral_reason=ReferralReason.CHRONIC_PAIN,
+)
+
+
+@pytest.mark.parametrize(
+    "total, response, remission",
+    [(35, True, False), (36, False, False), (32, True, True), (33, True, False)],
+)
+def test_pcl5_responds_by_10_points_and_remits_below_33(
+    total: int, response: bool, remission: bool
+) -> None:
+    answers = [4] * (total // 4) + ([total % 4] if total % 4 else [])
+    answers += [0] * (20 - len(answers))
+    [measured] = DECIDER.decide(DECIDER.initial_state, outcome("PCL5", answers))
+    assert isinstance(measured, OutcomeMeasured)
+    assert (measured.total, measured.change_from_baseline_points) == (total, total - 45)
+    assert (measured.response, measured.remission) == (response, remission)
+    assert (
+        measured.criteria.response_reduction_points
+        == POLICY.outcomes[Instrument.PCL5].response_reduction_points
+    )
+
+
+@pytest.mark.parametrize(
+    "score, response, substantial",
+    [(7, True, False), (8, False, False), (5, True, True), (6, True, False)],
+)
+def test_pain_responds_at_30_percent_and_substantially_at_50_percent(
+    score: int, response: bool, substantial: bool
+) -> None:
+    [measured] = DECIDER.decide(DECIDER.initial_state, outcome("PAIN_NRS", [score]))
+    assert isinstance(measured, OutcomeMeasured)
+    assert (measured.response, measured.substantial_response) == (response, substantial)
+    assert measured.remission is None  # the policy sets no remission for pain
+
+
+def test_completion_needs_the_final_measure_of_the_patients_own_instrument() -> None:
+    pain = PAIN_CONTEXT
+    history = given(discharged(5), discharged(2), staff(phq9(4).request, pain))
+    with pytest.raises(RuleViolation, match="final PAIN_NRS"):
+        DECIDER.decide(history, staff(CompleteCourse(completed_at=NOW), pain))
+    finished = DECIDER.fold_onto(history, DECIDER.decide(history, outcome("PAIN_NRS", [4])))
+    [done] = DECIDER.decide(finished, staff(CompleteCourse(completed_at=NOW), pain))
+    assert isinstance(done, CourseCompleted)
+    assert (done.instrument, done.baseline_total, done.final_total) == ("PAIN_NRS", 10, 4)
+    assert (done.response, done.substantial_response, done.remission) == (True, True, None)
+
+
+def test_a_baseline_measured_in_the_plan_serves_when_intake_took_none() -> None:
+    context = PatientContext(patient_id=PATIENT, referral_reason=ReferralReason.ANXIETY)
+    baseline = RecordOutcome(
+        instrument="GAD7",
+        answers=[3] * 6 + [2],
+        measured_at=NOW - timedelta(days=30),
+        timepoint="baseline",
+    )
+    later = RecordOutcome(
+        instrument="GAD7", answers=[1] * 7, measured_at=NOW, timepoint="follow_up"
+    )
+    state = given(staff(baseline, context))
+    [measured] = DECIDER.decide(state, staff(later, context))
+    assert isinstance(measured, OutcomeMeasured)
+    assert (measured.baseline_total, measured.total, measured.response) == (20, 7, True)
+
+
+@pytest.mark.parametrize("item9, flagged", [(0, False), (1, True), (3, True)])
+def test_an_outcome_phq9_item_9_above_0_raises_the_suicidality_flag(
+    item9: int, flagged: bool
+) -> None:
+    answers = [1, 1, 1, 1, 1, 1, 1, 1, item9]
+    request = RecordOutcome(
+        instrument="PHQ9", answers=answers, measured_at=NOW, timepoint="pre_dose"
+    )
+    events = DECIDER.decide(DECIDER.initial_state, staff(request))
+    flags = [e for e in events if isinstance(e, OutcomeSuicidalityFlagRaised)]
+    assert len(flags) == int(flagged)
+    if flagged:
+        assert flags[0].event_type() == "carepath.integration.SuicidalityFlagRaised.v1"
+        assert flags[0].follow_up_due_by.date() == NOW.date()
+        assert flags[0].policy_version == POLICY.version
+
+
+def test_a_v1_outcome_in_the_log_reads_as_v2_with_the_criteria_it_was_judged_under() -> None:
+    v1 = {
+        "patient_id": str(PATIENT),
+        "instrument": "GAD7",
+        "item_scores": [1] * 7,
+        "total": 7,
+        "measured_at": NOW.isoformat(),
+        "timepoint": "follow_up",
+        "baseline_total": 14,
+        "change_from_baseline_percent": -50.0,
+        "response": True,
+        "remission": None,
+        "response_threshold_percent": 50,
+        "remission_below": 5,
+        "policy_version": "2026.1",
+    }
+    event = registry.parse("carepath.integration.OutcomeMeasured.v1", v1)
+    assert isinstance(event, OutcomeMeasured)
+    assert event.criteria.response_reduction_percent == 50
+    assert event.criteria.remission_below is None  # v1 judged remission for PHQ-9 only
+    assert (event.response, event.remission, event.change_from_baseline_points) == (True, None, -7)

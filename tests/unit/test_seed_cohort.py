@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from carepath.contracts import DomainEvent
-from carepath.contracts.common import Instrument
 from carepath.contracts.eligibility import EligibilityOutcome, ReviewDecision
 from carepath.contracts.integration import (
     CourseCompleted,
     CourseDiscontinued,
     DiscontinuationReason,
+    OutcomeMeasured,
 )
 from carepath.contracts.session import (
     CourseOpeningBasis,
@@ -544,14 +544,20 @@ def replay(patient: PatientPlan, now: datetime) -> tuple[list[DomainEvent], list
 
     context = PatientContext(
         patient_id=patient_id,
-        baselines={Instrument.PHQ9: patient.baseline_phq9},
+        baselines={a.instrument: sum(int(x or 0) for x in a.answers) for a in patient.assessments},
         course_id=course_id,
         planned_dosing_sessions=6,
+        referral_reason=patient.referral.referral_reason,
     )
     plan_state = INTEGRATION.initial_state
     integration_events: list[DomainEvent] = []
     discharges = [MakeIntegrationDue(e) for e in session_events if isinstance(e, PatientDischarged)]
-    endings = (course.final_outcome, course.completion, course.discontinuation)
+    endings = (
+        course.final_outcome,
+        course.indication_outcome,
+        course.completion,
+        course.discontinuation,
+    )
     requests = [*integrations, *(request for request in endings if request is not None)]
     commands: list[PlanCommand] = [
         *discharges,
@@ -563,6 +569,8 @@ def replay(patient: PatientPlan, now: datetime) -> tuple[list[DomainEvent], list
         integration_events.extend(events)
     return session_events, integration_events
 
+
+INDICATION = {"anxiety": "GAD7", "ptsd": "PCL5", "chronic_pain": "PAIN_NRS"}
 
 REPLAYED = [
     pytest.param(plan, patient, id=f"{name}-patient-{patient.number}")
@@ -587,11 +595,20 @@ def test_the_session_and_integration_deciders_accept_every_planned_step(
     assert [e.reason for e in discontinued] == (
         [journey.discontinued] if journey.discontinued else []
     )
-    if completed:
-        assert (completed[0].response, completed[0].remission) == (
-            journey.response,
-            journey.remission,
-        )
+    phq9 = [
+        e for e in integration_events if isinstance(e, OutcomeMeasured) and e.instrument == "PHQ9"
+    ]
+    if phq9:  # the final PHQ-9 is judged as the plan expected
+        assert (phq9[-1].response, phq9[-1].remission) == (journey.response, journey.remission)
+    if completed:  # the course is judged on its indication's own final measure
+        [done] = completed
+        own = [
+            e
+            for e in integration_events
+            if isinstance(e, OutcomeMeasured) and e.instrument is done.instrument
+        ]
+        assert done.instrument == INDICATION.get(patient.referral.referral_reason, "PHQ9")
+        assert (done.final_total, done.response) == (own[-1].total, own[-1].response)
 
 
 # --- carepath-seed-check: the planned funnel against the dashboard's summary -------------------

@@ -74,6 +74,7 @@ from carepath.contracts.session import (
     ObservationRecorded,
     PatientCheckedIn,
     PatientDischarged,
+    PreDoseSuicidalityFlagRaised,
     PreparationSessionCompleted,
     Route,
     SedationLevel,
@@ -268,10 +269,38 @@ def test_a_deferred_session_cannot_be_dosed() -> None:
 
 
 def test_pre_dose_phq9_answers_are_scored_by_the_service() -> None:
-    answers = [0, 1, 2, 3, 0, 1, 2, 3, 1]
+    answers = [0, 1, 2, 3, 0, 1, 2, 3, 0]
     [checked_in] = when(given(*BOOKED), check_in(phq9=answers))
     assert isinstance(checked_in, PatientCheckedIn)
-    assert checked_in.pre_dose_phq9_answers == answers and checked_in.pre_dose_phq9_total == 13
+    assert checked_in.pre_dose_phq9_answers == answers and checked_in.pre_dose_phq9_total == 12
+
+
+def test_a_passing_check_in_records_the_policy_version_it_was_judged_under() -> None:
+    [checked_in] = when(given(*BOOKED), check_in())
+    assert isinstance(checked_in, PatientCheckedIn) and checked_in.policy_version == POLICY.version
+
+
+@pytest.mark.parametrize("item9, flagged", [(0, False), (1, True), (3, True)])
+def test_a_pre_dose_phq9_item_9_above_0_raises_the_suicidality_flag(
+    item9: int, flagged: bool
+) -> None:
+    events = when(given(*BOOKED), check_in(phq9=[1] * 8 + [item9]))
+    flags = [e for e in events if isinstance(e, PreDoseSuicidalityFlagRaised)]
+    assert len(flags) == int(flagged)
+    assert isinstance(events[0], PatientCheckedIn)  # a flag for review, not a stop
+    if flagged:
+        assert flags[0].event_type() == "carepath.session.SuicidalityFlagRaised.v1"
+        assert flags[0].detail == f"Pre-dose PHQ-9 item 9 = {item9}"
+        assert flags[0].follow_up_due_by.date() == events[0].measured_at.date()
+
+
+def test_a_pre_dose_suicidality_flag_also_comes_with_a_deferral() -> None:
+    events = when(given(*BOOKED), check_in(150, 95, phq9=[0] * 8 + [2]))
+    assert [type(e).__name__ for e in events] == [
+        "PatientCheckedIn",
+        "PreDoseSuicidalityFlagRaised",
+        "DosingDeferred",
+    ]
 
 
 def test_a_check_in_without_phq9_has_no_total() -> None:

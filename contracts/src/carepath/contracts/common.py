@@ -77,18 +77,21 @@ WeightKg = Annotated[float, measured("kg", "Body weight", ge=20, le=400)]
 
 class Instrument(StrEnum):
     """Scored questionnaires: PHQ-9 (depression), GAD-7 (anxiety), PCL-5 (PTSD), C-SSRS screener
-    (suicide risk)."""
+    (suicide risk), and the 0-10 Numeric Rating Scale of average pain intensity over the last
+    week (chronic pain; one answer)."""
 
     PHQ9 = "PHQ9"
     GAD7 = "GAD7"
     PCL5 = "PCL5"
     CSSRS = "CSSRS"
+    PAIN_NRS = "PAIN_NRS"
 
 
 SCORED_ITEMS: dict[Instrument, tuple[int, int]] = {
     Instrument.PHQ9: (9, 3),
     Instrument.GAD7: (7, 3),
     Instrument.PCL5: (20, 4),
+    Instrument.PAIN_NRS: (1, 10),
 }
 """The scored questionnaires: number of items, and the highest item score (the lowest is 0)."""
 

@@ -50,7 +50,7 @@ class IntakeFormSubmitted(IntakeEvent, IntakeFormFields):
 
 @registry.register
 class AssessmentScored(IntakeEvent):
-    """A PHQ-9, GAD-7 or PCL-5 was scored by the service from its item answers."""
+    """A PHQ-9, GAD-7, PCL-5 or pain NRS was scored by the service from its item answers."""
 
     clinical_time_field = "administered_at"
 
@@ -161,3 +161,14 @@ class IntakeCompleted(IntakeEvent):
     cssrs_risk: SuicideRisk = Field(description="C-SSRS screener risk level.")
     consent_version: str = Field(description="Version of the consent text relied on.")
     consent_given_at: AwareDatetime = Field(description="When the consent relied on was given.")
+    pain_nrs_total: int | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="Baseline pain intensity on the 0-10 Numeric Rating Scale, if taken.",
+    )
+    policy_version: PolicyVersion | None = Field(
+        default=None,
+        description="Version of the intake policy that judged intake complete (which baseline "
+        "assessments the referral reason needs); absent in events recorded before 2026-11.",
+    )

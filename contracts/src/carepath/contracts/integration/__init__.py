@@ -20,13 +20,16 @@ from carepath.contracts.integration.events import (
     IntegrationSessionDue,
     IntegrationSessionOverdue,
     OutcomeMeasured,
+    OutcomeSuicidalityFlagRaised,
 )
 from carepath.contracts.integration.types import (
     OUTCOME_ITEMS,
     DiscontinuationReason,
     IntegrationPractice,
     ItemScore,
+    OutcomeCriteria,
     OutcomeInstrument,
+    OutcomeJudgement,
     OutcomeTimepoint,
     Phq9Total,
     PracticesAssigned,
@@ -36,12 +39,15 @@ from carepath.contracts.integration.types import (
     Themes,
     Therapist,
     check_item_scores,
+    judge,
 )
+from carepath.contracts.integration.versions import CourseCompletedV1, OutcomeMeasuredV1
 
 __all__ = [
     "OUTCOME_ITEMS",
     "CompleteCourse",
     "CourseCompleted",
+    "CourseCompletedV1",
     "CourseDiscontinued",
     "DiscontinuationReason",
     "DiscontinueCourse",
@@ -51,8 +57,12 @@ __all__ = [
     "IntegrationSessionDue",
     "IntegrationSessionOverdue",
     "ItemScore",
+    "OutcomeCriteria",
     "OutcomeInstrument",
+    "OutcomeJudgement",
     "OutcomeMeasured",
+    "OutcomeMeasuredV1",
+    "OutcomeSuicidalityFlagRaised",
     "OutcomeTimepoint",
     "Phq9Total",
     "PracticesAssigned",
@@ -66,6 +76,7 @@ __all__ = [
     "check_item_scores",
     "commands",
     "events",
+    "judge",
     "types",
     "versions",
 ]

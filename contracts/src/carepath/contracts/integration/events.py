@@ -2,8 +2,9 @@
 Superseded versions and their upcasters go in `versions`.
 
 After each dosing session an integration session is due within the policy window. Outcome
-measures (PHQ-9, GAD-7, PCL-5) are scored by the service from item answers and compared with the
-baseline. A course ends completed or discontinued with a reason.
+measures (PHQ-9, GAD-7, PCL-5, pain NRS) are scored by the service from item answers and judged
+against the baseline under the policy's criteria for the instrument. A course ends completed or
+discontinued with a reason.
 """
 
 import json
@@ -21,26 +22,22 @@ from carepath.contracts.common import (
     measured,
 )
 from carepath.contracts.events import DomainEvent, registry
+from carepath.contracts.intake.types import SuicidalitySource  # one flag, raised in three contexts
 from carepath.contracts.integration.types import (
     OUTCOME_ITEMS,
     DiscontinuationReason,
     ItemScore,
+    OutcomeCriteria,
     OutcomeInstrument,
+    OutcomeJudgement,
     OutcomeTimepoint,
-    Phq9Total,
     PracticesAssigned,
-    RemissionBelow,
-    ResponseThresholdPercent,
     SessionNotes,
     Themes,
     Therapist,
     check_item_scores,
+    judge,
 )
-
-
-def _is_response(baseline_total: int, total: int, threshold_percent: int) -> bool:
-    # Integer arithmetic: a reduction of exactly the threshold counts, with no rounding error.
-    return (baseline_total - total) * 100 >= threshold_percent * baseline_total
 
 
 class IntegrationEvent(DomainEvent):
@@ -120,12 +117,16 @@ class IntegrationSessionCompleted(IntegrationEvent):
 
 @registry.register
 class OutcomeMeasured(IntegrationEvent):
-    """An outcome measure was scored and compared with the patient's baseline.
+    """An outcome measure was scored and judged against the patient's baseline under the
+    criteria of its instrument (`criteria`, from the clinic policy): response, a substantial
+    response and remission, each null where the policy does not judge it or no baseline is known.
 
-    Response is a reduction from a non-zero baseline of at least `response_threshold_percent`;
-    remission (PHQ-9 only) is a total below `remission_below`.
+    Version 2: v1 judged every instrument by PHQ-9's percentage and cut-off; v2 carries the
+    criteria per instrument (PCL-5 by points, pain with a substantial response). v1 events are
+    read as v2 (`versions.OutcomeMeasuredV1`).
     """
 
+    version = 2
     clinical_time_field = "measured_at"
 
     patient_id: PatientId
@@ -142,6 +143,12 @@ class OutcomeMeasured(IntegrationEvent):
         le=80,
         description="Total of the patient's baseline measure on this instrument; null if none.",
     )
+    change_from_baseline_points: int | None = Field(
+        default=None,
+        ge=-80,
+        le=80,
+        description="total - baseline_total; negative is an improvement; null without a baseline.",
+    )
     change_from_baseline_percent: Annotated[
         float | None,
         measured(
@@ -152,16 +159,15 @@ class OutcomeMeasured(IntegrationEvent):
         ),
     ] = None
     response: bool | None = Field(
-        default=None,
-        description="Reduction from baseline of at least `response_threshold_percent`; null "
-        "unless baseline_total is above 0.",
+        default=None, description="A response under `criteria`; null if not judged."
+    )
+    substantial_response: bool | None = Field(
+        default=None, description="A substantial response under `criteria`; null if not judged."
     )
     remission: bool | None = Field(
-        default=None,
-        description="PHQ9 only: `total` is below `remission_below`; null for other instruments.",
+        default=None, description="A remission under `criteria`; null if not judged."
     )
-    response_threshold_percent: ResponseThresholdPercent
-    remission_below: RemissionBelow
+    criteria: OutcomeCriteria = Field(description="The policy's criteria for this instrument.")
     policy_version: PolicyVersion
 
     @model_validator(mode="after")
@@ -173,50 +179,40 @@ class OutcomeMeasured(IntegrationEvent):
                 f"got {self.total}"
             )
         items, highest = OUTCOME_ITEMS[self.instrument]
-        if self.baseline_total is not None and self.baseline_total > items * highest:
-            raise ValueError(
-                f"`baseline_total` of {self.instrument} must be 0-{items * highest}, "
-                f"got {self.baseline_total}"
-            )
-        self._check_against_baseline()
-        is_phq9 = self.instrument is Instrument.PHQ9
-        if not is_phq9 and self.remission is not None:
-            raise ValueError(f"`remission` must be null for {self.instrument}; it is PHQ9 only")
-        if is_phq9 and self.remission != (self.total < self.remission_below):
-            raise ValueError(
-                f"`remission` must be {json.dumps(self.total < self.remission_below)}: PHQ9 total "
-                f"{self.total}, remission below {self.remission_below}"
-            )
-        return self
-
-    def _check_against_baseline(self) -> None:
         baseline = self.baseline_total
-        if baseline is None or baseline == 0:
-            if self.change_from_baseline_percent is not None or self.response is not None:
-                raise ValueError(
-                    "`change_from_baseline_percent` and `response` must be null unless "
-                    "`baseline_total` is above 0"
-                )
-            return
-        expected = (self.total - baseline) / baseline * 100
+        if baseline is not None and baseline > items * highest:
+            raise ValueError(
+                f"`baseline_total` of {self.instrument} must be 0-{items * highest}, got {baseline}"
+            )
+        points = None if baseline is None else self.total - baseline
+        if self.change_from_baseline_points != points:
+            raise ValueError(f"`change_from_baseline_points` must be {json.dumps(points)}")
         change = self.change_from_baseline_percent
-        if change is None or abs(change - expected) > 0.051:
+        if not baseline:
+            if change is not None:
+                raise ValueError(
+                    "`change_from_baseline_percent` must be null unless `baseline_total` is above 0"
+                )
+        elif change is None or abs(change - (self.total - baseline) / baseline * 100) > 0.051:
+            expected = (self.total - baseline) / baseline * 100
             raise ValueError(
                 f"`change_from_baseline_percent` must be {expected:.1f} "
                 f"(total {self.total}, baseline {baseline}), got {change}"
             )
-        responded = _is_response(baseline, self.total, self.response_threshold_percent)
-        if self.response != responded:
-            raise ValueError(
-                f"`response` must be {json.dumps(responded)}: change {expected:.1f}%, a "
-                f"response is a reduction of at least {self.response_threshold_percent}%"
-            )
+        _check_judgement(self, judge(self.criteria, baseline, self.total))
+        return self
 
 
 @registry.register
 class CourseCompleted(IntegrationEvent):
-    """The patient's course was completed, with the PHQ-9 result against baseline."""
+    """The patient's course was completed, with the final result on the instrument of the
+    patient's indication judged against its baseline under `criteria`.
 
+    Version 2: v1 reported PHQ-9 only (`final_phq9_total`); v2 names the instrument (GAD-7 for
+    anxiety, PCL-5 for PTSD, pain NRS for chronic pain). v1 events are read as v2.
+    """
+
+    version = 2
     clinical_time_field = "completed_at"
 
     patient_id: PatientId
@@ -225,48 +221,64 @@ class CourseCompleted(IntegrationEvent):
     dosing_sessions_completed: int = Field(
         ge=1, le=100, description="Dosing sessions the patient completed in the course."
     )
-    final_phq9_total: Phq9Total | None = Field(
-        default=None, description="PHQ-9 total of the final outcome measure; null if none."
+    instrument: OutcomeInstrument
+    final_total: int | None = Field(
+        default=None, ge=0, le=80, description="Total of the final outcome measure; null if none."
     )
-    baseline_phq9_total: Phq9Total | None = Field(
-        default=None, description="PHQ-9 total at baseline; null if none."
+    baseline_total: int | None = Field(
+        default=None, ge=0, le=80, description="Baseline total on the instrument; null if none."
     )
     response: bool | None = Field(
-        default=None,
-        description="Final PHQ-9 reduced from baseline by at least `response_threshold_percent`; "
-        "null unless both totals are known and the baseline is above 0.",
+        default=None, description="A response under `criteria`; null if not judged."
+    )
+    substantial_response: bool | None = Field(
+        default=None, description="A substantial response under `criteria`; null if not judged."
     )
     remission: bool | None = Field(
-        default=None,
-        description="Final PHQ-9 below `remission_below`; null unless the final total is known.",
+        default=None, description="A remission under `criteria`; null if not judged."
     )
-    response_threshold_percent: ResponseThresholdPercent
-    remission_below: RemissionBelow
+    criteria: OutcomeCriteria = Field(description="The policy's criteria for the instrument.")
     policy_version: PolicyVersion
 
     @model_validator(mode="after")
     def _results_agree(self) -> Self:
-        final, baseline = self.final_phq9_total, self.baseline_phq9_total
-        if final is None or baseline is None or baseline == 0:
-            if self.response is not None:
-                raise ValueError(
-                    "`response` must be null unless `final_phq9_total` and `baseline_phq9_total` "
-                    "are both set and the baseline is above 0"
-                )
+        if self.final_total is None:
+            unjudged = OutcomeJudgement(response=None, substantial_response=None, remission=None)
+            _check_judgement(self, unjudged)
         else:
-            responded = _is_response(baseline, final, self.response_threshold_percent)
-            if self.response != responded:
-                raise ValueError(
-                    f"`response` must be {json.dumps(responded)}: PHQ9 {baseline} -> {final}, "
-                    f"a response is a reduction of at least {self.response_threshold_percent}%"
-                )
-        remitted = None if final is None else final < self.remission_below
-        if self.remission != remitted:
-            raise ValueError(
-                f"`remission` must be {json.dumps(remitted)}: final PHQ9 total "
-                f"{json.dumps(final)}, remission below {self.remission_below}"
-            )
+            _check_judgement(self, judge(self.criteria, self.baseline_total, self.final_total))
         return self
+
+
+def _check_judgement(event: OutcomeMeasured | CourseCompleted, expected: OutcomeJudgement) -> None:
+    """Raise unless the event's response, substantial response and remission are `expected`."""
+    for name, value in expected._asdict().items():
+        if getattr(event, name) != value:
+            raise ValueError(
+                f"`{name}` must be {json.dumps(value)} under the criteria {event.criteria!r} "
+                f"(baseline {json.dumps(event.baseline_total)})"
+            )
+
+
+@registry.register
+class OutcomeSuicidalityFlagRaised(IntegrationEvent):
+    """An outcome PHQ-9 answered item 9 (thoughts of self-harm) above the policy limit: the same
+    flag, needing same-day clinician follow-up, as at intake. Published as
+    `carepath.integration.SuicidalityFlagRaised`."""
+
+    event_name = "SuicidalityFlagRaised"
+    clinical_time_field = "measured_at"
+
+    patient_id: PatientId
+    source: SuicidalitySource = Field(description="What raised the flag.")
+    instrument: Instrument = Field(description="The questionnaire whose answer raised it.")
+    timepoint: OutcomeTimepoint = Field(description="When in the pathway it was answered.")
+    detail: str = Field(max_length=200, description="The finding, e.g. `PHQ-9 item 9 = 2`.")
+    measured_at: ChartedTime = Field(description="When the PHQ-9 was answered.")
+    follow_up_due_by: AwareDatetime = Field(
+        description="End of the day the answer was given, in the offset it was charted with."
+    )
+    policy_version: PolicyVersion
 
 
 @registry.register

@@ -3,11 +3,11 @@ reasons, the outcome instruments and their item scores, and the policy figures (
 threshold, remission cut-off) that outcome events carry."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, NamedTuple, Self
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
-from carepath.contracts.common import SCORED_ITEMS, Instrument, ShortText, measured
+from carepath.contracts.common import SCORED_ITEMS, Instrument, ShortText, ValueObject, measured
 
 
 class IntegrationPractice(StrEnum):
@@ -71,9 +71,11 @@ def _each_once(practices: list[IntegrationPractice]) -> list[IntegrationPractice
 OutcomeInstrument = Annotated[
     Instrument,
     AfterValidator(_outcome_instrument),
-    Field(description="The outcome measure: PHQ9, GAD7 or PCL5 (not the C-SSRS screener)."),
+    Field(
+        description="The outcome measure: PHQ9, GAD7, PCL5 or PAIN_NRS (not the C-SSRS screener)."
+    ),
 ]
-ItemScore = Annotated[int, Field(strict=True, ge=0, le=4)]
+ItemScore = Annotated[int, Field(strict=True, ge=0, le=10)]
 Therapist = Annotated[
     ShortText, Field(description="The therapist who held the session (name or staff id).")
 ]
@@ -99,3 +101,69 @@ RemissionBelow = Annotated[
     int, Field(ge=1, le=27, description="Policy: a PHQ-9 total below this is remission; default 5.")
 ]
 Phq9Total = Annotated[int, Field(ge=0, le=27)]
+
+
+class OutcomeCriteria(ValueObject):
+    """How the clinic policy judges an instrument's result against the patient's baseline
+    (DOMAIN.md, Integration): a response is a reduction of at least `response_reduction_percent`
+    (PHQ-9, GAD-7, pain) or of at least `response_reduction_points` (PCL-5); a substantial
+    response (pain, IMMPACT) a reduction of at least `substantial_reduction_percent`; remission a
+    total below `remission_below`. A criterion the policy does not set is not judged (null)."""
+
+    response_reduction_percent: int | None = measured(
+        "%", "Reduction from baseline that counts as a response", ge=1, le=100, default=None
+    )
+    response_reduction_points: int | None = measured(
+        "points", "Reduction from baseline that counts as a response", ge=1, le=80, default=None
+    )
+    substantial_reduction_percent: int | None = measured(
+        "%",
+        "Reduction from baseline that counts as a substantial response",
+        ge=1,
+        le=100,
+        default=None,
+    )
+    remission_below: int | None = Field(
+        default=None, ge=1, le=80, description="A total below this is remission."
+    )
+
+    @model_validator(mode="after")
+    def _one_response_rule(self) -> Self:
+        if (self.response_reduction_percent is None) == (self.response_reduction_points is None):
+            raise ValueError(
+                "give one response rule: response_reduction_percent or response_reduction_points"
+            )
+        return self
+
+
+class OutcomeJudgement(NamedTuple):
+    """A result judged against its baseline under `OutcomeCriteria`; null where not judged."""
+
+    response: bool | None
+    substantial_response: bool | None
+    remission: bool | None
+
+
+def judge(criteria: OutcomeCriteria, baseline_total: int | None, total: int) -> OutcomeJudgement:
+    """Judge `total` against the baseline in integer arithmetic, so a reduction of exactly the
+    threshold counts. A percentage needs a baseline above 0; remission needs no baseline."""
+
+    def reduced_by_percent(percent: int | None) -> bool | None:
+        if percent is None or not baseline_total:
+            return None
+        return (baseline_total - total) * 100 >= percent * baseline_total
+
+    if criteria.response_reduction_points is not None:
+        response = (
+            None
+            if baseline_total is None
+            else baseline_total - total >= criteria.response_reduction_points
+        )
+    else:
+        response = reduced_by_percent(criteria.response_reduction_percent)
+    below = criteria.remission_below
+    return OutcomeJudgement(
+        response=response,
+        substantial_response=reduced_by_percent(criteria.substantial_reduction_percent),
+        remission=None if below is None else total < below,
+    )

@@ -17,6 +17,7 @@ from carepath.contracts.common import (
     ChartedTime,
     DiastolicMmHg,
     HeartRateBpm,
+    Instrument,
     PatientId,
     PolicyVersion,
     Rationale,
@@ -27,6 +28,7 @@ from carepath.contracts.common import (
     measured,
 )
 from carepath.contracts.events import DomainEvent, registry
+from carepath.contracts.intake.types import SuicidalitySource  # one flag, raised in three contexts
 from carepath.contracts.session.types import (
     AlertDiastolicMmHg,
     AlertHeartRateBpm,
@@ -132,6 +134,11 @@ class PatientCheckedIn(SessionEvent):
     pre_dose_phq9_total: int | None = Field(
         default=None, ge=0, le=27, description="PHQ-9 total scored by the service (0-27)."
     )
+    policy_version: PolicyVersion | None = Field(
+        default=None,
+        description="Version of the session policy the check-in was judged under (BP limits, "
+        "how long the check-in stays valid); absent in events recorded before 2026-11.",
+    )
 
     @model_validator(mode="after")
     def _total_is_sum_of_answers(self) -> Self:
@@ -141,6 +148,27 @@ class PatientCheckedIn(SessionEvent):
         if answers is not None and total != sum(answers):
             raise ValueError(f"pre_dose_phq9_total must be {sum(answers)}, the sum of the answers")
         return self
+
+
+@registry.register
+class PreDoseSuicidalityFlagRaised(SessionEvent):
+    """The pre-dose PHQ-9 at check-in answered item 9 (thoughts of self-harm) above the policy
+    limit: the same flag, needing same-day clinician follow-up, as at intake. Published as
+    `carepath.session.SuicidalityFlagRaised`. It does not stop dosing; a clinician decides."""
+
+    event_name = "SuicidalityFlagRaised"
+    clinical_time_field = "measured_at"
+
+    patient_id: PatientId
+    session_id: UUID = Field(description="The dosing session whose check-in raised it.")
+    source: SuicidalitySource = Field(description="What raised the flag.")
+    instrument: Instrument = Field(description="The questionnaire whose answer raised it.")
+    detail: str = Field(max_length=200, description="The finding, e.g. `PHQ-9 item 9 = 2`.")
+    measured_at: ChartedTime = Field(description="When the PHQ-9 was answered.")
+    follow_up_due_by: AwareDatetime = Field(
+        description="End of the day the answer was given, in the offset it was charted with."
+    )
+    policy_version: PolicyVersion
 
 
 @registry.register

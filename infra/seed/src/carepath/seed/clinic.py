@@ -221,6 +221,9 @@ class PatientCare:
     async def end_of_course(self, plan: CoursePlan, base: str) -> None:
         if plan.final_outcome is not None:
             await self.measure_final_outcome(plan.final_outcome, base)
+        if plan.indication_outcome is not None:  # GAD-7, PCL-5 or pain: completion needs it
+            url = f"{base}/patients/{self.patient_id}/outcomes"
+            await self.post(url, self.clinician, plan.indication_outcome)
         course_url = f"{base}/courses/{self.patient_id}"
         if plan.completion is not None:
             await self.post(f"{course_url}/completion", self.clinician, plan.completion, 200)

@@ -34,7 +34,16 @@ from carepath.contracts.intake import (
 from carepath.contracts.integration import DiscontinuationReason
 from carepath.contracts.session import Route
 from carepath.seed import patients, screening
-from carepath.seed.course import CourseFate, CoursePlan, Ending, Patient, Trajectory, plan_course
+from carepath.seed.course import (
+    INDICATION_INSTRUMENT,
+    CourseFate,
+    CoursePlan,
+    Ending,
+    Patient,
+    Trajectory,
+    plan_course,
+    with_indication_outcome,
+)
 from carepath.seed.screening import Finding
 from carepath.seed.timeline import ClinicClock
 from carepath.seed.today import Today
@@ -279,21 +288,29 @@ def _patient(number: int, fate: Fate, clock: ClinicClock, rng: Random) -> Patien
     if fate.review is not None:
         reviewed_at = clock.at(days.reviewed, rng.randint(11, 16), rng.choice((0, 20, 40)))
         review = screening.review(finding, fate.review, reviewed_at)
+    # In the order the generator has always drawn them, so every cohort stays as it was.
+    referral = patients.referral(
+        finding, reason, clock.today, rng, referred_at=_office_hours(clock, days.referred, rng)
+    )
+    intake_form = patients.intake_form(
+        finding,
+        reason,
+        rng,
+        resting_bp=bp,
+        submitted_at=_office_hours(clock, days.form, rng),
+    )
+    assessments = patients.assessments(finding, reason, baseline, rng, at=questionnaires_at)
+    if course is not None and (instrument := INDICATION_INSTRUMENT.get(reason)) is not None:
+        [taken] = [a for a in assessments if a.instrument is instrument]
+        indication_baseline = sum(int(answer or 0) for answer in taken.answers)
+        course = with_indication_outcome(course, reason, indication_baseline, baseline)
     return PatientPlan(
         number=number,
         team=team,
         finding=finding,
-        referral=patients.referral(
-            finding, reason, clock.today, rng, referred_at=_office_hours(clock, days.referred, rng)
-        ),
-        intake_form=patients.intake_form(
-            finding,
-            reason,
-            rng,
-            resting_bp=bp,
-            submitted_at=_office_hours(clock, days.form, rng),
-        ),
-        assessments=patients.assessments(finding, reason, baseline, rng, at=questionnaires_at),
+        referral=referral,
+        intake_form=intake_form,
+        assessments=assessments,
         consent=patients.consent(clock.at(days.appointment, 10, rng.choice((15, 30, 45)))),
         baseline_phq9=baseline,
         expected_outcome=screening.expected_outcome(finding),

@@ -117,7 +117,8 @@ class CoursePlan(BaseModel):
     preparation: RecordPreparationSession
     steps: tuple[DosingStep, ...]
     next_booking: ScheduleDosingSession | None = None
-    final_outcome: RecordOutcome | None = None
+    final_outcome: RecordOutcome | None = None  # the final PHQ-9
+    indication_outcome: RecordOutcome | None = None  # the final GAD-7, PCL-5 or pain NRS
     completion: CompleteCourse | None = None
     discontinuation: DiscontinueCourse | None = None
 
@@ -405,3 +406,37 @@ def _ending(
         discontinued_at=later, reason=fate.reason, details=DISCONTINUATION_DETAILS[fate.reason]
     )
     return plan.model_copy(update=changes)
+
+
+INDICATION_INSTRUMENT = {
+    ReferralReason.ANXIETY: Instrument.GAD7,
+    ReferralReason.PTSD: Instrument.PCL5,
+    ReferralReason.CHRONIC_PAIN: Instrument.PAIN_NRS,
+}
+"""The instrument that measures each indication besides depression (the integration policy's
+`indication_instrument`); a course that completes needs its final measure."""
+
+
+def with_indication_outcome(
+    plan: CoursePlan, reason: ReferralReason, baseline: int, baseline_phq9: int
+) -> CoursePlan:
+    """The plan with the final measure of the patient's indication beside the final PHQ-9, when
+    that is not PHQ-9: the indication improves in the same proportion as the PHQ-9 did."""
+    instrument, final = INDICATION_INSTRUMENT.get(reason), plan.final_outcome
+    if instrument is None or final is None:
+        return plan
+    total = round(baseline * sum(final.answers) / baseline_phq9) if baseline_phq9 else baseline
+    rng = Random(total * 1009 + baseline)  # noqa: S311 (synthetic; its own draws, not the cohort's)
+    answers = {
+        Instrument.GAD7: lambda: questionnaires.gad7(total, rng),
+        Instrument.PCL5: lambda: questionnaires.spread(total, 20, 4, rng),
+        Instrument.PAIN_NRS: lambda: [total],
+    }[instrument]()
+    outcome = final.model_copy(
+        update={
+            "instrument": instrument,
+            "answers": list(answers),
+            "measured_at": final.measured_at + timedelta(minutes=5),
+        }
+    )
+    return plan.model_copy(update={"indication_outcome": outcome})

@@ -144,7 +144,8 @@ def assessments(
     finding: Finding, reason: ReferralReason, baseline: int, rng: Random, *, at: datetime
 ) -> tuple[RecordAssessment, ...]:
     """The baseline questionnaires intake needs: PHQ-9 and the C-SSRS screener, plus PCL-5 for a
-    PTSD referral and GAD-7 for anxiety, all administered `at` the intake appointment."""
+    PTSD referral, GAD-7 for anxiety and the pain NRS for chronic pain, all administered `at` the
+    intake appointment."""
     high_risk = finding is Finding.HIGH_SUICIDE_RISK
     item9 = (
         2 if high_risk else (1 if reason is ReferralReason.DEPRESSION and rng.random() < 0.2 else 0)
@@ -170,6 +171,12 @@ def assessments(
         gad7 = questionnaires.gad7(rng.randint(11, 19), rng)
         answered.append(
             RecordAssessment(instrument=Instrument.GAD7, answers=list(gad7), administered_at=at)
+        )
+    if reason is ReferralReason.CHRONIC_PAIN:
+        # Derived from the PHQ-9 rather than drawn, so the rest of the cohort stays as it was.
+        pain = [min(10, 4 + baseline // 5)]
+        answered.append(
+            RecordAssessment(instrument=Instrument.PAIN_NRS, answers=pain, administered_at=at)
         )
     answered.append(
         RecordAssessment(instrument=Instrument.CSSRS, answers=list(cssrs), administered_at=at)

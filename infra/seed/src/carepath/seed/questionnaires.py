@@ -31,6 +31,11 @@ def pcl5_meeting_cluster_rule(total: int, rng: Random) -> list[int]:
     return _spread(total, floor, 4, rng)
 
 
+def spread(total: int, items: int, highest: int, rng: Random) -> list[int]:
+    """`items` answers 0-`highest` adding up to `total`."""
+    return _spread(total, [0] * items, highest, rng)
+
+
 def _spread(total: int, floor: list[int], highest: int, rng: Random) -> list[int]:
     if not sum(floor) <= total <= highest * len(floor):
         raise ValueError(f"{total} cannot be spread over {len(floor)} items 0-{highest}")

@@ -1,6 +1,6 @@
 """Charted clinical times: what staff record as when something happened."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from carepath.chassis.errors import InvalidField
 
@@ -16,3 +16,9 @@ def charted(value: datetime | None, now: datetime, field_name: str) -> datetime:
     if value > now + CLOCK_SKEW:
         raise InvalidField(field_name, f"must not be in the future (now is {now.isoformat()})")
     return value
+
+
+def end_of_day(at: datetime) -> datetime:
+    """The last second of the day `at` falls on, in its own offset: when a same-day follow-up
+    (a suicidality flag) is due."""
+    return datetime.combine(at.date(), time(23, 59, 59), at.tzinfo)

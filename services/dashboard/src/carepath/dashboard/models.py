@@ -37,8 +37,10 @@ class PatientView(SQLModel, table=True):
     completed: bool = False
     discontinued: str | None = None
     baseline_phq9: int | None = None
-    final_phq9: int | None = None
+    outcome_instrument: str | None = None  # the instrument of the indication, at completion
+    final_total: int | None = None
     response: bool | None = None
+    substantial_response: bool | None = None
     remission: bool | None = None
 
 
@@ -74,7 +76,7 @@ class AlertView(SQLModel, table=True):
 
 
 class OutcomePoint(SQLModel, table=True):
-    """A PHQ-9 total over time (intake baseline, outcome measures)."""
+    """An outcome total over time (intake baselines, outcome measures), per instrument."""
 
     __tablename__ = "dash_outcome"
 
@@ -84,6 +86,20 @@ class OutcomePoint(SQLModel, table=True):
     total: int
     timepoint: str
     measured_at: datetime = _time(nullable=False)
+
+
+class OutcomeCriteriaView(SQLModel, table=True):
+    """How the clinic policy judged an instrument's latest result: the chart's reference line."""
+
+    __tablename__ = "dash_outcome_criteria"
+
+    instrument: str = Field(primary_key=True)
+    remission_below: int | None = None
+    response_reduction_percent: int | None = None
+    response_reduction_points: int | None = None
+    substantial_reduction_percent: int | None = None
+    policy_version: str = ""
+    judged_at: datetime = _time(nullable=False)
 
 
 class TimelineEntry(SQLModel, table=True):
@@ -106,5 +122,6 @@ READ_MODELS: tuple[type[SQLModel], ...] = (
     DosingView,
     AlertView,
     OutcomePoint,
+    OutcomeCriteriaView,
     TimelineEntry,
 )

@@ -1,7 +1,7 @@
 """Events into read models: one small handler per event type. Pure data in, rows out."""
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -26,6 +26,7 @@ from carepath.contracts.integration import (
     CourseDiscontinued,
     IntegrationSessionOverdue,
     OutcomeMeasured,
+    OutcomeSuicidalityFlagRaised,
 )
 from carepath.contracts.session import (
     AdverseEventReported,
@@ -35,12 +36,14 @@ from carepath.contracts.session import (
     DosingSessionScheduled,
     PatientCheckedIn,
     PatientDischarged,
+    PreDoseSuicidalityFlagRaised,
     VitalsAlertRaised,
     VitalsRecorded,
 )
 from carepath.dashboard.models import (
     AlertView,
     DosingView,
+    OutcomeCriteriaView,
     OutcomePoint,
     PatientView,
     TimelineEntry,
@@ -84,18 +87,18 @@ async def project(session: AsyncSession, envelope: CloudEvent) -> None:
         )
 
 
-def _created(session: AsyncSession) -> dict[tuple[type[SQLModel], UUID], Any]:
+def _created(session: AsyncSession) -> dict[tuple[type[SQLModel], UUID | str], Any]:
     """Rows added in this transaction and not flushed yet (the identity map does not hold them)."""
-    created: dict[tuple[type[SQLModel], UUID], Any] = session.info.setdefault("created", {})
+    created: dict[tuple[type[SQLModel], UUID | str], Any] = session.info.setdefault("created", {})
     return created
 
 
-async def _find(session: AsyncSession, model: type[M], key: UUID) -> M | None:
+async def _find(session: AsyncSession, model: type[M], key: UUID | str) -> M | None:
     created = _created(session).get((model, key))
     return created if created is not None else await session.get(model, key)
 
 
-def _add(session: AsyncSession, row: M, key: UUID) -> M:
+def _add(session: AsyncSession, row: M, key: UUID | str) -> M:
     session.add(row)
     _created(session)[(type(row), key)] = row
     return row
@@ -138,17 +141,16 @@ async def _intake_completed(
 
 @handles(AssessmentScored)
 async def _assessment(session: AsyncSession, event: AssessmentScored, envelope: CloudEvent) -> None:
-    if event.instrument.value == "PHQ9":
-        session.add(
-            OutcomePoint(
-                event_id=envelope.id,
-                patient_id=event.patient_id,
-                instrument="PHQ9",
-                total=event.total,
-                timepoint="baseline",
-                measured_at=event.administered_at,
-            )
+    session.add(
+        OutcomePoint(
+            event_id=envelope.id,
+            patient_id=event.patient_id,
+            instrument=event.instrument.value,
+            total=event.total,
+            timepoint="baseline",
+            measured_at=event.administered_at,
         )
+    )
 
 
 @handles(OutcomeMeasured)
@@ -163,6 +165,29 @@ async def _outcome(session: AsyncSession, event: OutcomeMeasured, envelope: Clou
             measured_at=event.measured_at,
         )
     )
+    await _criteria(session, event.instrument.value, event, event.measured_at)
+
+
+async def _criteria(
+    session: AsyncSession,
+    instrument: str,
+    event: OutcomeMeasured | CourseCompleted,
+    judged_at: datetime,
+) -> None:
+    # The latest judgement wins in either reading order (live or rebuild): same rows.
+    row = await _find(session, OutcomeCriteriaView, instrument)
+    if row is not None and row.judged_at >= judged_at:
+        return
+    if row is None:
+        row = _add(
+            session, OutcomeCriteriaView(instrument=instrument, judged_at=judged_at), instrument
+        )
+    criteria = event.criteria
+    row.judged_at, row.policy_version = judged_at, event.policy_version
+    row.remission_below = criteria.remission_below
+    row.response_reduction_percent = criteria.response_reduction_percent
+    row.response_reduction_points = criteria.response_reduction_points
+    row.substantial_reduction_percent = criteria.substantial_reduction_percent
 
 
 @handles(EligibilityDetermined)
@@ -229,16 +254,23 @@ async def _dosing_step(session: AsyncSession, event: Any, _envelope: CloudEvent)
 
 
 ALERT_KINDS = {
-    "SuicidalityFlagRaised": "suicidality",
+    "SuicidalityFlagRaised": "suicidality",  # at intake, before a dose, on an outcome PHQ-9
     "VitalsAlertRaised": "vitals",
     "AdverseEventReported": "adverse_event",
     "IntegrationSessionOverdue": "integration_overdue",
 }
 
 
-@handles(SuicidalityFlagRaised, VitalsAlertRaised, AdverseEventReported, IntegrationSessionOverdue)
+@handles(
+    SuicidalityFlagRaised,
+    PreDoseSuicidalityFlagRaised,
+    OutcomeSuicidalityFlagRaised,
+    VitalsAlertRaised,
+    AdverseEventReported,
+    IntegrationSessionOverdue,
+)
 async def _alert(session: AsyncSession, event: Any, envelope: CloudEvent) -> None:
-    kind = ALERT_KINDS[type(event).__name__]
+    kind = ALERT_KINDS[event.name()]
     alert = await _row(session, AlertView, envelope.id, patient_id=event.patient_id)
     alert.patient_id, alert.kind, alert.detail = event.patient_id, kind, summary_of(event)
     alert.raised_at = event.clinical_time(envelope.time)
@@ -259,8 +291,11 @@ async def _acknowledged(
 @handles(CourseCompleted)
 async def _completed(session: AsyncSession, event: CourseCompleted, _envelope: CloudEvent) -> None:
     patient = await _patient(session, event.patient_id)
-    patient.completed, patient.final_phq9 = True, event.final_phq9_total
+    patient.completed, patient.final_total = True, event.final_total
+    patient.outcome_instrument = event.instrument.value
     patient.response, patient.remission = event.response, event.remission
+    patient.substantial_response = event.substantial_response
+    await _criteria(session, event.instrument.value, event, event.completed_at)
 
 
 @handles(CourseDiscontinued)

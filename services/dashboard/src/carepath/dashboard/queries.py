@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from carepath.contracts.common import SCORED_ITEMS
 from carepath.dashboard.models import (
     AlertView,
     DosingView,
+    OutcomeCriteriaView,
     OutcomePoint,
     PatientView,
     TimelineEntry,
@@ -76,26 +78,61 @@ def board_entry(row: DosingView, now: datetime, observation_minutes: int) -> dic
 
 
 def rates(patients: list[PatientView]) -> list[dict[str, Any]]:
-    """Response and remission among completed courses, by referral reason."""
+    """Response, substantial response and remission among completed courses, by referral reason,
+    each judged on the instrument of the indication; a rate is null where it was not judged."""
     by_reason: dict[str, list[PatientView]] = defaultdict(list)
     for patient in patients:
         if patient.completed:
             by_reason[patient.referral_reason or "unknown"].append(patient)
     result = []
     for reason, done in sorted(by_reason.items()):
-        responders = sum(1 for p in done if p.response)
-        remitters = sum(1 for p in done if p.remission)
+        instruments = sorted({p.outcome_instrument for p in done if p.outcome_instrument})
+
+        responders, response_rate = _rate(done, "response")
+        remitters, remission_rate = _rate(done, "remission")
+        substantial, substantial_rate = _rate(done, "substantial_response")
         result.append(
             {
                 "referral_reason": reason,
+                "instrument": instruments[0] if len(instruments) == 1 else None,
                 "completed": len(done),
                 "responders": responders,
                 "remitters": remitters,
-                "response_rate": round(responders / len(done), 3),
-                "remission_rate": round(remitters / len(done), 3),
+                "substantial_responders": substantial,
+                "response_rate": response_rate,
+                "remission_rate": remission_rate,
+                "substantial_response_rate": substantial_rate,
             }
         )
     return result
+
+
+async def instruments(session: AsyncSession) -> list[dict[str, Any]]:
+    """Each outcome instrument with its scale and the criteria its latest result was judged
+    under (from the events: the dashboard holds no clinical numbers of its own)."""
+    criteria = {row.instrument: row for row in await session.scalars(select(OutcomeCriteriaView))}
+    result = []
+    for instrument, (items, highest) in SCORED_ITEMS.items():
+        row = criteria.get(instrument.value)
+        result.append(
+            {
+                "instrument": instrument.value,
+                "max_total": items * highest,
+                "remission_below": row.remission_below if row else None,
+                "response_reduction_percent": row.response_reduction_percent if row else None,
+                "response_reduction_points": row.response_reduction_points if row else None,
+                "substantial_reduction_percent": row.substantial_reduction_percent if row else None,
+                "policy_version": row.policy_version if row else None,
+            }
+        )
+    return result
+
+
+def _rate(patients: list[PatientView], judgement: str) -> tuple[int, float | None]:
+    """How many were judged so, and their share of those judged at all (None if none was)."""
+    judged = [value for p in patients if (value := getattr(p, judgement)) is not None]
+    count = sum(1 for value in judged if value)
+    return count, round(count / len(judged), 3) if judged else None
 
 
 ALERT_SEVERITY = {"suicidality": 0, "vitals": 1, "adverse_event": 1, "integration_overdue": 2}
@@ -140,13 +177,11 @@ async def summary(
         ),
         key=alert_order,
     )
-    points: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    points: dict[tuple[UUID, str], list[dict[str, Any]]] = defaultdict(list)
     for point in await session.scalars(
-        select(OutcomePoint)
-        .where(col(OutcomePoint.instrument) == "PHQ9")
-        .order_by(col(OutcomePoint.measured_at))
+        select(OutcomePoint).order_by(col(OutcomePoint.measured_at))
     ):
-        points[point.patient_id].append(
+        points[point.patient_id, point.instrument].append(
             {
                 "at": point.measured_at.isoformat(),
                 "total": point.total,
@@ -172,9 +207,15 @@ async def summary(
             for a in alerts
         ],
         "outcomes": {
+            "instruments": await instruments(session),
             "trajectories": [
-                {"patient_id": str(pid), "referral_reason": reasons.get(pid), "points": pts}
-                for pid, pts in points.items()
+                {
+                    "patient_id": str(pid),
+                    "referral_reason": reasons.get(pid),
+                    "instrument": instrument,
+                    "points": pts,
+                }
+                for (pid, instrument), pts in points.items()
                 if len(pts) > 1
             ],
             "rates": rates(patients),

@@ -59,7 +59,8 @@ def summary_of(event: DomainEvent) -> str:
                 f"{data.instrument.value} {data.total} ({data.timepoint.value.replace('_', ' ')})"
             )
         case "CourseCompleted":
-            return f"Course completed: PHQ-9 {data.baseline_phq9_total} -> {data.final_phq9_total}"
+            instrument = data.instrument.value
+            return f"Course completed: {instrument} {data.baseline_total} -> {data.final_total}"
         case "CourseDiscontinued":
             return f"Course discontinued: {data.reason.value.replace('_', ' ')}"
     return event.name()

@@ -7,12 +7,12 @@ exactly once). Assessments are scored here from their item answers.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime
 from enum import StrEnum
 from functools import reduce
 from uuid import UUID
 
-from carepath.chassis.charting import charted
+from carepath.chassis.charting import charted, end_of_day
 from carepath.chassis.decider import Decider
 from carepath.chassis.errors import NotFound, RuleViolation
 from carepath.contracts import DomainEvent
@@ -106,7 +106,7 @@ def intake_decider(policy: IntakePolicy) -> Decider[IntakeState, IntakeCommand]:
         events = _decide(state, command.request, command.now, policy)
         after = reduce(evolve, events, state)
         if after.completed is None and after.referral is not None and not after.missing(policy):
-            events = [*events, _intake_completed(after, command.now)]
+            events = [*events, _intake_completed(after, command.now, policy)]
         return events
 
     return Decider(decide=decide, evolve=evolve, initial_state=IntakeState())
@@ -254,24 +254,23 @@ def _flag(
     at: datetime,
     policy: IntakePolicy,
 ) -> SuicidalityFlagRaised:
-    # Same-day follow-up: by the end of the clinic's day the answers were given on.
-    end_of_day = datetime.combine(at.date(), time(23, 59, 59), at.tzinfo)
     return SuicidalityFlagRaised(
         patient_id=patient_id,
         source=source,
         instrument=instrument,
         detail=detail,
-        follow_up_due_by=end_of_day,
+        follow_up_due_by=end_of_day(at),  # same-day follow-up
         policy_version=policy.version,
         occurred_at=at,
     )
 
 
-def _intake_completed(state: IntakeState, now: datetime) -> IntakeCompleted:
+def _intake_completed(state: IntakeState, now: datetime, policy: IntakePolicy) -> IntakeCompleted:
     referral, form, consent, cssrs = state.referral, state.form, state.consent, state.cssrs
     assert referral and form and consent and cssrs
-    phq9, gad7, pcl5 = (
-        state.assessments.get(i) for i in (Instrument.PHQ9, Instrument.GAD7, Instrument.PCL5)
+    phq9, gad7, pcl5, pain = (
+        state.assessments.get(i)
+        for i in (Instrument.PHQ9, Instrument.GAD7, Instrument.PCL5, Instrument.PAIN_NRS)
     )
     assert phq9 is not None
     # Clinically, intake is complete when its last piece was charted, not when it was typed in.
@@ -298,6 +297,8 @@ def _intake_completed(state: IntakeState, now: datetime) -> IntakeCompleted:
         cssrs_risk=cssrs.risk,
         consent_version=consent.consent_version,
         consent_given_at=consent.given_at,
+        pain_nrs_total=pain.total if pain else None,
+        policy_version=policy.version,
     )
 
 

@@ -50,8 +50,10 @@ class OutcomeView(BaseModel):
     measured_at: datetime
     total: int
     baseline_total: int | None
+    change_from_baseline_points: int | None
     change_from_baseline_percent: float | None
     response: bool | None
+    substantial_response: bool | None
     remission: bool | None
 
 

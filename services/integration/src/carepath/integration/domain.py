@@ -10,11 +10,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from carepath.chassis.charting import charted
+from carepath.chassis.charting import charted, end_of_day
 from carepath.chassis.decider import Decider
 from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument
+from carepath.contracts.intake import ReferralReason, SuicidalitySource
 from carepath.contracts.integration import (
     CompleteCourse,
     CourseCompleted,
@@ -24,9 +25,11 @@ from carepath.contracts.integration import (
     IntegrationSessionDue,
     IntegrationSessionOverdue,
     OutcomeMeasured,
+    OutcomeSuicidalityFlagRaised,
     OutcomeTimepoint,
     RecordIntegrationSession,
     RecordOutcome,
+    judge,
 )
 from carepath.contracts.session import PatientDischarged
 from carepath.integration.clinic_policy import IntegrationPolicy
@@ -40,6 +43,7 @@ class PatientContext:
     baselines: dict[Instrument, int] = field(default_factory=dict)
     course_id: UUID | None = None
     planned_dosing_sessions: int | None = None
+    referral_reason: ReferralReason | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def plan_decider(policy: IntegrationPolicy) -> Decider[PlanState, PlanCommand]:
             case StaffCommand(request=RecordIntegrationSession() as request):
                 return record_session(state, request, command)
             case StaffCommand(request=RecordOutcome() as request):
-                return record_outcome(request, command, policy)
+                return record_outcome(state, request, command, policy)
             case StaffCommand(request=CompleteCourse() as request):
                 return complete_course(state, request, command, policy)
             case StaffCommand(request=DiscontinueCourse() as request):
@@ -197,29 +201,73 @@ def record_session(
 
 
 def record_outcome(
-    request: RecordOutcome, command: StaffCommand, policy: IntegrationPolicy
+    state: PlanState, request: RecordOutcome, command: StaffCommand, policy: IntegrationPolicy
 ) -> list[DomainEvent]:
-    total = sum(request.answers)
-    baseline = command.context.baselines.get(request.instrument)
-    change = round((total - baseline) / baseline * 100, 1) if baseline else None
-    is_phq9 = request.instrument is Instrument.PHQ9
+    total, instrument = sum(request.answers), request.instrument
+    baseline = baseline_of(state, command.context, instrument)
+    criteria = policy.criteria_for(instrument)
+    judged = judge(criteria, baseline, total)
+    measured_at = charted(request.measured_at, command.now, "measured_at")
+    measured = OutcomeMeasured(
+        patient_id=command.context.patient_id,
+        instrument=instrument,
+        item_scores=request.answers,
+        total=total,
+        measured_at=measured_at,
+        timepoint=request.timepoint,
+        baseline_total=baseline,
+        change_from_baseline_points=None if baseline is None else total - baseline,
+        change_from_baseline_percent=round((total - baseline) / baseline * 100, 1)
+        if baseline
+        else None,
+        response=judged.response,
+        substantial_response=judged.substantial_response,
+        remission=judged.remission,
+        criteria=criteria,
+        policy_version=policy.version,
+    )
+    return [measured, *suicidality_flag(measured, policy)]
+
+
+def suicidality_flag(measured: OutcomeMeasured, policy: IntegrationPolicy) -> list[DomainEvent]:
+    """The same-day suicidality flag when an outcome PHQ-9's item 9 is above the policy limit."""
+    if measured.instrument is not Instrument.PHQ9:
+        return []
+    item9 = measured.item_scores[8]
+    if item9 <= policy.phq9_item9_flag_above:
+        return []
     return [
-        OutcomeMeasured(
-            patient_id=command.context.patient_id,
-            instrument=request.instrument,
-            item_scores=request.answers,
-            total=total,
-            measured_at=charted(request.measured_at, command.now, "measured_at"),
-            timepoint=request.timepoint,
-            baseline_total=baseline,
-            change_from_baseline_percent=change,
-            response=responded(baseline, total, policy) if baseline else None,
-            remission=total < policy.remission_below if is_phq9 else None,
-            response_threshold_percent=policy.response_threshold_percent,
-            remission_below=policy.remission_below,
+        OutcomeSuicidalityFlagRaised(
+            patient_id=measured.patient_id,
+            source=SuicidalitySource.PHQ9_ITEM_9,
+            instrument=Instrument.PHQ9,
+            timepoint=measured.timepoint,
+            detail=f"PHQ-9 item 9 = {item9} ({measured.timepoint.value.replace('_', ' ')})",
+            measured_at=measured.measured_at,
+            follow_up_due_by=end_of_day(measured.measured_at),
             policy_version=policy.version,
         )
     ]
+
+
+def baseline_of(state: PlanState, context: PatientContext, instrument: Instrument) -> int | None:
+    """The patient's baseline on `instrument`: intake's, else the first outcome measured at the
+    baseline timepoint in this plan."""
+    if (baseline := context.baselines.get(instrument)) is not None:
+        return baseline
+    taken = [
+        o
+        for o in state.outcomes
+        if o.instrument is instrument and o.timepoint is OutcomeTimepoint.BASELINE
+    ]
+    return min(taken, key=lambda o: o.measured_at).total if taken else None
+
+
+def indication_instrument(context: PatientContext, policy: IntegrationPolicy) -> Instrument:
+    """The instrument that measures the patient's indication (PHQ-9 when it is not known)."""
+    if context.referral_reason is None:
+        return Instrument.PHQ9
+    return policy.indication_instrument[context.referral_reason]
 
 
 def complete_course(
@@ -232,33 +280,37 @@ def complete_course(
         raise RuleViolation(
             f"{done} of {planned} planned dosing sessions are done; the course cannot complete yet"
         )
+    instrument = indication_instrument(context, policy)
     last = state.last_discharge
     final = [
         o
         for o in state.outcomes
-        if o.instrument is Instrument.PHQ9
+        if o.instrument is instrument
         and o.timepoint is OutcomeTimepoint.END_OF_COURSE
         and (last is None or o.measured_at >= last)
     ]
     if not final:
         raise RuleViolation(
-            "measure the final PHQ-9 (timepoint end_of_course, after the last session) first"
+            f"measure the final {instrument.value} (the measure of this patient's indication; "
+            "timepoint end_of_course, after the last session) first"
         )
-    completed_at = charted(request.completed_at, command.now, "completed_at")
     final_total = max(final, key=lambda o: o.measured_at).total
-    baseline = context.baselines.get(Instrument.PHQ9)
+    baseline = baseline_of(state, context, instrument)
+    criteria = policy.criteria_for(instrument)
+    judged = judge(criteria, baseline, final_total)
     return [
         CourseCompleted(
             patient_id=context.patient_id,
             course_id=course_id,
-            completed_at=completed_at,
+            completed_at=charted(request.completed_at, command.now, "completed_at"),
             dosing_sessions_completed=done,
-            final_phq9_total=final_total,
-            baseline_phq9_total=baseline,
-            response=responded(baseline, final_total, policy) if baseline else None,
-            remission=final_total < policy.remission_below,
-            response_threshold_percent=policy.response_threshold_percent,
-            remission_below=policy.remission_below,
+            instrument=instrument,
+            final_total=final_total,
+            baseline_total=baseline,
+            response=judged.response,
+            substantial_response=judged.substantial_response,
+            remission=judged.remission,
+            criteria=criteria,
             policy_version=policy.version,
         )
     ]
@@ -289,13 +341,6 @@ def check_course_open(state: PlanState, context: PatientContext) -> UUID:
     if state.discontinued is not None:
         raise RuleViolation(f"the course was discontinued ({state.discontinued.reason.value})")
     return context.course_id
-
-
-def responded(baseline: int | None, total: int, policy: IntegrationPolicy) -> bool | None:
-    """A reduction of at least the policy's threshold from a non-zero baseline (integer maths)."""
-    if not baseline:
-        return None
-    return (baseline - total) * 100 >= policy.response_threshold_percent * baseline
 
 
 def evolve(state: PlanState, event: DomainEvent) -> PlanState:

@@ -6,17 +6,19 @@ from uuid import UUID
 
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument
-from carepath.contracts.intake import IntakeCompleted
+from carepath.contracts.intake import IntakeCompleted, ReferralReason
 from carepath.contracts.session import CourseOpened, PatientDischarged
 from carepath.integration.domain import MakeIntegrationDue, PlanCommand
 
 
 @dataclass(frozen=True)
 class NoteBaselines:
-    """Remember the intake baselines (they are intake's facts, not this context's events)."""
+    """Remember the intake baselines and the indication (intake's facts, not this context's
+    events)."""
 
     patient_id: UUID
     baselines: dict[Instrument, int]
+    referral_reason: ReferralReason
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,10 @@ def fact_from(event: DomainEvent) -> Fact | None:
                 Instrument.PHQ9: event.phq9_total,
                 Instrument.GAD7: event.gad7_total,
                 Instrument.PCL5: event.pcl5_total,
+                Instrument.PAIN_NRS: event.pain_nrs_total,
             }
-            return NoteBaselines(
-                event.patient_id, {k: v for k, v in totals.items() if v is not None}
-            )
+            baselines = {k: v for k, v in totals.items() if v is not None}
+            return NoteBaselines(event.patient_id, baselines, event.referral_reason)
         case CourseOpened():
             return NoteCourse(event.patient_id, event.course_id, event.planned_dosing_sessions)
     return None

@@ -13,6 +13,7 @@ from carepath.chassis.runtime import ServiceRuntime
 from carepath.chassis.service import DomainService
 from carepath.contracts import CloudEvent, registry
 from carepath.contracts.common import Instrument
+from carepath.contracts.intake import ReferralReason
 from carepath.contracts.integration import IntegrationSessionDue
 from carepath.integration.clinic_policy import IntegrationPolicy
 from carepath.integration.domain import (
@@ -38,6 +39,8 @@ class PatientContextRecord(SQLModel, table=True):
     baseline_phq9: int | None = None
     baseline_gad7: int | None = None
     baseline_pcl5: int | None = None
+    baseline_pain_nrs: int | None = None
+    referral_reason: ReferralReason | None = None
     course_id: UUID | None = None
     planned_dosing_sessions: int | None = None
 
@@ -46,12 +49,14 @@ class PatientContextRecord(SQLModel, table=True):
             Instrument.PHQ9: self.baseline_phq9,
             Instrument.GAD7: self.baseline_gad7,
             Instrument.PCL5: self.baseline_pcl5,
+            Instrument.PAIN_NRS: self.baseline_pain_nrs,
         }
         return PatientContext(
             patient_id=self.patient_id,
             baselines={k: v for k, v in totals.items() if v is not None},
             course_id=self.course_id,
             planned_dosing_sessions=self.planned_dosing_sessions,
+            referral_reason=self.referral_reason,
         )
 
 
@@ -76,6 +81,8 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
                 record.baseline_phq9 = fact.baselines.get(Instrument.PHQ9)
                 record.baseline_gad7 = fact.baselines.get(Instrument.GAD7)
                 record.baseline_pcl5 = fact.baselines.get(Instrument.PCL5)
+                record.baseline_pain_nrs = fact.baselines.get(Instrument.PAIN_NRS)
+                record.referral_reason = fact.referral_reason
             case NoteCourse():
                 record.course_id = fact.course_id
                 record.planned_dosing_sessions = fact.planned_dosing_sessions

@@ -25,6 +25,7 @@ class CheckInLimits(_Section):
     max_systolic_mmhg: int = Field(ge=90, le=200)
     max_diastolic_mmhg: int = Field(ge=50, le=130)
     valid_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    phq9_item9_flag_above: int = Field(default=0, ge=0, le=2)
 
 
 class MonitoringAlerts(_Section):

@@ -7,8 +7,12 @@
   // A steady stream of updates (a busy clinic, a seed run) must not postpone the refresh forever.
   const REFRESH_MAX_WAIT_MS = 2000;
   const RETRY_MS = 5000;
-  const PHQ9_MAX = 27;
-  const PHQ9_REMISSION_BELOW = 5;
+  const INSTRUMENTS = {
+    PHQ9: "PHQ-9",
+    GAD7: "GAD-7",
+    PCL5: "PCL-5",
+    PAIN_NRS: "Pain NRS",
+  };
 
   const ALERT_KINDS = {
     suicidality: "Suicidality",
@@ -33,6 +37,8 @@
 
   const state = {
     acknowledged: new Set(), // acknowledged here, maybe not yet in the projection
+    instrument: "PHQ9", // the outcome instrument the trajectory chart shows
+    outcomes: null, // the last summary's outcomes, to redraw when the instrument changes
     charts: {},
     stream: null,
     refreshing: false,
@@ -277,7 +283,8 @@
     renderAlerts(summary.alerts || []);
     renderToday(summary.today || [], summary.in_monitoring || []);
     renderFunnel(summary.funnel || [], summary.discontinued || 0);
-    renderTrajectories((summary.outcomes && summary.outcomes.trajectories) || []);
+    state.outcomes = summary.outcomes || {};
+    renderOutcomeChart();
     renderRates((summary.outcomes && summary.outcomes.rates) || []);
     renderLag(summary.lag || []);
   }
@@ -595,7 +602,34 @@
     return node;
   }
 
-  function renderTrajectories(trajectories) {
+  function renderOutcomeChart() {
+    const outcomes = state.outcomes || {};
+    const instruments = outcomes.instruments || [];
+    const all = outcomes.trajectories || [];
+    $("#instrument-tabs").replaceChildren(
+      ...instruments.map((i) => {
+        const count = all.filter((t) => t.instrument === i.instrument).length;
+        const button = el("button", {
+          type: "button",
+          role: "radio",
+          dataset: { instrument: i.instrument },
+          text: `${INSTRUMENTS[i.instrument] || i.instrument} (${count})`,
+        });
+        button.setAttribute("aria-checked", String(i.instrument === state.instrument));
+        button.addEventListener("click", () => {
+          state.instrument = i.instrument;
+          renderOutcomeChart();
+        });
+        return button;
+      }),
+    );
+    const scale = instruments.find((i) => i.instrument === state.instrument) || {};
+    $("#trajectories-caption").textContent = INSTRUMENTS[state.instrument] || state.instrument;
+    renderTrajectories(all.filter((t) => t.instrument === state.instrument), scale);
+  }
+
+  function renderTrajectories(trajectories, scale) {
+    const label = INSTRUMENTS[state.instrument] || state.instrument;
     const reasons = [...new Set(trajectories.map((t) => t.referral_reason))];
     $("#trajectory-legend").replaceChildren(
       ...reasons.map((r) =>
@@ -604,7 +638,7 @@
     );
     $("#trajectories").setAttribute(
       "aria-label",
-      `PHQ-9 trajectories of ${trajectories.length} patients; the table below lists them.`,
+      `${label} trajectories of ${trajectories.length} patients; the table below lists them.`,
     );
     fillTable(
       $("#trajectories-table"),
@@ -643,9 +677,9 @@
           },
           y: {
             min: 0,
-            max: PHQ9_MAX,
+            max: 27,
             ticks: { stepSize: 5 },
-            title: { display: true, text: "PHQ-9" },
+            title: { display: true, text: label },
             grid: { color: "#eef0f3" },
           },
         },
@@ -659,7 +693,8 @@
               },
               label: (item) => {
                 const point = item.raw;
-                return `PHQ-9 ${point.y} (${point.timepoint || "measure"}), ${formats.date.format(new Date(point.x))}`;
+                const name = INSTRUMENTS[state.instrument] || state.instrument;
+                return `${name} ${point.y} (${point.timepoint || "measure"}), ${formats.date.format(new Date(point.x))}`;
               },
             },
           },
@@ -675,9 +710,13 @@
       },
     });
     if (!trajectoryChart) return;
-    trajectoryChart.$referenceLines = [
-      { value: PHQ9_REMISSION_BELOW, color: "#047857", label: "remission (< 5)" },
-    ];
+    trajectoryChart.options.scales.y.max = scale.max_total || 27;
+    trajectoryChart.options.scales.y.ticks.stepSize = scale.max_total > 40 ? 10 : scale.max_total > 20 ? 5 : 1;
+    trajectoryChart.options.scales.y.title.text = label;
+    trajectoryChart.$referenceLines =
+      scale.remission_below === null || scale.remission_below === undefined
+        ? []
+        : [{ value: scale.remission_below, color: "#047857", label: `remission (< ${scale.remission_below})` }];
     trajectoryChart.data.datasets = trajectories.map((t) => {
       const color = reasonOf(t.referral_reason).color;
       return {

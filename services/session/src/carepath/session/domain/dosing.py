@@ -2,9 +2,11 @@
 
 from datetime import datetime, timedelta
 
-from carepath.chassis.charting import charted
+from carepath.chassis.charting import charted, end_of_day
 from carepath.chassis.errors import InvalidField, RuleViolation
 from carepath.contracts import DomainEvent
+from carepath.contracts.common import Instrument
+from carepath.contracts.intake import SuicidalitySource
 from carepath.contracts.session import (
     AdministerDose,
     AdverseEventReported,
@@ -19,6 +21,7 @@ from carepath.contracts.session import (
     ObservationRecorded,
     PatientCheckedIn,
     PatientDischarged,
+    PreDoseSuicidalityFlagRaised,
     RecordObservation,
     RecordVitals,
     ReportAdverseEvent,
@@ -55,19 +58,21 @@ def check_in(
         weight_kg=request.weight_kg,
         pre_dose_phq9_answers=answers,
         pre_dose_phq9_total=sum(answers) if answers is not None else None,
+        policy_version=policy.version,
     )
+    events: list[DomainEvent] = [checked_in, *suicidality_flag(checked_in, policy)]
     limits = policy.check_in
     if (
         request.systolic <= limits.max_systolic_mmhg
         and request.diastolic <= limits.max_diastolic_mmhg
     ):
-        return [checked_in]
+        return events
     reason = (
         f"pre-dose BP {request.systolic}/{request.diastolic} mmHg is above "
         f"{limits.max_systolic_mmhg}/{limits.max_diastolic_mmhg}: dosing deferred"
     )
     return [
-        checked_in,
+        *events,
         DosingDeferred(
             patient_id=patient_id,
             session_id=session_id,
@@ -79,6 +84,25 @@ def check_in(
             policy_version=policy.version,
             occurred_at=checked_in.measured_at,
         ),
+    ]
+
+
+def suicidality_flag(checked_in: PatientCheckedIn, policy: SessionPolicy) -> list[DomainEvent]:
+    """The same-day suicidality flag when the pre-dose PHQ-9's item 9 is above the policy limit."""
+    answers = checked_in.pre_dose_phq9_answers
+    if answers is None or answers[8] <= policy.check_in.phq9_item9_flag_above:
+        return []
+    return [
+        PreDoseSuicidalityFlagRaised(
+            patient_id=checked_in.patient_id,
+            session_id=checked_in.session_id,
+            source=SuicidalitySource.PHQ9_ITEM_9,
+            instrument=Instrument.PHQ9,
+            detail=f"Pre-dose PHQ-9 item 9 = {answers[8]}",
+            measured_at=checked_in.measured_at,
+            follow_up_due_by=end_of_day(checked_in.measured_at),
+            policy_version=policy.version,
+        )
     ]
 
 
