@@ -19,7 +19,7 @@ from carepath.contracts.integration import (
     RecordIntegrationSession,
     RecordOutcome,
 )
-from carepath.contracts.session import PatientDischarged
+from carepath.contracts.session import MaintenancePhaseStarted, PatientDischarged
 from carepath.integration.clinic_policy import load_policy
 from carepath.integration.domain import (
     FlagOverdue,
@@ -29,6 +29,8 @@ from carepath.integration.domain import (
     StaffCommand,
     plan_decider,
 )
+from carepath.integration.policy import NoteMaintenance, fact_from
+from carepath.integration.service import PatientContextRecord
 
 POLICY = load_policy()
 DECIDER = plan_decider(POLICY)
@@ -375,3 +377,26 @@ def test_a_v1_outcome_in_the_log_reads_as_v2_with_the_criteria_it_was_judged_und
     assert event.criteria.response_reduction_percent == 50
     assert event.criteria.remission_below is None  # v1 judged remission for PHQ-9 only
     assert (event.response, event.remission, event.change_from_baseline_points) == (True, None, -7)
+
+
+def test_completion_waits_for_the_maintenance_sessions_too() -> None:
+    started = MaintenancePhaseStarted(
+        patient_id=PATIENT,
+        course_id=COURSE,
+        started_at=NOW - timedelta(days=20),
+        induction_doses=2,
+        planned_sessions=1,
+        min_interval_days=14,
+        max_interval_days=28,
+        rationale="Relapse prevention after a good induction.",
+        policy_version="2026.1",
+    )
+    record = PatientContextRecord(patient_id=PATIENT, course_id=COURSE, planned_dosing_sessions=2)
+    fact = fact_from(started)
+    assert isinstance(fact, NoteMaintenance) and fact.planned_sessions == 1
+    record.maintenance_sessions = fact.planned_sessions
+    context = record.context()
+    assert context.planned_dosing_sessions == 3
+    history = given(discharged(5), discharged(2), phq9(8, days_ago=1))
+    with pytest.raises(RuleViolation, match="2 of 3 planned dosing sessions"):
+        DECIDER.decide(history, staff(CompleteCourse(completed_at=NOW), context))

@@ -488,6 +488,11 @@ def test_one_adverse_event_in_the_cohort_and_the_course_suspended_after_that_ses
     assert len(suspended) == 1 and suspended[0].visit.adverse_events == 1
 
 
+def test_the_cohort_has_a_patient_in_a_maintenance_phase_after_the_induction() -> None:
+    maintained = [p for p in TREATED if p.course is not None and p.course.maintenance is not None]
+    assert len(maintained) == 1
+
+
 def test_completers_have_all_six_doses_and_a_final_phq9_after_the_last_discharge() -> None:
     for patient in TREATED:
         course = patient.course
@@ -497,6 +502,12 @@ def test_completers_have_all_six_doses_and_a_final_phq9_after_the_last_discharge
         last = max(s.visit.discharge.discharged_at for s in course.steps if s.visit.discharge)
 
         assert course.doses == 6
+        if course.maintenance is not None:  # after the induction, maintenance instead
+            assert (
+                course.maintenance.started_at is not None and course.maintenance.started_at > last
+            )
+            assert course.completion is None and course.next_booking is not None
+            continue
         assert course.final_outcome is not None and course.final_outcome.measured_at > last
         assert course.completion is not None
         assert course.completion.completed_at >= course.final_outcome.measured_at
@@ -539,6 +550,8 @@ def replay(patient: PatientPlan, now: datetime) -> tuple[list[DomainEvent], list
             integrations.append(
                 step.integration.model_copy(update={"dosing_session_id": session_id})
             )
+    if course.maintenance is not None:
+        session(course.maintenance)
     if course.next_booking is not None:
         session(course.next_booking, new_id=uuid4())
 

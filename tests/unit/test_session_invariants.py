@@ -30,12 +30,15 @@ from carepath.contracts.session import (
     CourseSuspensionReason,
     DischargePatient,
     DoseAdministered,
+    DosingSessionScheduled,
+    MaintenancePhaseStarted,
     PatientDischarged,
     RecordPreparationSession,
     RecordVitals,
     ResumeCourse,
     Route,
     ScheduleDosingSession,
+    StartMaintenance,
     SuspendCourse,
 )
 from carepath.session.domain import (
@@ -66,6 +69,8 @@ class CourseMachine(RuleBasedStateMachine):
         self.withdrawn = self.declined = self.closed = self.ended = False
         self.suspended_by_clinician = False
         self.doses = 0
+        self.maintenance = False
+        self.last_dose_at: datetime | None = None
         self.session: UUID | None = None
         self.checked_in_at: datetime | None = None
         self.dosed_at: datetime | None = None
@@ -84,8 +89,16 @@ class CourseMachine(RuleBasedStateMachine):
             if isinstance(event, DoseAdministered):
                 self.doses += 1
                 self.check_the_dose(event)
+                self.last_dose_at = event.administered_at
+            if isinstance(event, DosingSessionScheduled) and self.maintenance:
+                gap = timedelta(days=POLICY.maintenance.min_interval_days)
+                assert self.last_dose_at is not None
+                assert event.scheduled_for >= self.last_dose_at + gap, "maintenance too close"
             if isinstance(event, PatientDischarged):
                 self.check_the_discharge(event)
+            if isinstance(event, MaintenancePhaseStarted):
+                assert self.doses >= POLICY.course.planned_dosing_sessions, "maintenance too soon"
+                self.maintenance = True
         return events
 
     def staff(self, request: object, *, session: UUID | None = None, new: bool = False) -> list:
@@ -103,13 +116,19 @@ class CourseMachine(RuleBasedStateMachine):
             self.bps = []
         return events
 
-    @initialize(cleared_first=st.booleans())
-    def a_patient_maybe_cleared_at_once(self, cleared_first: bool) -> None:
-        """Half the runs start with an open, prepared course, so that dosing is reached often;
-        the other half leave every order to the rules."""
-        if cleared_first:
-            self.eligibility_clears_the_patient()
-            self.a_preparation_session()
+    @initialize(start=st.sampled_from(["nothing", "cleared", "induction done"]))
+    def a_patient_somewhere_on_the_pathway(self, start: str) -> None:
+        """A third of the runs start with an open, prepared course, so that dosing is reached
+        often, and a third at the end of an uneventful induction, so that maintenance is; the
+        rest leave every order to the rules."""
+        if start == "nothing":
+            return
+        self.eligibility_clears_the_patient()
+        self.a_preparation_session()
+        if start == "induction done":
+            for _ in range(POLICY.course.planned_dosing_sessions):
+                self.a_whole_dosing_visit(Route.IM, 5, 90, 120, 200, None)
+                self.clock += timedelta(days=2)
 
     # --- the clock ------------------------------------------------------------------------------
 
@@ -190,6 +209,15 @@ class CourseMachine(RuleBasedStateMachine):
             self.checked_in_at = self.clock
 
     @precondition(lambda self: self.session is not None)
+    @rule()
+    def a_clinician_starts_maintenance(self) -> None:
+        self.staff(StartMaintenance(rationale="Relapse prevention after a good induction."))
+
+    @rule(days=st.sampled_from([1, 13, 14, 30]))
+    def weeks_pass(self, days: int) -> None:
+        """Maintenance sessions are weeks apart."""
+        self.clock += timedelta(days=days)
+
     @rule(
         route=st.sampled_from([Route.IV, Route.IM]),
         mg=st.sampled_from([8.0, 40.0, 60.0, 80.0]),
@@ -278,7 +306,9 @@ class CourseMachine(RuleBasedStateMachine):
         assert not self.closed, "dosed after the screening was closed"
         assert not self.ended, "dosed after the course ended"
         assert not self.suspended_by_clinician, "dosed while suspended"
-        assert self.doses <= POLICY.course.planned_dosing_sessions, "dosed beyond the plan"
+        plan = POLICY.course.planned_dosing_sessions
+        plan += POLICY.maintenance.sessions if self.maintenance else 0
+        assert self.doses <= plan, "dosed beyond the plan"
         assert self.checked_in_at is not None
         assert timedelta(0) <= event.administered_at - self.checked_in_at <= CHECK_IN_VALID
 

@@ -233,3 +233,13 @@ class ResumeCourse(ContractModel):
     resumed_at: ChartedTime | None = Field(
         default=None, description="When the clinician resumed it; default now."
     )
+
+
+class StartMaintenance(ContractModel):
+    """Command: after the induction plan, a clinician starts the maintenance phase (its number of
+    sessions and their spacing come from the clinic policy)."""
+
+    rationale: Rationale = Field(description="Why maintenance dosing is indicated (PHI).")
+    started_at: ChartedTime | None = Field(
+        default=None, description="When the clinician decided it; default now."
+    )

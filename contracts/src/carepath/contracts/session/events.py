@@ -38,6 +38,7 @@ from carepath.contracts.session.types import (
     CourseBarReason,
     CourseEndReason,
     CourseOpeningBasis,
+    CoursePhase,
     CourseSuspensionReason,
     DischargeRefusalReason,
     DoseMg,
@@ -108,6 +109,11 @@ class DosingSessionScheduled(SessionEvent):
     session_number: int = Field(ge=1, description="Place of the session in the course, from 1.")
     scheduled_for: AwareDatetime = Field(
         description="When the session is booked (ISO 8601 with offset)."
+    )
+    phase: CoursePhase | None = Field(
+        default=None,
+        description="Induction or maintenance; absent in events recorded before 2026-11 "
+        "(all induction).",
     )
 
 
@@ -434,6 +440,30 @@ class CourseResumed(SessionEvent):
     patient_id: PatientId
     course_id: UUID = Field(description="The resumed course.")
     rationale: Rationale = Field(description="Why dosing may continue (PHI).")
+
+
+@registry.register
+class MaintenancePhaseStarted(SessionEvent):
+    """After the induction plan, a clinician started the maintenance phase: `planned_sessions`
+    more dosing sessions, each at least `min_interval_days` after the dose before it."""
+
+    clinical_time_field = "started_at"
+
+    patient_id: PatientId
+    course_id: UUID = Field(description="The course.")
+    started_at: ChartedTime = Field(description="When the clinician started it.")
+    induction_doses: int = Field(ge=1, le=12, description="Doses given in the induction.")
+    planned_sessions: int = Field(
+        ge=1, le=24, description="Maintenance dosing sessions planned (policy)."
+    )
+    min_interval_days: Annotated[
+        int, measured("days", "Policy: least time between maintenance doses", ge=1, le=90)
+    ]
+    max_interval_days: Annotated[
+        int, measured("days", "Policy: most time between maintenance doses", ge=1, le=180)
+    ]
+    rationale: Rationale = Field(description="Why maintenance dosing is indicated (PHI).")
+    policy_version: PolicyVersion
 
 
 @registry.register

@@ -87,6 +87,14 @@ class CourseOpeningBasis(StrEnum):
     REVIEW_APPROVED = "review_approved"
 
 
+class CoursePhase(StrEnum):
+    """The phase of a course a dosing session belongs to: the induction plan, or the maintenance
+    phase a clinician starts after it (DOMAIN.md, After induction)."""
+
+    INDUCTION = "induction"
+    MAINTENANCE = "maintenance"
+
+
 class VitalsAlertKind(StrEnum):
     """Which alert threshold a vitals reading went above."""
 

@@ -160,6 +160,9 @@ class PatientCare:
             self.journey.today = TODAYS_STATUS.get(status)
             if self.journey.today is not plan.today:
                 raise Diverged(f"today's visit ended {status}, the plan expected {plan.today}")
+        if plan.maintenance is not None:
+            await self.post(f"{course_url}/maintenance", self.clinician, plan.maintenance)
+            self.journey.maintenance = True
         if plan.next_booking is not None:
             await self.post(f"{course_url}/dosing-sessions", self.nurse, plan.next_booking)
         if self.urls.integration is not None:

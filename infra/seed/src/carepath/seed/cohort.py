@@ -197,8 +197,15 @@ def _course_fates(count: int, today: list[Today], rng: Random) -> list[CourseFat
         + [Trajectory.NON_RESPONDER] * (completers - remitters - responders)
     )
     rng.shuffle(trajectories)
+    # One completer goes on to a maintenance phase instead: one whose trajectory another
+    # completer shares, so every kind of result still completes (no draw: the rest stays).
+    maintained = next(
+        (n for n, t in enumerate(trajectories) if n > 0 and trajectories.count(t) > 1), None
+    )
     fates = [
-        CourseFate(Ending.COMPLETED, trajectory, forced_deferral=n == 0)
+        CourseFate(
+            Ending.COMPLETED, trajectory, forced_deferral=n == 0, maintenance=n == maintained
+        )
         for n, trajectory in enumerate(trajectories)
     ]
     fates += [

@@ -32,6 +32,7 @@ from carepath.contracts.session import (
     RecordPreparationSession,
     Route,
     ScheduleDosingSession,
+    StartMaintenance,
     SuspendCourse,
 )
 from carepath.seed import questionnaires
@@ -79,6 +80,7 @@ class CourseFate:
     forced_deferral: bool = False
     misses_integration: bool = False
     today: Today | None = None
+    maintenance: bool = False  # after the induction, a maintenance phase instead of completion
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class CoursePlan(BaseModel):
     today: Today | None = None
     preparation: RecordPreparationSession
     steps: tuple[DosingStep, ...]
+    maintenance: StartMaintenance | None = None
     next_booking: ScheduleDosingSession | None = None
     final_outcome: RecordOutcome | None = None  # the final PHQ-9
     indication_outcome: RecordOutcome | None = None  # the final GAD-7, PCL-5 or pain NRS
@@ -369,6 +372,27 @@ def _today(
     return plan.model_copy(update=changes)
 
 
+MAINTENANCE_GAP = timedelta(days=15)
+"""The seed books the first maintenance session this long after the last dose (the session
+policy's `maintenance.min_interval_days` is 14)."""
+
+
+def _maintenance(plan: CoursePlan, decided_at: datetime, clock: ClinicClock) -> CoursePlan:
+    """A clinician starts the maintenance phase after the induction, and its first session is
+    booked the policy's interval after the last dose (or tomorrow, if that is past)."""
+    last_dose = max(s.visit.dose.administered_at for s in plan.steps if s.visit.dose is not None)
+    day = max((last_dose + MAINTENANCE_GAP).date(), clock.today + timedelta(days=1))
+    start = StartMaintenance(
+        rationale="Good response to the induction; maintenance to prevent relapse, as agreed "
+        "with the patient.",
+        started_at=decided_at,
+    )
+    booking = ScheduleDosingSession(
+        scheduled_for=clock.at(day, 9), booked_at=decided_at + timedelta(minutes=10)
+    )
+    return plan.model_copy(update={"maintenance": start, "next_booking": booking})
+
+
 def _ending(
     plan: CoursePlan,
     fate: CourseFate,
@@ -385,6 +409,8 @@ def _ending(
         )
         return plan.model_copy(update={"next_booking": next_booking})
     measured_at = clock.at(end, rng.randint(9, 15), rng.choice((0, 30)))
+    if fate.maintenance:
+        return _maintenance(plan, measured_at, clock)
     changes: dict[str, object] = {}
     if fate.ending is Ending.COMPLETED or fate.reason is DiscontinuationReason.NON_RESPONSE:
         changes["final_outcome"] = RecordOutcome(

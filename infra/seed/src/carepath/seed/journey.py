@@ -46,6 +46,7 @@ class Journey:
     discontinued: DiscontinuationReason | None = None
     response: bool | None = None
     remission: bool | None = None
+    maintenance: bool | None = None
     today: Today | None = None
     refusal: Refusal | None = None
     surprises: list[str] = field(default_factory=list)
@@ -81,6 +82,7 @@ def planned_journey(patient: PatientPlan) -> Journey:
     journey.adverse_events = sum(visit.adverse_events for visit in visits)
     journey.integration_sessions = sum(step.integration is not None for step in course.steps)
     journey.completed = course.completion is not None
+    journey.maintenance = course.maintenance is not None or None
     journey.discontinued = course.discontinuation.reason if course.discontinuation else None
     if course.final_outcome is not None:
         total = sum(course.final_outcome.answers)

@@ -42,6 +42,7 @@ STAGES = (
     Stage("discontinued", lambda j: j.discontinued is not None, True),
     *(_dropped_for(reason) for reason in DiscontinuationReason),
     Stage("still in course", lambda j: j.in_course, True),
+    Stage("  in a maintenance phase", lambda j: j.maintenance is True, True),
     Stage("responders (PHQ-9 halved)", lambda j: j.response is True, True),
     Stage("remitters (PHQ-9 < 5)", lambda j: j.remission is True, True),
 )

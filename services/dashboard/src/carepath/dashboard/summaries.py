@@ -29,8 +29,12 @@ def summary_of(event: DomainEvent) -> str:
             return f"Clinician review: {data.decision.value}"
         case "CourseOpened":
             return f"Course opened: {data.planned_dosing_sessions} dosing sessions planned"
+        case "MaintenancePhaseStarted":
+            every = f"every {data.min_interval_days}-{data.max_interval_days} days"
+            return f"Maintenance phase: {data.planned_sessions} more dosing sessions, {every}"
         case "DosingSessionScheduled":
-            return f"Dosing session {data.session_number} scheduled"
+            phase = f" ({data.phase.value})" if data.phase else ""
+            return f"Dosing session {data.session_number} scheduled{phase}"
         case "PatientCheckedIn":
             return f"Checked in: BP {data.systolic}/{data.diastolic}, HR {data.heart_rate}"
         case "DosingDeferred":

@@ -7,7 +7,7 @@ from uuid import UUID
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument
 from carepath.contracts.intake import IntakeCompleted, ReferralReason
-from carepath.contracts.session import CourseOpened, PatientDischarged
+from carepath.contracts.session import CourseOpened, MaintenancePhaseStarted, PatientDischarged
 from carepath.integration.domain import MakeIntegrationDue, PlanCommand
 
 
@@ -30,7 +30,15 @@ class NoteCourse:
     planned_dosing_sessions: int
 
 
-Fact = NoteBaselines | NoteCourse
+@dataclass(frozen=True)
+class NoteMaintenance:
+    """Remember the maintenance phase's sessions: completion waits for them too."""
+
+    patient_id: UUID
+    planned_sessions: int
+
+
+Fact = NoteBaselines | NoteCourse | NoteMaintenance
 
 
 def command_for(event: DomainEvent, _event_id: UUID) -> PlanCommand | None:
@@ -55,4 +63,6 @@ def fact_from(event: DomainEvent) -> Fact | None:
             return NoteBaselines(event.patient_id, baselines, event.referral_reason)
         case CourseOpened():
             return NoteCourse(event.patient_id, event.course_id, event.planned_dosing_sessions)
+        case MaintenancePhaseStarted():
+            return NoteMaintenance(event.patient_id, event.planned_sessions)
     return None

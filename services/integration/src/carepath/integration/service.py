@@ -25,7 +25,14 @@ from carepath.integration.domain import (
     plan_decider,
     stream_id,
 )
-from carepath.integration.policy import Fact, NoteBaselines, NoteCourse, command_for, fact_from
+from carepath.integration.policy import (
+    Fact,
+    NoteBaselines,
+    NoteCourse,
+    NoteMaintenance,
+    command_for,
+    fact_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,14 @@ class PatientContextRecord(SQLModel, table=True):
     referral_reason: ReferralReason | None = None
     course_id: UUID | None = None
     planned_dosing_sessions: int | None = None
+    maintenance_sessions: int | None = None
+
+    @property
+    def planned_sessions(self) -> int | None:
+        """The induction plan, plus the maintenance phase once it has started."""
+        if self.planned_dosing_sessions is None:
+            return None
+        return self.planned_dosing_sessions + (self.maintenance_sessions or 0)
 
     def context(self) -> PatientContext:
         totals = {
@@ -55,7 +70,7 @@ class PatientContextRecord(SQLModel, table=True):
             patient_id=self.patient_id,
             baselines={k: v for k, v in totals.items() if v is not None},
             course_id=self.course_id,
-            planned_dosing_sessions=self.planned_dosing_sessions,
+            planned_dosing_sessions=self.planned_sessions,
             referral_reason=self.referral_reason,
         )
 
@@ -86,6 +101,8 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
             case NoteCourse():
                 record.course_id = fact.course_id
                 record.planned_dosing_sessions = fact.planned_dosing_sessions
+            case NoteMaintenance():
+                record.maintenance_sessions = fact.planned_sessions
 
     async def _context_record(
         self, session: AsyncSession, patient_id: UUID

@@ -27,6 +27,7 @@ from carepath.contracts.session import (
     ResumeCourse,
     Route,
     ScheduleDosingSession,
+    StartMaintenance,
     SuspendCourse,
     VitalsAlertKind,
 )
@@ -108,6 +109,8 @@ class CourseView(BaseModel):
     patient_id: UUID
     course_id: UUID
     planned_dosing_sessions: int
+    induction_dosing_sessions: int
+    maintenance_sessions: int | None
     doses_given: int
     suspended: CourseSuspensionReason | None
     preparation_sessions: int
@@ -121,7 +124,9 @@ class CourseView(BaseModel):
         return cls(
             patient_id=course.patient_id,
             course_id=course.course_id,
-            planned_dosing_sessions=course.planned_dosing_sessions,
+            planned_dosing_sessions=state.planned_doses,
+            induction_dosing_sessions=course.planned_dosing_sessions,
+            maintenance_sessions=state.maintenance.planned_sessions if state.maintenance else None,
             doses_given=state.doses_given,
             suspended=state.suspension.reason if state.suspension else None,
             preparation_sessions=len(state.preparations),
@@ -180,6 +185,16 @@ async def resume_course(
     patient_id: UUID, body: ResumeCourse, context: Clinician, service: Service
 ) -> CourseView:
     """A clinician resumes a suspended course (not one suspended because consent was withdrawn)."""
+    decision = await service.staff(patient_id, _command(service, body), context)
+    return CourseView.of(decision.state)
+
+
+@router.post("/courses/{patient_id}/maintenance", status_code=status.HTTP_201_CREATED)
+async def start_maintenance(
+    patient_id: UUID, body: StartMaintenance, context: Clinician, service: Service
+) -> CourseView:
+    """After the induction plan, a clinician starts the maintenance phase (sessions and spacing
+    from the clinic policy)."""
     decision = await service.staff(patient_id, _command(service, body), context)
     return CourseView.of(decision.state)
 

@@ -21,6 +21,21 @@ class CoursePlan(_Section):
     planned_weeks: int = Field(ge=1, le=12)
 
 
+class MaintenancePlan(_Section):
+    sessions: int = Field(ge=1, le=24)
+    min_interval_days: int = Field(ge=1, le=90)
+    max_interval_days: int = Field(ge=1, le=180)
+
+    @model_validator(mode="after")
+    def _interval_in_order(self) -> Self:
+        if self.min_interval_days > self.max_interval_days:
+            raise ValueError(
+                f"min_interval_days {self.min_interval_days} is above max_interval_days "
+                f"{self.max_interval_days}"
+            )
+        return self
+
+
 class CheckInLimits(_Section):
     max_systolic_mmhg: int = Field(ge=90, le=200)
     max_diastolic_mmhg: int = Field(ge=50, le=130)
@@ -85,6 +100,7 @@ class SessionPolicy(_Section):
 
     version: str = Field(min_length=1, max_length=50)
     course: CoursePlan
+    maintenance: MaintenancePlan
     check_in: CheckInLimits
     monitoring: MonitoringAlerts
     discharge: DischargeRule

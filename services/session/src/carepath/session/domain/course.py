@@ -8,12 +8,12 @@ rules use them.
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from carepath.chassis.charting import charted
 from carepath.chassis.decider import Decider
-from carepath.chassis.errors import NotFound, RuleViolation
+from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.session import (
     AdministerDose,
@@ -23,11 +23,13 @@ from carepath.contracts.session import (
     CourseEnded,
     CourseEndReason,
     CourseOpened,
+    CoursePhase,
     CourseResumed,
     CourseSuspended,
     CourseSuspensionReason,
     DischargePatient,
     DosingSessionScheduled,
+    MaintenancePhaseStarted,
     PreparationSessionCompleted,
     RecordObservation,
     RecordPreparationSession,
@@ -35,11 +37,13 @@ from carepath.contracts.session import (
     ReportAdverseEvent,
     ResumeCourse,
     ScheduleDosingSession,
+    StartMaintenance,
     SuspendCourse,
 )
 from carepath.session.clinic_policy import SessionPolicy
 from carepath.session.domain.dosing import (
     administer_dose,
+    check_consent_is_active,
     check_in,
     check_not_ended,
     check_not_suspended,
@@ -165,11 +169,13 @@ def _staff(state: CourseState, command: StaffCommand, policy: SessionPolicy) -> 
         case RecordPreparationSession():
             return record_preparation(state, request, now, command.new_id)
         case ScheduleDosingSession():
-            return schedule_dosing(state, request, now, command.new_id)
+            return schedule_dosing(state, request, now, command.new_id, policy)
         case SuspendCourse():
             return suspend_course(state, request, now)
         case ResumeCourse():
             return resume_course(state, request, now)
+        case StartMaintenance():
+            return start_maintenance(state, request, now, policy)
     session = state.session(command.session_id)
     match request:
         case CheckIn():
@@ -206,7 +212,11 @@ def record_preparation(
 
 
 def schedule_dosing(
-    state: CourseState, request: ScheduleDosingSession, now: datetime, new_id: UUID | None
+    state: CourseState,
+    request: ScheduleDosingSession,
+    now: datetime,
+    new_id: UUID | None,
+    policy: SessionPolicy,
 ) -> list[DomainEvent]:
     course = state.course
     assert course is not None and new_id is not None
@@ -216,10 +226,17 @@ def schedule_dosing(
         still_open = open_sessions[0]
         number, status = still_open.scheduled.session_number, still_open.status.value
         raise RuleViolation(f"dosing session {number} is still open ({status}); finish it first")
-    if state.doses_given >= course.planned_dosing_sessions:
-        raise RuleViolation(
-            f"all {course.planned_dosing_sessions} planned dosing sessions are done"
+    if state.doses_given >= state.planned_doses:
+        then = (
+            "the course completes with the final outcome measure"
+            if state.maintenance
+            else "a clinician may start a maintenance phase"
         )
+        raise RuleViolation(f"all {state.planned_doses} planned dosing sessions are done; {then}")
+    phase = CoursePhase.INDUCTION
+    if state.maintenance is not None:
+        phase = CoursePhase.MAINTENANCE
+        check_maintenance_interval(state, request, state.maintenance)
     return [
         DosingSessionScheduled(
             patient_id=course.patient_id,
@@ -227,7 +244,57 @@ def schedule_dosing(
             session_id=new_id,
             session_number=len(state.sessions) + 1,
             scheduled_for=request.scheduled_for,
+            phase=phase,
             occurred_at=charted(request.booked_at, now, "booked_at"),
+        )
+    ]
+
+
+def check_maintenance_interval(
+    state: CourseState, request: ScheduleDosingSession, maintenance: MaintenancePhaseStarted
+) -> None:
+    last = state.last_dose
+    if last is None:
+        return
+    earliest = last.administered_at + timedelta(days=maintenance.min_interval_days)
+    if request.scheduled_for < earliest:
+        raise InvalidField(
+            "scheduled_for",
+            f"a maintenance session is at least {maintenance.min_interval_days} days after the "
+            f"last dose ({last.administered_at.isoformat()}): not before {earliest.isoformat()} "
+            "(clinic policy)",
+        )
+
+
+def start_maintenance(
+    state: CourseState, request: StartMaintenance, now: datetime, policy: SessionPolicy
+) -> list[DomainEvent]:
+    course = state.course
+    assert course is not None
+    check_not_ended(state, "start a maintenance phase")
+    check_consent_is_active(state, "start a maintenance phase")
+    check_not_suspended(state, "start a maintenance phase")
+    if state.maintenance is not None:
+        started = state.maintenance.started_at.isoformat()
+        raise RuleViolation(f"the maintenance phase was already started ({started})")
+    induction = course.planned_dosing_sessions
+    if state.doses_given < induction or any(s.is_open for s in state.sessions.values()):
+        raise RuleViolation(
+            f"{state.doses_given} of {induction} induction doses are given and discharged; "
+            "maintenance starts after the induction plan"
+        )
+    plan = policy.maintenance
+    return [
+        MaintenancePhaseStarted(
+            patient_id=course.patient_id,
+            course_id=course.course_id,
+            started_at=charted(request.started_at, now, "started_at"),
+            induction_doses=state.doses_given,
+            planned_sessions=plan.sessions,
+            min_interval_days=plan.min_interval_days,
+            max_interval_days=plan.max_interval_days,
+            rationale=request.rationale,
+            policy_version=policy.version,
         )
     ]
 

@@ -117,6 +117,8 @@ def administer_dose(
     check_not_ended(state, "give a dose")
     check_consent_is_active(state, "give a dose")
     check_not_suspended(state, "give a dose")
+    if state.doses_given >= state.planned_doses:
+        raise RuleViolation(f"all {state.planned_doses} planned doses of the course are given")
     assert session.check_in is not None
     at = charted(request.administered_at, now, "administered_at")
     if state.doses_given == 0 and not any(p.held_at <= at for p in state.preparations):

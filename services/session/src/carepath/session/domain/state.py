@@ -25,6 +25,7 @@ from carepath.contracts.session import (
     DoseAdministered,
     DosingDeferred,
     DosingSessionScheduled,
+    MaintenancePhaseStarted,
     ObservationRecorded,
     PatientCheckedIn,
     PatientDischarged,
@@ -35,6 +36,7 @@ from carepath.contracts.session import (
     ReportAdverseEvent,
     ResumeCourse,
     ScheduleDosingSession,
+    StartMaintenance,
     SuspendCourse,
     VitalsAlertRaised,
     VitalsRecorded,
@@ -82,6 +84,7 @@ StaffRequest = (
     | DischargePatient
     | SuspendCourse
     | ResumeCourse
+    | StartMaintenance
 )
 
 
@@ -159,6 +162,7 @@ class CourseState:
     barred: CourseBarred | None = None  # the clinic said no before a course was opened
     suspension: CourseSuspended | None = None
     ended: CourseEnded | None = None
+    maintenance: MaintenancePhaseStarted | None = None
     preparations: tuple[PreparationSessionCompleted, ...] = ()
     sessions: dict[UUID, DosingSession] = field(default_factory=dict)
 
@@ -170,6 +174,17 @@ class CourseState:
     @property
     def doses_given(self) -> int:
         return sum(1 for s in self.sessions.values() if s.dose is not None)
+
+    @property
+    def planned_doses(self) -> int:
+        """The induction plan, plus the maintenance phase once it has started."""
+        induction = self.course.planned_dosing_sessions if self.course else 0
+        return induction + (self.maintenance.planned_sessions if self.maintenance else 0)
+
+    @property
+    def last_dose(self) -> DoseAdministered | None:
+        doses = [s.dose for s in self.sessions.values() if s.dose is not None]
+        return max(doses, key=lambda d: d.administered_at, default=None)
 
 
 def stream_id(patient_id: UUID) -> str:
@@ -199,6 +214,8 @@ def evolve(state: CourseState, event: DomainEvent) -> CourseState:
             )
         case CourseResumed():
             return replace(state, suspension=None)
+        case MaintenancePhaseStarted():
+            return replace(state, maintenance=event)
         case PreparationSessionCompleted():
             return replace(state, preparations=(*state.preparations, event))
         case DosingSessionScheduled():
