@@ -963,6 +963,11 @@ def test_a_staff_command_for_a_patient_without_a_course_is_not_found(
         when(given(), command)
 
 
+def test_a_patient_barred_by_a_consent_withdrawal_is_told_why_there_is_no_course() -> None:
+    with pytest.raises(NotFound, match=r"none may open \(consent withdrawn\); new consent"):
+        when(given(consent_withdrawn()), preparation())
+
+
 SESSION_COMMANDS = [
     ("check-in", check_in(session=UNKNOWN_SESSION)),
     ("dose", dose(session=UNKNOWN_SESSION)),

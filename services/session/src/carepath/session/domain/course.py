@@ -160,6 +160,12 @@ def suspend_for_consent(
 
 
 def _staff(state: CourseState, command: StaffCommand, policy: SessionPolicy) -> list[DomainEvent]:
+    if state.course is None and state.barred is not None:
+        said_no = state.barred.reason.value.replace("_", " ")
+        raise NotFound(
+            f"no course for this patient: none may open ({said_no}); "
+            "new consent needs a new screening"
+        )
     if state.course is None:
         raise NotFound(
             "no course for this patient: a course opens when the patient is cleared for dosing"
