@@ -39,7 +39,7 @@ from carepath.integration.domain import (
 from carepath.integration.domain import StaffCommand as IntegrationCommand
 from carepath.seed.check import board_problems, funnel_differences, planned_counts, planned_today
 from carepath.seed.cohort import CohortPlan, PatientPlan, plan_cohort
-from carepath.seed.course import Ending
+from carepath.seed.course import INDICATION_INSTRUMENT, Ending
 from carepath.seed.dosing import DosingVisit, least_observation_minutes
 from carepath.seed.journey import planned_journey
 from carepath.seed.today import Today
@@ -583,8 +583,6 @@ def replay(patient: PatientPlan, now: datetime) -> tuple[list[DomainEvent], list
     return session_events, integration_events
 
 
-INDICATION = {"anxiety": "GAD7", "ptsd": "PCL5", "chronic_pain": "PAIN_NRS"}
-
 REPLAYED = [
     pytest.param(plan, patient, id=f"{name}-patient-{patient.number}")
     for name, plan in EVERY_PLAN.items()
@@ -620,7 +618,9 @@ def test_the_session_and_integration_deciders_accept_every_planned_step(
             for e in integration_events
             if isinstance(e, OutcomeMeasured) and e.instrument is done.instrument
         ]
-        assert done.instrument == INDICATION.get(patient.referral.referral_reason, "PHQ9")
+        assert done.instrument == INDICATION_INSTRUMENT.get(
+            patient.referral.referral_reason, "PHQ9"
+        )
         assert (done.final_total, done.response) == (own[-1].total, own[-1].response)
 
 

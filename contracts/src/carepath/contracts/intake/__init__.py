@@ -39,6 +39,7 @@ from carepath.contracts.intake.types import (
     ReferralDetails,
     ReferralReason,
     SubstanceUse,
+    SuicidalityFinding,
     SuicidalitySource,
     TrialResponse,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "ReferralReason",
     "SubmitIntakeForm",
     "SubstanceUse",
+    "SuicidalityFinding",
     "SuicidalityFlagRaised",
     "SuicidalitySource",
     "SuicideRiskScreened",

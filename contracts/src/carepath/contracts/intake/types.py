@@ -6,11 +6,14 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from carepath.contracts.common import (
+    ChartedTime,
     DiastolicMmHg,
+    Instrument,
     PatientId,
+    PolicyVersion,
     ShortText,
     SystolicMmHg,
     ValueObject,
@@ -189,3 +192,18 @@ class SuicidalitySource(StrEnum):
 
     PHQ9_ITEM_9 = "phq9_item_9"
     CSSRS_HIGH_RISK = "cssrs_high_risk"
+
+
+class SuicidalityFinding(BaseModel):
+    """What every `SuicidalityFlagRaised` raised after intake carries (before a dose, on an
+    outcome measure): the finding, when it was answered, and when follow-up is due. Each
+    context's event adds where it was found."""
+
+    source: SuicidalitySource = Field(description="What raised the flag.")
+    instrument: Instrument = Field(description="The questionnaire whose answer raised it.")
+    detail: str = Field(max_length=200, description="The finding, e.g. `PHQ-9 item 9 = 2`.")
+    measured_at: ChartedTime = Field(description="When the PHQ-9 was answered.")
+    follow_up_due_by: AwareDatetime = Field(
+        description="End of the day the answer was given, in the offset it was charted with."
+    )
+    policy_version: PolicyVersion

@@ -15,14 +15,13 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from carepath.contracts.common import (
     ChartedTime,
-    Instrument,
     PatientId,
     PolicyVersion,
     TherapyModality,
     measured,
 )
 from carepath.contracts.events import DomainEvent, registry
-from carepath.contracts.intake.types import SuicidalitySource  # one flag, raised in three contexts
+from carepath.contracts.intake.types import SuicidalityFinding  # one flag, in three contexts
 from carepath.contracts.integration.types import (
     OUTCOME_ITEMS,
     DiscontinuationReason,
@@ -261,7 +260,7 @@ def _check_judgement(event: OutcomeMeasured | CourseCompleted, expected: Outcome
 
 
 @registry.register
-class OutcomeSuicidalityFlagRaised(IntegrationEvent):
+class OutcomeSuicidalityFlagRaised(IntegrationEvent, SuicidalityFinding):
     """An outcome PHQ-9 answered item 9 (thoughts of self-harm) above the policy limit: the same
     flag, needing same-day clinician follow-up, as at intake. Published as
     `carepath.integration.SuicidalityFlagRaised`."""
@@ -270,15 +269,7 @@ class OutcomeSuicidalityFlagRaised(IntegrationEvent):
     clinical_time_field = "measured_at"
 
     patient_id: PatientId
-    source: SuicidalitySource = Field(description="What raised the flag.")
-    instrument: Instrument = Field(description="The questionnaire whose answer raised it.")
     timepoint: OutcomeTimepoint = Field(description="When in the pathway it was answered.")
-    detail: str = Field(max_length=200, description="The finding, e.g. `PHQ-9 item 9 = 2`.")
-    measured_at: ChartedTime = Field(description="When the PHQ-9 was answered.")
-    follow_up_due_by: AwareDatetime = Field(
-        description="End of the day the answer was given, in the offset it was charted with."
-    )
-    policy_version: PolicyVersion
 
 
 @registry.register

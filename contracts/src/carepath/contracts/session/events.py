@@ -17,7 +17,6 @@ from carepath.contracts.common import (
     ChartedTime,
     DiastolicMmHg,
     HeartRateBpm,
-    Instrument,
     PatientId,
     PolicyVersion,
     Rationale,
@@ -28,7 +27,7 @@ from carepath.contracts.common import (
     measured,
 )
 from carepath.contracts.events import DomainEvent, registry
-from carepath.contracts.intake.types import SuicidalitySource  # one flag, raised in three contexts
+from carepath.contracts.intake.types import SuicidalityFinding  # one flag, in three contexts
 from carepath.contracts.session.types import (
     AlertDiastolicMmHg,
     AlertHeartRateBpm,
@@ -157,7 +156,7 @@ class PatientCheckedIn(SessionEvent):
 
 
 @registry.register
-class PreDoseSuicidalityFlagRaised(SessionEvent):
+class PreDoseSuicidalityFlagRaised(SessionEvent, SuicidalityFinding):
     """The pre-dose PHQ-9 at check-in answered item 9 (thoughts of self-harm) above the policy
     limit: the same flag, needing same-day clinician follow-up, as at intake. Published as
     `carepath.session.SuicidalityFlagRaised`. It does not stop dosing; a clinician decides."""
@@ -167,14 +166,6 @@ class PreDoseSuicidalityFlagRaised(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session whose check-in raised it.")
-    source: SuicidalitySource = Field(description="What raised the flag.")
-    instrument: Instrument = Field(description="The questionnaire whose answer raised it.")
-    detail: str = Field(max_length=200, description="The finding, e.g. `PHQ-9 item 9 = 2`.")
-    measured_at: ChartedTime = Field(description="When the PHQ-9 was answered.")
-    follow_up_due_by: AwareDatetime = Field(
-        description="End of the day the answer was given, in the offset it was charted with."
-    )
-    policy_version: PolicyVersion
 
 
 @registry.register

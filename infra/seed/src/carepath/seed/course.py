@@ -16,7 +16,7 @@ from random import Random
 
 from pydantic import BaseModel, ConfigDict
 
-from carepath.contracts.common import Instrument, TherapyModality
+from carepath.contracts.common import SCORED_ITEMS, Instrument, TherapyModality
 from carepath.contracts.intake import ReferralReason
 from carepath.contracts.integration import (
     CompleteCourse,
@@ -453,11 +453,7 @@ def with_indication_outcome(
         return plan
     total = round(baseline * sum(final.answers) / baseline_phq9) if baseline_phq9 else baseline
     rng = Random(total * 1009 + baseline)  # noqa: S311 (synthetic; its own draws, not the cohort's)
-    answers = {
-        Instrument.GAD7: lambda: questionnaires.gad7(total, rng),
-        Instrument.PCL5: lambda: questionnaires.spread(total, 20, 4, rng),
-        Instrument.PAIN_NRS: lambda: [total],
-    }[instrument]()
+    answers = questionnaires.spread(total, *SCORED_ITEMS[instrument], rng)
     outcome = final.model_copy(
         update={
             "instrument": instrument,
