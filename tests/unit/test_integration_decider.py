@@ -400,3 +400,20 @@ def test_completion_waits_for_the_maintenance_sessions_too() -> None:
     history = given(discharged(5), discharged(2), phq9(8, days_ago=1))
     with pytest.raises(RuleViolation, match="2 of 3 planned dosing sessions"):
         DECIDER.decide(history, staff(CompleteCourse(completed_at=NOW), context))
+
+
+def test_a_new_course_after_new_consent_completes_on_its_own_sessions() -> None:
+    ended = DiscontinueCourse(discontinued_at=NOW - timedelta(days=29), reason="patient_choice")
+    second_course = PatientContext(
+        patient_id=PATIENT,
+        baselines={Instrument.PHQ9: 20},
+        course_id=uuid4(),
+        planned_dosing_sessions=2,
+    )
+    one_done = given(discharged(30), staff(ended), discharged(2))
+    with pytest.raises(RuleViolation, match="1 of 2 planned dosing sessions"):
+        DECIDER.decide(one_done, staff(CompleteCourse(completed_at=NOW), second_course))
+    both_done = given(discharged(30), staff(ended), discharged(5), discharged(2), phq9(8))
+    [done] = DECIDER.decide(both_done, staff(CompleteCourse(completed_at=NOW), second_course))
+    assert isinstance(done, CourseCompleted) and done.course_id == second_course.course_id
+    assert done.dosing_sessions_completed == 2

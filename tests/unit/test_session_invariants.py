@@ -26,6 +26,7 @@ from carepath.contracts.session import (
     AdministerDose,
     CheckIn,
     CourseEndReason,
+    CourseOpened,
     CourseOpeningBasis,
     CourseSuspensionReason,
     DischargePatient,
@@ -66,7 +67,15 @@ class CourseMachine(RuleBasedStateMachine):
         self.state = DECIDER.initial_state
         self.clock = START
         # The oracle: what happened, whatever the decider made of it.
-        self.withdrawn = self.declined = self.closed = self.ended = False
+        self.consents = [START - timedelta(days=1)]  # consent is given before intake completes
+        self.withdrawals: list[datetime] = []
+        self.noes: list[datetime] = []  # declines, closures, endings
+        self.course_consent: datetime | None = None
+        self.new_course()
+
+    def new_course(self) -> None:
+        """What the oracle knows of the course now open (none yet, or a new one)."""
+        self.declined = self.closed = self.ended = False
         self.suspended_by_clinician = False
         self.doses = 0
         self.maintenance = False
@@ -86,6 +95,8 @@ class CourseMachine(RuleBasedStateMachine):
             return []  # refused: nothing happened
         self.state = DECIDER.fold_onto(self.state, events)
         for event in events:  # checked as decided: a rule may take several steps
+            if isinstance(event, CourseOpened):
+                self.check_the_opening(command)
             if isinstance(event, DoseAdministered):
                 self.doses += 1
                 self.check_the_dose(event)
@@ -138,16 +149,27 @@ class CourseMachine(RuleBasedStateMachine):
 
     # --- upstream events, in any order ----------------------------------------------------------
 
-    @rule()
-    def eligibility_clears_the_patient(self) -> None:
+    @rule(on=st.sampled_from(["the latest consent", "the first consent"]))
+    def eligibility_clears_the_patient(self, on: str = "the first consent") -> None:
+        """A screening says eligible: a new one on the latest consent, or the first screening
+        delivered (again) late."""
         self.run(
             OpenCourse(
                 patient_id=PATIENT,
                 course_id=uuid4(),
                 basis=CourseOpeningBasis.ELIGIBLE,
                 basis_event_id=uuid4(),
+                consent_given_at=self.consents[-1 if on == "the latest consent" else 0],
             )
         )
+
+    @precondition(lambda self: self.withdrawals and self.withdrawals[-1] > self.consents[-1])
+    @rule()
+    def the_patient_consents_again(self) -> None:
+        """New consent after a withdrawal: intake completes again and eligibility screens again
+        (the rule above, on the latest consent)."""
+        self.clock += timedelta(minutes=1)
+        self.consents.append(self.clock)
 
     @rule(
         which=st.sampled_from(
@@ -159,22 +181,28 @@ class CourseMachine(RuleBasedStateMachine):
         match which:
             case "declined on review":
                 self.declined = True
+                self.noes.append(self.clock)
                 reason = CourseEndReason.SCREENING_DECLINED
-                self.run(EndCourse(reason, ended_by_event_id=uuid4(), patient_id=PATIENT))
+                self.run(EndCourse(reason, uuid4(), patient_id=PATIENT, at=self.clock))
             case "screening closed":
                 self.closed = True
+                self.noes.append(self.clock)
                 reason = CourseEndReason.SCREENING_CLOSED
-                self.run(EndCourse(reason, ended_by_event_id=uuid4(), patient_id=PATIENT))
+                self.run(EndCourse(reason, uuid4(), patient_id=PATIENT, at=self.clock))
             case "consent withdrawn":
-                self.withdrawn = True
+                self.clock += timedelta(minutes=1)  # after the consent it withdraws
+                self.withdrawals.append(self.clock)
                 self.run(
-                    SuspendForConsentWithdrawal(withdrawal_event_id=uuid4(), patient_id=PATIENT)
+                    SuspendForConsentWithdrawal(
+                        withdrawal_event_id=uuid4(), patient_id=PATIENT, withdrawn_at=self.clock
+                    )
                 )
-            case "course ended" if self.state.course is not None:
-                # integration ends only a course it heard open
+            case "course ended" if self.state.course is not None and self.state.ended is None:
+                # integration ends only a course it heard open, and once
                 self.ended = True
+                self.noes.append(self.clock)
                 reason = CourseEndReason.DISCONTINUED
-                self.run(EndCourse(reason=reason, ended_by_event_id=uuid4()))
+                self.run(EndCourse(reason=reason, ended_by_event_id=uuid4(), at=self.clock))
 
     # --- staff -----------------------------------------------------------------------------------
 
@@ -300,8 +328,20 @@ class CourseMachine(RuleBasedStateMachine):
 
     # --- invariants, checked on every decided event ---------------------------------------------
 
+    def check_the_opening(self, command: CourseCommand) -> None:
+        """A course opens only on a screening whose consent came after every withdrawal and
+        every "no"; a new course starts afresh."""
+        assert isinstance(command, OpenCourse) and command.consent_given_at is not None
+        consent = command.consent_given_at
+        assert all(w < consent for w in self.withdrawals), "opened on withdrawn consent"
+        assert all(n < consent for n in self.noes), "opened after the clinic said no"
+        self.course_consent = consent
+        self.new_course()
+
     def check_the_dose(self, event: DoseAdministered) -> None:
-        assert not self.withdrawn, "dosed after consent was withdrawn"
+        assert self.course_consent is not None
+        withdrawn = any(w > self.course_consent for w in self.withdrawals)
+        assert not withdrawn, "dosed after consent was withdrawn"
         assert not self.declined, "dosed after a decline on review"
         assert not self.closed, "dosed after the screening was closed"
         assert not self.ended, "dosed after the course ended"

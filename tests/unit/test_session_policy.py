@@ -48,5 +48,5 @@ def test_a_consent_withdrawal_names_the_patient_so_it_can_be_remembered_before_a
     event_id = uuid4()
     withdrawn = ConsentWithdrawn(patient_id=PATIENT, withdrawn_at="2026-11-20T10:00:00+00:00")
     assert command_for(withdrawn, event_id) == SuspendForConsentWithdrawal(
-        withdrawal_event_id=event_id, patient_id=PATIENT
+        withdrawal_event_id=event_id, patient_id=PATIENT, withdrawn_at=withdrawn.withdrawn_at
     )

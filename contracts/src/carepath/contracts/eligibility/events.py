@@ -9,7 +9,7 @@ a clinician's review of it are separate events; a review never rewrites the dete
 from typing import Self
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from carepath.contracts.common import PatientId, PolicyVersion
 from carepath.contracts.eligibility.types import (
@@ -57,6 +57,12 @@ class EligibilityDetermined(EligibilityEvent):
         default=None, description="The indication found; `null` when none was."
     )
     policy_version: PolicyVersion
+    consent_given_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the consent this screening relied on was given (intake's "
+        "`consent_given_at`): a screening after new consent, following a withdrawal, names the "
+        "new consent. Absent in events recorded before 2026-11.",
+    )
 
     @model_validator(mode="after")
     def _outcome_agrees_with_findings(self) -> Self:
@@ -104,6 +110,12 @@ class EligibilityReviewed(EligibilityEvent):
     )
     reviewed_determination_event_id: UUID = Field(
         description="Event id of the `EligibilityDetermined` that was reviewed."
+    )
+    consent_given_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the consent this screening relied on was given (intake's "
+        "`consent_given_at`): a screening after new consent, following a withdrawal, names the "
+        "new consent. Absent in events recorded before 2026-11.",
     )
 
 

@@ -74,6 +74,12 @@ class CourseOpened(SessionEvent):
         int, measured("weeks", "Planned length of the induction, policy default 2-3", ge=1, le=12)
     ]
     policy_version: PolicyVersion
+    consent_given_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the consent the screening that cleared the patient relied on was "
+        "given: a withdrawal before it does not touch this course. Absent in events recorded "
+        "before 2026-11.",
+    )
 
 
 @registry.register

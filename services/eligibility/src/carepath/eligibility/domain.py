@@ -112,8 +112,8 @@ def screening_decider(policy: EligibilityPolicy) -> Decider[ScreeningState, Scre
 def start_screening(
     state: ScreeningState, command: StartScreening, policy: EligibilityPolicy
 ) -> list[DomainEvent]:
-    if state.started is not None:
-        return []  # intake completes once; a second delivery decides nothing new
+    if state.started is not None and not is_new_consent(state, command.intake):
+        return []  # a second delivery, or intake completed again with nothing new to screen
     patient_id, completed_at = command.intake.patient_id, command.intake.completed_at
     return [
         ScreeningStarted(
@@ -123,6 +123,15 @@ def start_screening(
         ),
         determine_eligibility(command.intake, policy),
     ]
+
+
+def is_new_consent(state: ScreeningState, intake: IntakeCompleted) -> bool:
+    """Intake completed again on new consent after the screening was closed for a withdrawal:
+    the way back, through a new screening."""
+    if state.closed is None:
+        return False
+    before = state.determination.consent_given_at if state.determination else None
+    return before is None or intake.consent_given_at > before
 
 
 def determine_eligibility(
@@ -155,6 +164,7 @@ def determine_eligibility(
         findings=fired,
         indication=indication,
         policy_version=policy.version,
+        consent_given_at=intake.consent_given_at,
         occurred_at=intake.completed_at,  # the automatic screen runs as intake completes
     )
 
@@ -196,6 +206,7 @@ def review_screening(
             rationale=command.rationale,
             automatic_outcome=determination.outcome,
             reviewed_determination_event_id=command.determination_event_id,
+            consent_given_at=determination.consent_given_at,
             occurred_at=reviewed_at,
         )
     ]
@@ -215,7 +226,7 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
     """The state after one event."""
     match event:
         case ScreeningStarted():
-            return replace(state, started=event)
+            return ScreeningState(started=event)  # a new screening starts afresh
         case EligibilityDetermined():
             return replace(state, determination=event)
         case EligibilityReviewed():

@@ -30,13 +30,17 @@ class Eligibility(DomainService[EligibilityPolicy, ScreeningState, ScreeningComm
         await self.react(session, envelope, command_for)
 
     async def screening(self, patient_id: UUID) -> tuple[ScreeningState, UUID | None]:
-        """A patient's screening, and the event id of its automatic determination."""
+        """A patient's screening, and the event id of its latest automatic determination."""
         history = await self.runtime.store.load(stream_id(patient_id))
         if not history:
             raise NotFound(f"no screening for patient {patient_id}: intake is not complete yet")
         state = self.decider.fold([recorded.event() for recorded in history])
-        determination_id = next(
-            (r.event_id for r in history if r.event_type == EligibilityDetermined.event_type()),
+        determination_id = next(  # the latest: a new screening follows new consent
+            (
+                r.event_id
+                for r in reversed(history)
+                if r.event_type == EligibilityDetermined.event_type()
+            ),
             None,
         )
         return state, determination_id

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from carepath.chassis.charting import charted, end_of_day
 from carepath.chassis.decider import Decider
-from carepath.chassis.errors import NotFound, RuleViolation
+from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument, SuicideRisk
 from carepath.contracts.intake import (
@@ -105,8 +105,11 @@ def intake_decider(policy: IntakePolicy) -> Decider[IntakeState, IntakeCommand]:
     def decide(state: IntakeState, command: IntakeCommand) -> Sequence[DomainEvent]:
         events = _decide(state, command.request, command.now, policy)
         after = reduce(evolve, events, state)
-        if after.completed is None and after.referral is not None and not after.missing(policy):
-            events = [*events, _intake_completed(after, command.now, policy)]
+        # New consent after a withdrawal completes intake again: the way back is a new screening.
+        consented_again = state.withdrawal is not None and after.consent is not None
+        if after.completed is None or consented_again:
+            if after.referral is not None and not after.missing(policy):
+                events = [*events, _intake_completed(after, command.now, policy)]
         return events
 
     return Decider(decide=decide, evolve=evolve, initial_state=IntakeState())
@@ -209,12 +212,16 @@ def give_consent(state: IntakeState, request: GiveConsent, now: datetime) -> lis
             f"consent is already given (version {state.consent.consent_version}, "
             f"{state.consent.given_at.isoformat()}); withdraw it before recording a new one"
         )
+    given_at = charted(request.given_at, now, "given_at")
+    if state.withdrawal is not None and given_at <= state.withdrawal.withdrawn_at:
+        withdrawn = state.withdrawal.withdrawn_at.isoformat()
+        raise InvalidField("given_at", f"must be after the withdrawal of consent ({withdrawn})")
     return [
         ConsentGiven(
             patient_id=state.referral.patient_id,
             consent_version=request.consent_version,
             consent_text_sha256=request.consent_text_sha256,
-            given_at=charted(request.given_at, now, "given_at"),
+            given_at=given_at,
         )
     ]
 

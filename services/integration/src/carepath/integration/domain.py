@@ -90,9 +90,33 @@ class PlanState:
         return any(s.dosing_session_id == dosing_session_id for s in self.sessions)
 
     def open_due(self) -> list[IntegrationSessionDue]:
-        """Due integration sessions not held yet, oldest first."""
-        waiting = [d for d in self.due.values() if not self.integrated(d.dosing_session_id)]
+        """Due integration sessions not held yet and not of a course that has ended since,
+        oldest first."""
+        ended = self.ended_at
+        waiting = [
+            d
+            for d in self.due.values()
+            if not self.integrated(d.dosing_session_id)
+            and (ended is None or d.discharged_at > ended)
+        ]
         return sorted(waiting, key=lambda d: d.due_by)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the latest course ended, completed or discontinued."""
+        ends = []
+        if self.completed is not None:
+            ends.append(self.completed.completed_at)
+        if self.discontinued is not None:
+            ends.append(self.discontinued.discontinued_at)
+        return max(ends, default=None)
+
+    @property
+    def discharges_in_course(self) -> int:
+        """Dosing sessions discharged since the last course ended: the open course's (a course
+        after new consent starts counting afresh)."""
+        ended = self.ended_at
+        return sum(1 for d in self.due.values() if ended is None or d.discharged_at > ended)
 
     @property
     def last_discharge(self) -> datetime | None:
@@ -147,8 +171,6 @@ def make_due(
 def flag_overdue(
     state: PlanState, command: FlagOverdue, policy: IntegrationPolicy
 ) -> list[DomainEvent]:
-    if state.completed or state.discontinued:
-        return []
     now, grace = command.now, timedelta(minutes=policy.late_charting_grace_minutes)
 
     def overdue(due: IntegrationSessionDue) -> bool:
@@ -275,7 +297,7 @@ def complete_course(
 ) -> list[DomainEvent]:
     context = command.context
     course_id = check_course_open(state, context)
-    planned, done = context.planned_dosing_sessions or 0, len(state.due)
+    planned, done = context.planned_dosing_sessions or 0, state.discharges_in_course
     if done < planned:
         raise RuleViolation(
             f"{done} of {planned} planned dosing sessions are done; the course cannot complete yet"
@@ -334,11 +356,11 @@ def discontinue_course(
 def check_course_open(state: PlanState, context: PatientContext) -> UUID:
     if context.course_id is None:
         raise NotFound("this patient has no course")
-    if state.completed is not None:
+    if state.completed is not None and state.completed.course_id == context.course_id:
         raise RuleViolation(
             f"the course was completed ({state.completed.completed_at.isoformat()})"
         )
-    if state.discontinued is not None:
+    if state.discontinued is not None and state.discontinued.course_id == context.course_id:
         raise RuleViolation(f"the course was discontinued ({state.discontinued.reason.value})")
     return context.course_id
 

@@ -99,8 +99,9 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
                 record.baseline_pain_nrs = fact.baselines.get(Instrument.PAIN_NRS)
                 record.referral_reason = fact.referral_reason
             case NoteCourse():
-                record.course_id = fact.course_id
+                record.course_id = fact.course_id  # a later course, after new consent, replaces it
                 record.planned_dosing_sessions = fact.planned_dosing_sessions
+                record.maintenance_sessions = None
             case NoteMaintenance():
                 record.maintenance_sessions = fact.planned_sessions
 

@@ -28,30 +28,39 @@ def command_for(event: DomainEvent, event_id: UUID) -> CourseCommand | None:
     """The course command an upstream event calls for; None for events the service ignores."""
     match event:
         case EligibilityDetermined(outcome=EligibilityOutcome.ELIGIBLE):
-            return _open(event.patient_id, CourseOpeningBasis.ELIGIBLE, event_id)
+            return _open(event, CourseOpeningBasis.ELIGIBLE, event_id)
         case EligibilityReviewed(decision=ReviewDecision.APPROVE):
-            return _open(event.patient_id, CourseOpeningBasis.REVIEW_APPROVED, event_id)
+            return _open(event, CourseOpeningBasis.REVIEW_APPROVED, event_id)
         case ConsentWithdrawn():
             return SuspendForConsentWithdrawal(
-                withdrawal_event_id=event_id, patient_id=event.patient_id
+                withdrawal_event_id=event_id,
+                patient_id=event.patient_id,
+                withdrawn_at=event.withdrawn_at,
             )
         case EligibilityReviewed(decision=ReviewDecision.DECLINE):
-            declined = CourseEndReason.SCREENING_DECLINED
-            return EndCourse(declined, ended_by_event_id=event_id, patient_id=event.patient_id)
+            return _end(CourseEndReason.SCREENING_DECLINED, event, event_id, event.patient_id)
         case ScreeningClosed():
-            closed = CourseEndReason.SCREENING_CLOSED
-            return EndCourse(closed, ended_by_event_id=event_id, patient_id=event.patient_id)
+            return _end(CourseEndReason.SCREENING_CLOSED, event, event_id, event.patient_id)
         case CourseCompleted():
-            return EndCourse(reason=CourseEndReason.COMPLETED, ended_by_event_id=event_id)
+            return _end(CourseEndReason.COMPLETED, event, event_id)
         case CourseDiscontinued():
-            return EndCourse(reason=CourseEndReason.DISCONTINUED, ended_by_event_id=event_id)
+            return _end(CourseEndReason.DISCONTINUED, event, event_id)
     return None
 
 
-def _open(patient_id: UUID, basis: CourseOpeningBasis, event_id: UUID) -> OpenCourse:
+def _end(
+    reason: CourseEndReason, event: DomainEvent, event_id: UUID, patient_id: UUID | None = None
+) -> EndCourse:
+    return EndCourse(reason, event_id, patient_id=patient_id, at=event.occurred_at)
+
+
+def _open(
+    cleared: EligibilityDetermined | EligibilityReviewed, basis: CourseOpeningBasis, event_id: UUID
+) -> OpenCourse:
     return OpenCourse(
-        patient_id=patient_id,
+        patient_id=cleared.patient_id,
         course_id=uuid5(COURSE_NAMESPACE, str(event_id)),
         basis=basis,
         basis_event_id=event_id,
+        consent_given_at=cleared.consent_given_at,
     )

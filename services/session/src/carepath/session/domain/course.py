@@ -86,10 +86,13 @@ def course_decider(policy: SessionPolicy) -> Decider[CourseState, CourseCommand]
 def open_course(
     state: CourseState, command: OpenCourse, policy: SessionPolicy
 ) -> list[DomainEvent]:
-    if state.course is not None:
+    if state.course is not None and state.ended is None:
         return []  # already open: a redelivery, or an approval after an automatic `eligible`
-    if state.barred is not None or state.consent_withdrawn:
-        return []  # the clinic said no: new consent needs a new screening
+    if not state.consent_covers(command.consent_given_at):
+        return []  # consent was withdrawn after the consent this screening relied on
+    said_no = state.course is not None or state.barred is not None
+    if said_no and not state.is_new_screening(command.consent_given_at):
+        return []  # the clinic said no, or the course ended: only new consent and a new screening
     return [
         CourseOpened(
             patient_id=command.patient_id,
@@ -99,6 +102,7 @@ def open_course(
             planned_dosing_sessions=policy.course.planned_dosing_sessions,
             planned_weeks=policy.course.planned_weeks,
             policy_version=policy.version,
+            consent_given_at=command.consent_given_at,
         )
     ]
 
@@ -110,51 +114,59 @@ BARRING = {
 
 
 def end_course(state: CourseState, command: EndCourse) -> list[DomainEvent]:
-    if state.course is None:
-        bar = BARRING.get(command.reason)
-        if bar is None or command.patient_id is None or state.barred is not None:
-            return []
-        barred = CourseBarred(
-            patient_id=command.patient_id, reason=bar, caused_by_event_id=command.ended_by_event_id
-        )
-        return [barred]  # a course that has not opened yet never will
-    if state.ended is not None:
+    course = state.course
+    if course is not None and state.ended is None:
+        return [
+            CourseEnded(
+                patient_id=course.patient_id,
+                course_id=course.course_id,
+                reason=command.reason,
+                ended_by_event_id=command.ended_by_event_id,
+                occurred_at=command.at,
+            )
+        ]
+    # No course open: the clinic's no is remembered, so that no course opens on the screening
+    # it answers; a later no than the one remembered is remembered too.
+    bar = BARRING.get(command.reason)
+    if bar is None or command.patient_id is None or not state.is_new_no(command.at):
         return []
-    return [
-        CourseEnded(
-            patient_id=state.course.patient_id,
-            course_id=state.course.course_id,
-            reason=command.reason,
-            ended_by_event_id=command.ended_by_event_id,
-        )
-    ]
+    barred = CourseBarred(
+        patient_id=command.patient_id,
+        reason=bar,
+        caused_by_event_id=command.ended_by_event_id,
+        occurred_at=command.at,
+    )
+    return [barred]
 
 
 def suspend_for_consent(
     state: CourseState, command: SuspendForConsentWithdrawal
 ) -> list[DomainEvent]:
-    if state.course is None:
-        if state.consent_withdrawn:
-            return []
+    at, course = command.withdrawn_at, state.course
+    open_course = course if course is not None and state.ended is None else None
+    rests_on = open_course.consent_given_at if open_course else None
+    if at is not None and rests_on is not None and at < rests_on:
+        return []  # older than the new consent this course rests on
+    known = state.consent_withdrawn_at
+    if state.consent_withdrawn and (at is None or known is None or at <= known):
+        return []  # already remembered
+    if open_course is None:  # remembered, so that no course opens on the consent withdrawn
         return [
             CourseBarred(
                 patient_id=command.patient_id,
                 reason=CourseBarReason.CONSENT_WITHDRAWN,
                 caused_by_event_id=command.withdrawal_event_id,
+                occurred_at=at,
             )
         ]
-    if (
-        state.suspension is not None
-        and state.suspension.reason is CourseSuspensionReason.CONSENT_WITHDRAWN
-    ):
-        return []
     # Also when already suspended for another reason: the withdrawal must outlast a resumption.
     return [
         CourseSuspended(
-            patient_id=state.course.patient_id,
-            course_id=state.course.course_id,
+            patient_id=open_course.patient_id,
+            course_id=open_course.course_id,
             reason=CourseSuspensionReason.CONSENT_WITHDRAWN,
             caused_by_event_id=command.withdrawal_event_id,
+            occurred_at=at,
         )
     ]
 

@@ -378,7 +378,7 @@ def check_not_ended(state: CourseState, action: str) -> None:
 
 
 def check_consent_is_active(state: CourseState, action: str) -> None:
-    if state.consent_withdrawn:
+    if not state.consent_active:
         raise RuleViolation(
             f"cannot {action}: consent was withdrawn; new consent needs a new screening"
         )

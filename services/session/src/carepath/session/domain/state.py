@@ -53,6 +53,7 @@ class OpenCourse:
     course_id: UUID
     basis: CourseOpeningBasis
     basis_event_id: UUID
+    consent_given_at: datetime | None = None  # the consent the clearing screening relied on
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class EndCourse:
     reason: CourseEndReason
     ended_by_event_id: UUID
     patient_id: UUID | None = None
+    at: datetime | None = None  # when it happened clinically, if the cause says
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class SuspendForConsentWithdrawal:
 
     withdrawal_event_id: UUID
     patient_id: UUID
+    withdrawn_at: datetime | None = None
 
 
 StaffRequest = (
@@ -159,12 +162,43 @@ class CourseState:
 
     course: CourseOpened | None = None
     consent_withdrawn: bool = False  # remembered before a course exists, too
+    consent_withdrawn_at: datetime | None = None  # the latest withdrawal (None: not known)
     barred: CourseBarred | None = None  # the clinic said no before a course was opened
     suspension: CourseSuspended | None = None
     ended: CourseEnded | None = None
     maintenance: MaintenancePhaseStarted | None = None
     preparations: tuple[PreparationSessionCompleted, ...] = ()
     sessions: dict[UUID, DosingSession] = field(default_factory=dict)
+
+    def consent_covers(self, consent_given_at: datetime | None) -> bool:
+        """Whether consent given at `consent_given_at` came after every withdrawal known."""
+        if not self.consent_withdrawn:
+            return True
+        withdrawn = self.consent_withdrawn_at
+        return (
+            consent_given_at is not None and withdrawn is not None and consent_given_at > withdrawn
+        )
+
+    @property
+    def consent_active(self) -> bool:
+        """The consent the open course rests on has not been withdrawn since."""
+        return self.consent_covers(self.course.consent_given_at if self.course else None)
+
+    def is_new_screening(self, consent_given_at: datetime | None) -> bool:
+        """A screening on consent given after everything known: a withdrawal, the consent the
+        last course rested on, the clinic's no or the end of the course. Only such a screening
+        opens a course after the clinic said no or a course ended."""
+        last_course = self.course.consent_given_at if self.course else None
+        said_no = [e.occurred_at for e in (self.barred, self.ended) if e is not None]
+        known = [t for t in (self.consent_withdrawn_at, last_course, *said_no) if t is not None]
+        return consent_given_at is not None and bool(known) and consent_given_at > max(known)
+
+    def is_new_no(self, at: datetime | None) -> bool:
+        """Whether a "no" at `at` is later than the one remembered (the first is always new)."""
+        if self.barred is None:
+            return True
+        known = self.barred.occurred_at
+        return at is not None and known is not None and at > known
 
     def session(self, session_id: UUID | None) -> DosingSession:
         if session_id is None or session_id not in self.sessions:
@@ -198,20 +232,24 @@ def stream_id(patient_id: UUID) -> str:
 def evolve(state: CourseState, event: DomainEvent) -> CourseState:
     """The state after one event."""
     match event:
-        case CourseOpened():
-            return replace(state, course=event)
+        case CourseOpened() if state.course is None:
+            return replace(state, course=event, barred=None)
+        case CourseOpened():  # a new course, after new consent and a new screening
+            return CourseState(
+                course=event,
+                consent_withdrawn=state.consent_withdrawn,
+                consent_withdrawn_at=state.consent_withdrawn_at,
+            )
         case CourseEnded():
             return replace(state, ended=event)
         case CourseSuspended():
-            withdrawn = event.reason is CourseSuspensionReason.CONSENT_WITHDRAWN
-            return replace(
-                state, suspension=event, consent_withdrawn=state.consent_withdrawn or withdrawn
-            )
+            if event.reason is not CourseSuspensionReason.CONSENT_WITHDRAWN:
+                return replace(state, suspension=event)
+            return _withdrawn(replace(state, suspension=event), event.occurred_at)
         case CourseBarred():
-            withdrawn = event.reason is CourseBarReason.CONSENT_WITHDRAWN
-            return replace(
-                state, barred=event, consent_withdrawn=state.consent_withdrawn or withdrawn
-            )
+            if event.reason is not CourseBarReason.CONSENT_WITHDRAWN:
+                return replace(state, barred=event)
+            return _withdrawn(replace(state, barred=event), event.occurred_at)
         case CourseResumed():
             return replace(state, suspension=None)
         case MaintenancePhaseStarted():
@@ -229,6 +267,12 @@ def evolve(state: CourseState, event: DomainEvent) -> CourseState:
         state,
         sessions={**state.sessions, session_id: _evolve_session(state.sessions[session_id], event)},
     )
+
+
+def _withdrawn(state: CourseState, at: datetime | None) -> CourseState:
+    known = state.consent_withdrawn_at
+    latest = at if known is None or (at is not None and at > known) else known
+    return replace(state, consent_withdrawn=True, consent_withdrawn_at=latest)
 
 
 def _evolve_session(session: DosingSession, event: DomainEvent) -> DosingSession:
