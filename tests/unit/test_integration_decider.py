@@ -10,6 +10,7 @@ from carepath.contracts import registry
 from carepath.contracts.common import Instrument
 from carepath.contracts.intake import ReferralReason
 from carepath.contracts.integration import (
+    BoosterIndicated,
     CompleteCourse,
     CourseCompleted,
     DiscontinueCourse,
@@ -417,3 +418,38 @@ def test_a_new_course_after_new_consent_completes_on_its_own_sessions() -> None:
     [done] = DECIDER.decide(both_done, staff(CompleteCourse(completed_at=NOW), second_course))
     assert isinstance(done, CourseCompleted) and done.course_id == second_course.course_id
     assert done.dosing_sessions_completed == 2
+
+
+def follow_up(total: int, days_ago: float, timepoint: str = "follow_up") -> StaffCommand:
+    items = [min(3, max(0, total - 3 * n)) for n in range(8)] + [0]
+    request = RecordOutcome(
+        instrument="PHQ9",
+        answers=items,
+        measured_at=NOW - timedelta(days=days_ago),
+        timepoint=timepoint,
+    )
+    return staff(request)
+
+
+@pytest.mark.parametrize(
+    "before, after, indicated",
+    [(6, 12, True), (9, 10, True), (9, 9, False), (10, 14, False), (4, 6, False)],
+)
+def test_a_booster_is_indicated_when_the_score_rises_back_above_the_policy_threshold(
+    before: int, after: int, indicated: bool
+) -> None:
+    above = POLICY.outcomes[Instrument.PHQ9].booster_above
+    assert above == 9
+    events = DECIDER.decide(given(follow_up(before, days_ago=30)), follow_up(after, days_ago=1))
+    boosters = [e for e in events if isinstance(e, BoosterIndicated)]
+    assert len(boosters) == int(indicated)
+    if indicated:
+        assert (boosters[0].previous_total, boosters[0].total) == (before, after)
+
+
+def test_no_booster_is_indicated_by_a_pre_dose_measure_or_without_one_before() -> None:
+    after_low = given(follow_up(6, days_ago=30))
+    pre_dose = follow_up(12, days_ago=1, timepoint="pre_dose")
+    assert not any(isinstance(e, BoosterIndicated) for e in DECIDER.decide(after_low, pre_dose))
+    alone = DECIDER.decide(DECIDER.initial_state, follow_up(12, days_ago=1))
+    assert not any(isinstance(e, BoosterIndicated) for e in alone)

@@ -23,7 +23,9 @@ from carepath.chassis.errors import CarePathError
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import TherapyModality
 from carepath.contracts.session import (
+    AddBoosterSession,
     AdministerDose,
+    BoosterSessionAdded,
     CheckIn,
     CourseEndReason,
     CourseOpened,
@@ -79,6 +81,7 @@ class CourseMachine(RuleBasedStateMachine):
         self.suspended_by_clinician = False
         self.doses = 0
         self.maintenance = False
+        self.boosters = 0
         self.last_dose_at: datetime | None = None
         self.session: UUID | None = None
         self.checked_in_at: datetime | None = None
@@ -107,6 +110,10 @@ class CourseMachine(RuleBasedStateMachine):
                 assert event.scheduled_for >= self.last_dose_at + gap, "maintenance too close"
             if isinstance(event, PatientDischarged):
                 self.check_the_discharge(event)
+            if isinstance(event, BoosterSessionAdded):
+                assert self.maintenance, "a booster outside the maintenance phase"
+                self.boosters += 1
+                assert self.boosters <= POLICY.maintenance.max_boosters, "too many boosters"
             if isinstance(event, MaintenancePhaseStarted):
                 assert self.doses >= POLICY.course.planned_dosing_sessions, "maintenance too soon"
                 self.maintenance = True
@@ -241,6 +248,10 @@ class CourseMachine(RuleBasedStateMachine):
     def a_clinician_starts_maintenance(self) -> None:
         self.staff(StartMaintenance(rationale="Relapse prevention after a good induction."))
 
+    @rule()
+    def a_clinician_adds_a_booster(self) -> None:
+        self.staff(AddBoosterSession(rationale="PHQ-9 rose back to 14 at follow-up."))
+
     @rule(days=st.sampled_from([1, 13, 14, 30]))
     def weeks_pass(self, days: int) -> None:
         """Maintenance sessions are weeks apart."""
@@ -347,7 +358,7 @@ class CourseMachine(RuleBasedStateMachine):
         assert not self.ended, "dosed after the course ended"
         assert not self.suspended_by_clinician, "dosed while suspended"
         plan = POLICY.course.planned_dosing_sessions
-        plan += POLICY.maintenance.sessions if self.maintenance else 0
+        plan += POLICY.maintenance.sessions + self.boosters if self.maintenance else 0
         assert self.doses <= plan, "dosed beyond the plan"
         assert self.checked_in_at is not None
         assert timedelta(0) <= event.administered_at - self.checked_in_at <= CHECK_IN_VALID

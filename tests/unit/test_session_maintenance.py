@@ -22,6 +22,8 @@ from session_fixtures import (
 
 from carepath.chassis.errors import InvalidField, RuleViolation
 from carepath.contracts.session import (
+    AddBoosterSession,
+    BoosterSessionAdded,
     CoursePhase,
     DosingSessionScheduled,
     MaintenancePhaseStarted,
@@ -108,3 +110,23 @@ def test_no_dosing_beyond_the_maintenance_plan() -> None:
 def test_maintenance_starts_once() -> None:
     with pytest.raises(RuleViolation, match="already started"):
         when(given(*PREPARED, *induction(), START), START)
+
+
+BOOSTER = staff(AddBoosterSession(rationale=RATIONALE), now=NOW)
+
+
+def test_a_booster_belongs_to_the_maintenance_phase() -> None:
+    with pytest.raises(RuleViolation, match="start it first"):
+        when(given(*PREPARED, *induction()), BOOSTER)
+
+
+def test_a_booster_adds_one_session_to_the_plan_up_to_the_policy_limit() -> None:
+    state = given(*PREPARED, *induction(), START)
+    most = POLICY.maintenance.max_boosters
+    boosted = given(*PREPARED, *induction(), START, *[BOOSTER] * most)
+    assert boosted.planned_doses == state.planned_doses + most
+    [added] = when(state, BOOSTER)
+    assert isinstance(added, BoosterSessionAdded)
+    assert (added.boosters, added.max_boosters) == (1, most)
+    with pytest.raises(RuleViolation, match=f"its {most} boosters"):
+        when(boosted, BOOSTER)

@@ -13,6 +13,7 @@ from carepath.contracts.integration.commands import (
     RecordOutcome,
 )
 from carepath.contracts.integration.events import (
+    BoosterIndicated,
     CourseCompleted,
     CourseDiscontinued,
     IntegrationEvent,
@@ -45,6 +46,7 @@ from carepath.contracts.integration.versions import CourseCompletedV1, OutcomeMe
 
 __all__ = [
     "OUTCOME_ITEMS",
+    "BoosterIndicated",
     "CompleteCourse",
     "CourseCompleted",
     "CourseCompletedV1",

@@ -273,6 +273,25 @@ class OutcomeSuicidalityFlagRaised(IntegrationEvent, SuicidalityFinding):
 
 
 @registry.register
+class BoosterIndicated(IntegrationEvent):
+    """A follow-up measure of the patient's indication rose back above the policy's booster
+    threshold after a measure at or below it: a clinician may add a booster session to the
+    maintenance phase. Decision support: it books nothing by itself."""
+
+    clinical_time_field = "measured_at"
+
+    patient_id: PatientId
+    instrument: OutcomeInstrument
+    total: int = Field(ge=0, le=80, description="The total that rose back above the threshold.")
+    previous_total: int = Field(
+        ge=0, le=80, description="The measure before it, at or below the threshold."
+    )
+    booster_above: int = Field(ge=0, le=80, description="Policy: the booster threshold.")
+    measured_at: ChartedTime = Field(description="When the follow-up measure was taken.")
+    policy_version: PolicyVersion
+
+
+@registry.register
 class CourseDiscontinued(IntegrationEvent):
     """The patient's course ended before completion."""
 

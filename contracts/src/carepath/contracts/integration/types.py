@@ -126,6 +126,13 @@ class OutcomeCriteria(ValueObject):
     remission_below: int | None = Field(
         default=None, ge=1, le=80, description="A total below this is remission."
     )
+    booster_above: int | None = Field(
+        default=None,
+        ge=0,
+        le=80,
+        description="A follow-up total rising back above this, after a measure at or below it, "
+        "indicates a booster session (maintenance phase); null if the policy sets none.",
+    )
 
     @model_validator(mode="after")
     def _one_response_rule(self) -> Self:

@@ -7,6 +7,7 @@ all re-exported here: import from the package, not from its modules.
 
 from carepath.contracts.session import commands, events, types, versions
 from carepath.contracts.session.commands import (
+    AddBoosterSession,
     AdministerDose,
     CheckIn,
     DischargePatient,
@@ -21,6 +22,7 @@ from carepath.contracts.session.commands import (
 )
 from carepath.contracts.session.events import (
     AdverseEventReported,
+    BoosterSessionAdded,
     CourseBarred,
     CourseEnded,
     CourseOpened,
@@ -64,11 +66,13 @@ from carepath.contracts.session.types import (
 from carepath.contracts.session.versions import VitalsRecordedV1
 
 __all__ = [
+    "AddBoosterSession",
     "AdministerDose",
     "AdverseEventReported",
     "AlertDiastolicMmHg",
     "AlertHeartRateBpm",
     "AlertSystolicMmHg",
+    "BoosterSessionAdded",
     "CadssTotal",
     "CheckIn",
     "ClinicalNotes",

@@ -235,6 +235,16 @@ class ResumeCourse(ContractModel):
     )
 
 
+class AddBoosterSession(ContractModel):
+    """Command: in the maintenance phase, a clinician adds a booster dosing session (for instance
+    when integration indicates one: the indication's score rose back)."""
+
+    rationale: Rationale = Field(description="Why a booster is indicated (PHI).")
+    added_at: ChartedTime | None = Field(
+        default=None, description="When the clinician decided it; default now."
+    )
+
+
 class StartMaintenance(ContractModel):
     """Command: after the induction plan, a clinician starts the maintenance phase (its number of
     sessions and their spacing come from the clinic policy)."""

@@ -464,6 +464,21 @@ class MaintenancePhaseStarted(SessionEvent):
 
 
 @registry.register
+class BoosterSessionAdded(SessionEvent):
+    """In the maintenance phase, a clinician added a booster dosing session to the plan."""
+
+    clinical_time_field = "added_at"
+
+    patient_id: PatientId
+    course_id: UUID = Field(description="The course.")
+    added_at: ChartedTime = Field(description="When the clinician added it.")
+    boosters: int = Field(ge=1, le=12, description="Boosters in the course, this one included.")
+    max_boosters: int = Field(ge=1, le=12, description="Policy: most boosters in a course.")
+    rationale: Rationale = Field(description="Why a booster is indicated (PHI).")
+    policy_version: PolicyVersion
+
+
+@registry.register
 class CourseEnded(SessionEvent):
     """The course ended (completed or discontinued, in integration): no further sessions."""
 

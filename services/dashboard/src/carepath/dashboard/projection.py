@@ -22,6 +22,7 @@ from carepath.contracts.intake import (
     SuicidalityFlagRaised,
 )
 from carepath.contracts.integration import (
+    BoosterIndicated,
     CourseCompleted,
     CourseDiscontinued,
     IntegrationSessionOverdue,
@@ -258,6 +259,7 @@ ALERT_KINDS = {
     "VitalsAlertRaised": "vitals",
     "AdverseEventReported": "adverse_event",
     "IntegrationSessionOverdue": "integration_overdue",
+    "BoosterIndicated": "booster_indicated",
 }
 
 
@@ -268,6 +270,7 @@ ALERT_KINDS = {
     VitalsAlertRaised,
     AdverseEventReported,
     IntegrationSessionOverdue,
+    BoosterIndicated,
 )
 async def _alert(session: AsyncSession, event: Any, envelope: CloudEvent) -> None:
     kind = ALERT_KINDS[event.name()]

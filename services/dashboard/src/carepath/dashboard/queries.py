@@ -135,8 +135,15 @@ def _rate(patients: list[PatientView], judgement: str) -> tuple[int, float | Non
     return count, round(count / len(judged), 3) if judged else None
 
 
-ALERT_SEVERITY = {"suicidality": 0, "vitals": 1, "adverse_event": 1, "integration_overdue": 2}
-"""Most urgent first: suicidality, then vitals and adverse events, then overdue integration."""
+ALERT_SEVERITY = {
+    "suicidality": 0,
+    "vitals": 1,
+    "adverse_event": 1,
+    "integration_overdue": 2,
+    "booster_indicated": 2,
+}
+"""Most urgent first: suicidality, then vitals and adverse events, then overdue integration and
+indicated boosters."""
 
 
 def alert_order(alert: AlertView) -> tuple[int, float]:

@@ -29,6 +29,11 @@ def summary_of(event: DomainEvent) -> str:
             return f"Clinician review: {data.decision.value}"
         case "CourseOpened":
             return f"Course opened: {data.planned_dosing_sessions} dosing sessions planned"
+        case "BoosterIndicated":
+            rose = f"{data.previous_total} -> {data.total}"
+            return f"Booster indicated: {data.instrument.value} {rose}, above {data.booster_above}"
+        case "BoosterSessionAdded":
+            return f"Booster session added ({data.boosters} of at most {data.max_boosters})"
         case "MaintenancePhaseStarted":
             every = f"every {data.min_interval_days}-{data.max_interval_days} days"
             return f"Maintenance phase: {data.planned_sessions} more dosing sessions, {every}"

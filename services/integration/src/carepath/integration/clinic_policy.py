@@ -48,11 +48,13 @@ class IntegrationPolicy(BaseModel):
             raise ValueError(f"indication_instrument names no outcome measure: {unmeasured}")
         for instrument, criteria in self.outcomes.items():
             items, highest = OUTCOME_ITEMS[instrument]
-            if (below := criteria.remission_below) is not None and below > items * highest:
-                raise ValueError(
-                    f"outcomes.{instrument}.remission_below {below} is above its highest total "
-                    f"{items * highest}"
-                )
+            for name in ("remission_below", "booster_above"):
+                value = getattr(criteria, name)
+                if value is not None and value > items * highest:
+                    raise ValueError(
+                        f"outcomes.{instrument}.{name} {value} is above its highest total "
+                        f"{items * highest}"
+                    )
         return self
 
     def criteria_for(self, instrument: Instrument) -> OutcomeCriteria:

@@ -17,6 +17,7 @@ from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument
 from carepath.contracts.intake import ReferralReason, SuicidalitySource
 from carepath.contracts.integration import (
+    BoosterIndicated,
     CompleteCourse,
     CourseCompleted,
     CourseDiscontinued,
@@ -248,7 +249,41 @@ def record_outcome(
         criteria=criteria,
         policy_version=policy.version,
     )
-    return [measured, *suicidality_flag(measured, policy)]
+    booster = booster_indication(state, command.context, measured, policy)
+    return [measured, *suicidality_flag(measured, policy), *booster]
+
+
+def booster_indication(
+    state: PlanState, context: PatientContext, measured: OutcomeMeasured, policy: IntegrationPolicy
+) -> list[DomainEvent]:
+    """`BoosterIndicated` when a follow-up measure of the patient's indication rises back above
+    the policy's threshold, after the measure before it was at or below it."""
+    above = measured.criteria.booster_above
+    if above is None or measured.timepoint is not OutcomeTimepoint.FOLLOW_UP:
+        return []
+    if measured.instrument is not indication_instrument(context, policy):
+        return []
+    before = [
+        o
+        for o in state.outcomes
+        if o.instrument is measured.instrument
+        and o.timepoint is not OutcomeTimepoint.BASELINE
+        and o.measured_at < measured.measured_at
+    ]
+    last = max(before, key=lambda o: o.measured_at, default=None)
+    if last is None or last.total > above or measured.total <= above:
+        return []
+    return [
+        BoosterIndicated(
+            patient_id=measured.patient_id,
+            instrument=measured.instrument,
+            total=measured.total,
+            previous_total=last.total,
+            booster_above=above,
+            measured_at=measured.measured_at,
+            policy_version=policy.version,
+        )
+    ]
 
 
 def suicidality_flag(measured: OutcomeMeasured, policy: IntegrationPolicy) -> list[DomainEvent]:

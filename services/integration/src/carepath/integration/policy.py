@@ -7,7 +7,12 @@ from uuid import UUID
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument
 from carepath.contracts.intake import IntakeCompleted, ReferralReason
-from carepath.contracts.session import CourseOpened, MaintenancePhaseStarted, PatientDischarged
+from carepath.contracts.session import (
+    BoosterSessionAdded,
+    CourseOpened,
+    MaintenancePhaseStarted,
+    PatientDischarged,
+)
 from carepath.integration.domain import MakeIntegrationDue, PlanCommand
 
 
@@ -38,7 +43,15 @@ class NoteMaintenance:
     planned_sessions: int
 
 
-Fact = NoteBaselines | NoteCourse | NoteMaintenance
+@dataclass(frozen=True)
+class NoteBooster:
+    """Remember a booster added to the maintenance phase: completion waits for it too."""
+
+    patient_id: UUID
+    boosters: int
+
+
+Fact = NoteBaselines | NoteCourse | NoteMaintenance | NoteBooster
 
 
 def command_for(event: DomainEvent, _event_id: UUID) -> PlanCommand | None:
@@ -65,4 +78,6 @@ def fact_from(event: DomainEvent) -> Fact | None:
             return NoteCourse(event.patient_id, event.course_id, event.planned_dosing_sessions)
         case MaintenancePhaseStarted():
             return NoteMaintenance(event.patient_id, event.planned_sessions)
+        case BoosterSessionAdded():
+            return NoteBooster(event.patient_id, event.boosters)
     return None

@@ -28,6 +28,7 @@ from carepath.integration.domain import (
 from carepath.integration.policy import (
     Fact,
     NoteBaselines,
+    NoteBooster,
     NoteCourse,
     NoteMaintenance,
     command_for,
@@ -51,13 +52,16 @@ class PatientContextRecord(SQLModel, table=True):
     course_id: UUID | None = None
     planned_dosing_sessions: int | None = None
     maintenance_sessions: int | None = None
+    boosters: int | None = None
 
     @property
     def planned_sessions(self) -> int | None:
-        """The induction plan, plus the maintenance phase once it has started."""
+        """The induction plan, plus the maintenance phase and its boosters once started."""
         if self.planned_dosing_sessions is None:
             return None
-        return self.planned_dosing_sessions + (self.maintenance_sessions or 0)
+        return (
+            self.planned_dosing_sessions + (self.maintenance_sessions or 0) + (self.boosters or 0)
+        )
 
     def context(self) -> PatientContext:
         totals = {
@@ -101,9 +105,11 @@ class Integration(DomainService[IntegrationPolicy, PlanState, PlanCommand]):
             case NoteCourse():
                 record.course_id = fact.course_id  # a later course, after new consent, replaces it
                 record.planned_dosing_sessions = fact.planned_dosing_sessions
-                record.maintenance_sessions = None
+                record.maintenance_sessions = record.boosters = None
             case NoteMaintenance():
                 record.maintenance_sessions = fact.planned_sessions
+            case NoteBooster():
+                record.boosters = fact.boosters
 
     async def _context_record(
         self, session: AsyncSession, patient_id: UUID

@@ -14,6 +14,7 @@ from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.service import service_of
 from carepath.contracts.access import DataCategory
 from carepath.contracts.session import (
+    AddBoosterSession,
     AdministerDose,
     CheckIn,
     CourseSuspensionReason,
@@ -111,6 +112,7 @@ class CourseView(BaseModel):
     planned_dosing_sessions: int
     induction_dosing_sessions: int
     maintenance_sessions: int | None
+    boosters: int
     doses_given: int
     suspended: CourseSuspensionReason | None
     preparation_sessions: int
@@ -127,6 +129,7 @@ class CourseView(BaseModel):
             planned_dosing_sessions=state.planned_doses,
             induction_dosing_sessions=course.planned_dosing_sessions,
             maintenance_sessions=state.maintenance.planned_sessions if state.maintenance else None,
+            boosters=state.boosters,
             doses_given=state.doses_given,
             suspended=state.suspension.reason if state.suspension else None,
             preparation_sessions=len(state.preparations),
@@ -195,6 +198,16 @@ async def start_maintenance(
 ) -> CourseView:
     """After the induction plan, a clinician starts the maintenance phase (sessions and spacing
     from the clinic policy)."""
+    decision = await service.staff(patient_id, _command(service, body), context)
+    return CourseView.of(decision.state)
+
+
+@router.post("/courses/{patient_id}/boosters", status_code=status.HTTP_201_CREATED)
+async def add_booster(
+    patient_id: UUID, body: AddBoosterSession, context: Clinician, service: Service
+) -> CourseView:
+    """In the maintenance phase, a clinician adds a booster dosing session (at most the policy's
+    `maintenance.max_boosters`)."""
     decision = await service.staff(patient_id, _command(service, body), context)
     return CourseView.of(decision.state)
 

@@ -25,6 +25,7 @@ class MaintenancePlan(_Section):
     sessions: int = Field(ge=1, le=24)
     min_interval_days: int = Field(ge=1, le=90)
     max_interval_days: int = Field(ge=1, le=180)
+    max_boosters: int = Field(default=2, ge=0, le=12)
 
     @model_validator(mode="after")
     def _interval_in_order(self) -> Self:

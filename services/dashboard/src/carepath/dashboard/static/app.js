@@ -19,6 +19,7 @@
     vitals: "Vitals",
     adverse_event: "Adverse event",
     integration_overdue: "Integration overdue",
+    booster_indicated: "Booster indicated",
   };
   const SESSION_STATUS = {
     scheduled: "Scheduled",

@@ -16,7 +16,9 @@ from carepath.chassis.decider import Decider
 from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.session import (
+    AddBoosterSession,
     AdministerDose,
+    BoosterSessionAdded,
     CheckIn,
     CourseBarReason,
     CourseBarred,
@@ -171,6 +173,32 @@ def suspend_for_consent(
     ]
 
 
+def add_booster(
+    state: CourseState, request: AddBoosterSession, now: datetime, policy: SessionPolicy
+) -> list[DomainEvent]:
+    course = state.course
+    assert course is not None
+    check_not_ended(state, "add a booster")
+    check_consent_is_active(state, "add a booster")
+    check_not_suspended(state, "add a booster")
+    if state.maintenance is None:
+        raise RuleViolation("a booster belongs to the maintenance phase: start it first")
+    most = policy.maintenance.max_boosters
+    if state.boosters >= most:
+        raise RuleViolation(f"the course has its {most} boosters (clinic policy)")
+    return [
+        BoosterSessionAdded(
+            patient_id=course.patient_id,
+            course_id=course.course_id,
+            added_at=charted(request.added_at, now, "added_at"),
+            boosters=state.boosters + 1,
+            max_boosters=most,
+            rationale=request.rationale,
+            policy_version=policy.version,
+        )
+    ]
+
+
 def _staff(state: CourseState, command: StaffCommand, policy: SessionPolicy) -> list[DomainEvent]:
     if state.course is None and state.barred is not None:
         said_no = state.barred.reason.value.replace("_", " ")
@@ -194,6 +222,8 @@ def _staff(state: CourseState, command: StaffCommand, policy: SessionPolicy) -> 
             return resume_course(state, request, now)
         case StartMaintenance():
             return start_maintenance(state, request, now, policy)
+        case AddBoosterSession():
+            return add_booster(state, request, now, policy)
     session = state.session(command.session_id)
     match request:
         case CheckIn():

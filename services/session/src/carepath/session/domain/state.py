@@ -8,8 +8,10 @@ from uuid import UUID
 from carepath.chassis.errors import NotFound
 from carepath.contracts import DomainEvent
 from carepath.contracts.session import (
+    AddBoosterSession,
     AdministerDose,
     AdverseEventReported,
+    BoosterSessionAdded,
     CheckIn,
     CourseBarReason,
     CourseBarred,
@@ -88,6 +90,7 @@ StaffRequest = (
     | SuspendCourse
     | ResumeCourse
     | StartMaintenance
+    | AddBoosterSession
 )
 
 
@@ -167,6 +170,7 @@ class CourseState:
     suspension: CourseSuspended | None = None
     ended: CourseEnded | None = None
     maintenance: MaintenancePhaseStarted | None = None
+    boosters: int = 0
     preparations: tuple[PreparationSessionCompleted, ...] = ()
     sessions: dict[UUID, DosingSession] = field(default_factory=dict)
 
@@ -213,7 +217,8 @@ class CourseState:
     def planned_doses(self) -> int:
         """The induction plan, plus the maintenance phase once it has started."""
         induction = self.course.planned_dosing_sessions if self.course else 0
-        return induction + (self.maintenance.planned_sessions if self.maintenance else 0)
+        maintenance = self.maintenance.planned_sessions if self.maintenance else 0
+        return induction + maintenance + self.boosters
 
     @property
     def last_dose(self) -> DoseAdministered | None:
@@ -254,6 +259,8 @@ def evolve(state: CourseState, event: DomainEvent) -> CourseState:
             return replace(state, suspension=None)
         case MaintenancePhaseStarted():
             return replace(state, maintenance=event)
+        case BoosterSessionAdded():
+            return replace(state, boosters=event.boosters)
         case PreparationSessionCompleted():
             return replace(state, preparations=(*state.preparations, event))
         case DosingSessionScheduled():
