@@ -24,7 +24,9 @@ from carepath.contracts import ALL_TOPICS
 from carepath.contracts.topics import dead_letter_topics
 from support import JWT_SECRET, ROOT, ServiceProcess, docker_engine_answers, local_kafka
 
-TEST_VAR = ROOT / "var" / "test"
+# Where a test run keeps its broker, database and keys; another folder (CAREPATH_TEST_VAR) lets two
+# runs share a machine without stopping each other's broker.
+TEST_VAR = Path(os.environ.get("CAREPATH_TEST_VAR") or ROOT / "var" / "test")
 sys.path.insert(0, str(ROOT / "tests" / "with_broker"))  # the scripted clinic staff, for e2e too
 
 
