@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from carepath.chassis.commands import execute
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.evidence import load_signer
+from carepath.chassis.outbox import Outbox
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts.intake import ReferPatient
 from carepath.intake.clinic_policy import load_policy
@@ -73,7 +74,7 @@ async def average_event_size(database_url: str) -> int:
     """The mean size in bytes of the stored events as they go on the wire (CloudEvents JSON)."""
     engine = create_engine(database_url)
     try:
-        events = await EventStore(engine).unpublished(2000)
+        events = await Outbox(engine).unpublished(2000)
         return round(sum(len(e.to_cloud_event().to_json()) for e in events) / len(events))
     finally:
         await engine.dispose()

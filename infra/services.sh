@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the CarePath services in the background for `make up` / `make down`.
 #
-#   infra/services.sh start   start every service not running yet, wait until each /readyz is 200
+#   infra/services.sh start   start every service not running yet, wait until each takes commands
+#                             (/readyz 200) and has reached Kafka (/healthz says "kafka":"ok")
 #   infra/services.sh stop    stop them (SIGTERM: graceful shutdown)
 #   infra/services.sh status  one line per service
 #
@@ -31,12 +32,18 @@ pid_of() { cat "var/run/$1.pid" 2>/dev/null || true; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
+connected() {
+  curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 &&
+    curl -fsS "http://127.0.0.1:$1/healthz" 2>/dev/null | grep -q '"kafka":"ok"'
+}
+
 wait_ready() {
   local name=$1 port=$2 deadline=$((SECONDS + timeout))
-  until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+  until connected "$port"; do
     if ! alive "$name"; then log "$name exited; last lines of var/log/$name.log:"; tail -n 20 "var/log/$name.log" >&2; exit 1; fi
     if [ $SECONDS -ge $deadline ]; then
-      log "$name not ready after ${timeout}s: $(curl -s "http://127.0.0.1:$port/readyz" || true)"; exit 1
+      log "$name not ready after ${timeout}s: $(curl -s "http://127.0.0.1:$port/readyz" || true)" \
+        "$(curl -s "http://127.0.0.1:$port/healthz" || true)"; exit 1
     fi
     sleep 0.3
   done

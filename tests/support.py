@@ -1,5 +1,6 @@
 """Helpers for tests that cross a process boundary: ports, waiting on conditions, Kafka reads."""
 
+import asyncio
 import os
 import shutil
 import socket
@@ -51,6 +52,21 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+async def eventually(
+    check: Callable[[], T | None], *, within: float, what: str, every: float = 0.05
+) -> T:
+    """`wait_until` for async tests: polls without blocking the event loop (which runs the
+    consumers and heartbeats under test)."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 def docker_engine_answers() -> bool:
@@ -144,11 +160,12 @@ class ServiceProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> "ServiceProcess":
-        """Start it and wait until `/readyz` answers 200 (database and Kafka reachable)."""
+        """Start it and wait until it takes commands (`/readyz` 200: its database answers) and
+        has reached Kafka (`/healthz`), so its consumers are in their groups."""
         import httpx
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")  # a restarted service's log follows its first run
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -171,9 +188,11 @@ class ServiceProcess:
             if self._process is not None and self._process.poll() is not None:
                 raise AssertionError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
             try:
-                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+                ready = httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+                kafka = httpx.get(f"{self.url}/healthz", timeout=2).json().get("kafka")
             except httpx.HTTPError:
                 return False
+            return ready and kafka == "ok"
 
         wait_until(
             ready,
@@ -182,6 +201,12 @@ class ServiceProcess:
             every=0.2,
         )
         return self
+
+    def kill(self) -> None:
+        """Kill it outright (SIGKILL), as a crash or an OOM kill would."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def stop(self) -> None:
         """Stop it gracefully (SIGTERM), as Kubernetes would."""

@@ -8,8 +8,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 
 from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.outbox import Outbox
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import PatientReferred
@@ -18,16 +20,20 @@ METADATA = EventMetadata(source="/carepath/intake", actor="clinician:u1", correl
 
 
 class FakeBroker:
-    """Records what would be sent; `fail_on` makes the acknowledgement of that send fail."""
+    """Records what would be sent; `fail_on` makes the acknowledgement of that send fail;
+    `refuse` makes the producer refuse the events of that key outright (too large)."""
 
-    def __init__(self, fail_on: int | None = None) -> None:
+    def __init__(self, fail_on: int | None = None, refuse: bytes | None = None) -> None:
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
         self.fail_on = fail_on
+        self.refuse = refuse
         self.something_sent = asyncio.Event()
 
     async def publish(
         self, value: bytes, *, topic: str, key: bytes, headers: dict[str, str], **_: Any
     ) -> "asyncio.Future[None]":
+        if key == self.refuse:
+            raise MessageSizeTooLargeError("the record is larger than the broker accepts")
         self.sent.append((topic, key, headers))
         self.something_sent.set()
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -44,6 +50,10 @@ async def store(tmp_path: Path) -> AsyncIterator[EventStore]:
     await create_tables(engine)
     yield EventStore(engine)
     await engine.dispose()
+
+
+def outbox(store: EventStore) -> Outbox:
+    return Outbox(store.engine)
 
 
 async def refer(store: EventStore, count: int) -> list[str]:
@@ -76,16 +86,74 @@ async def test_events_go_to_their_topic_in_position_order_keyed_by_patient(
     assert all(
         headers["ce_type"] == "carepath.intake.PatientReferred.v1" for _, _, headers in broker.sent
     )
-    assert await store.count_unpublished() == 0
+    assert await outbox(store).count_unpublished() == 0
 
 
-async def test_a_failed_acknowledgement_marks_nothing_of_its_batch(store: EventStore) -> None:
+async def test_acknowledged_events_are_marked_even_when_another_one_fails(
+    store: EventStore,
+) -> None:
     await refer(store, 3)
 
     with pytest.raises(ConnectionError):
         await OutboxRelay(store, FakeBroker(fail_on=2)).publish_pending()  # type: ignore[arg-type]
 
-    assert await store.count_unpublished() == 3
+    assert await outbox(store).count_unpublished() == 1  # only the unacknowledged one is sent again
+
+
+async def test_an_event_that_cannot_be_published_is_parked_and_the_other_streams_flow(
+    store: EventStore,
+) -> None:
+    first, stuck, last = await refer(store, 3)
+    later = PatientReferred(
+        patient_id=stuck,
+        given_name="A",
+        family_name="B",
+        date_of_birth=date(1990, 1, 1),
+        referral_reason="anxiety",
+        referrer="R",
+    )
+    await store.append(f"intake-{stuck}", 1, [later], subject=stuck, metadata=METADATA)
+    broker = FakeBroker(refuse=stuck.encode())
+    relay = OutboxRelay(store, broker, batch_size=2)  # type: ignore[arg-type]
+
+    assert await relay.drain() == 3  # two published, one parked
+
+    assert [key.decode() for _, key, _ in broker.sent] == [first, last]
+    [parked] = await outbox(store).parked()
+    assert parked.stream_id == f"intake-{stuck}"
+    assert parked.reason.startswith("MessageSizeTooLargeError")
+    assert await outbox(store).count_unpublished() == 2  # the parked one and its stream's next
+    assert await outbox(store).unpublished(10) == []  # held behind it, not sent out of order
+
+    # At the next start, parked events are tried again (here the broker takes them).
+    assert await outbox(store).release_parked() == 1
+    broker.refuse = None
+    assert await relay.drain() == 2
+    assert [key.decode() for _, key, _ in broker.sent[2:]] == [stuck, stuck]
+
+
+def test_the_wait_after_failures_grows_to_a_cap(store: EventStore) -> None:
+    relay = OutboxRelay(store, FakeBroker(), poll_seconds=0.5, max_backoff_seconds=8)  # type: ignore[arg-type]
+    waits = []
+    for failures in range(1, 10):
+        relay.failures_in_a_row = failures
+        waits.append(relay.backoff())
+    assert 0.5 <= waits[0] <= 1.0
+    assert all(wait <= 8 for wait in waits)
+    assert waits[-1] >= 4  # jitter keeps it within [cap / 2, cap]
+
+
+async def test_stop_publishes_what_is_pending_and_returns(store: EventStore) -> None:
+    broker = FakeBroker()
+    relay = OutboxRelay(store, broker, poll_seconds=30)  # type: ignore[arg-type]
+    task = asyncio.create_task(relay.run())
+    await refer(store, 2)  # appended, but nobody woke the relay
+
+    relay.stop()
+    await asyncio.wait_for(task, timeout=5)
+
+    assert len(broker.sent) == 2
+    assert await outbox(store).count_unpublished() == 0
 
 
 async def test_run_publishes_what_is_appended_after_a_wake(store: EventStore) -> None:

@@ -1,6 +1,8 @@
 """`carepath-audit verify` against forged logs on the real broker: each kind of tampering is
-found, with its location, and exits non-zero; an untouched log exits 0."""
+found, with its location, and exits non-zero; an untouched log exits 0, and so does a log holding
+copies the relay redelivered."""
 
+import json
 import subprocess
 import sys
 from datetime import date
@@ -81,7 +83,9 @@ def publish(bootstrap: str, values: list[bytes]) -> str:
     return name
 
 
-def verify(bootstrap: str, keys: Path, topic: str) -> subprocess.CompletedProcess[str]:
+def verify(
+    bootstrap: str, keys: Path, *topics: str, as_json: bool = False
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -92,8 +96,8 @@ def verify(bootstrap: str, keys: Path, topic: str) -> subprocess.CompletedProces
             bootstrap,
             "--keys-dir",
             str(keys),
-            "--topic",
-            topic,
+            *(option for topic in topics for option in ("--topic", topic)),
+            *(["--json"] if as_json else []),
         ],
         capture_output=True,
         text=True,
@@ -156,13 +160,89 @@ def test_two_swapped_events_are_found(kafka_bootstrap: str, keys: Path, log: lis
     assert (f"{topic}[0]@1", "gap") in kinds and (f"{topic}[0]@2", "order") in kinds
 
 
-def test_an_exact_duplicate_is_found(kafka_bootstrap: str, keys: Path, log: list[bytes]) -> None:
+def test_an_exact_duplicate_is_a_redelivery_not_a_finding(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
     topic = publish(kafka_bootstrap, [*log[:2], log[1], *log[2:]])
+    result = verify(kafka_bootstrap, keys, topic)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert findings(result) == []
+    assert "7 events in 2 streams" in result.stdout and "0 findings" in result.stdout
+    assert "1 redelivered copy (an exact duplicate" in result.stdout
+
+
+def test_the_json_report_counts_redeliveries_apart_from_findings(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
+    topic = publish(kafka_bootstrap, [*log[:2], log[1], *log[2:]])
+    result = verify(kafka_bootstrap, keys, topic, as_json=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["events"], report["streams"]) == (7, 2)
+    assert (report["redeliveries"], report["findings"]) == (1, [])
+
+
+def test_a_relay_republishing_a_whole_batch_leaves_the_chain_intact(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
+    """The relay crashed after publishing a stream's three events, before marking them."""
+    topic = publish(kafka_bootstrap, [*log[:3], *log[:3], *log[3:]])
+    result = verify(kafka_bootstrap, keys, topic)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert findings(result) == []
+    assert "3 redelivered copies (exact duplicates" in result.stdout
+
+
+def test_a_copy_reserialised_with_other_key_order_is_still_a_redelivery(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
+    reserialised = json.dumps(json.loads(log[1]), sort_keys=True, indent=1).encode()
+    assert reserialised != log[1]
+    topic = publish(kafka_bootstrap, [*log[:2], reserialised, *log[2:]])
+    result = verify(kafka_bootstrap, keys, topic, as_json=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["redeliveries"] == 1
+
+
+def test_a_different_event_under_an_existing_id_is_found(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
+    other = log[1].replace(b'"consent_version":"3.2"', b'"consent_version":"9.9"')
+    assert other != log[1] and CloudEvent.from_json(other).id == CloudEvent.from_json(log[1]).id
+    topic = publish(kafka_bootstrap, [*log[:2], other, *log[2:]])
     result = verify(kafka_bootstrap, keys, topic)
     assert result.returncode == 1
     assert any(
-        f"{topic}[0]@2 duplicate" in line and "exact duplicate" in line for line in findings(result)
+        f"{topic}[0]@2 duplicate" in line
+        and f"different event with the same id of {topic}[0]@1" in line
+        for line in findings(result)
     )
+    assert "0 redelivered copies" in result.stdout
+
+
+def test_a_differently_signed_copy_under_an_existing_id_is_found(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
+    genuine = CloudEvent.from_json(log[1])
+    resigned = genuine.model_copy(update={"signature": genuine.signature[::-1]})  # type: ignore[index]
+    topic = publish(kafka_bootstrap, [*log[:2], resigned.to_json(), *log[2:]])
+    result = verify(kafka_bootstrap, keys, topic, as_json=True)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["redeliveries"] == 0
+    assert [(f["offset"], f["kind"]) for f in report["findings"]] == [(2, "duplicate")]
+
+
+def test_a_copy_in_another_topic_is_found(
+    kafka_bootstrap: str, keys: Path, log: list[bytes]
+) -> None:
+    """The relay publishes an event to its own context's topic only, so a copy elsewhere is not
+    a redelivery."""
+    genuine, elsewhere = publish(kafka_bootstrap, log), publish(kafka_bootstrap, log[:1])
+    result = verify(kafka_bootstrap, keys, genuine, elsewhere)
+    assert result.returncode == 1
+    [finding] = findings(result)
+    assert "duplicate" in finding and "a copy, in another topic," in finding
 
 
 def test_an_event_signed_by_an_unknown_service_is_found(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.inbox import Inbox
 from carepath.chassis.kafka import make_broker
+from carepath.chassis.outbox import Outbox
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
@@ -146,29 +147,27 @@ class TestEventStoreContract:
             f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA
         )
 
-        assert [e.event_id for e in await store.unpublished(10)] == [recorded[0].event_id]
-        await store.mark_published([recorded[0].position])
-        assert await store.unpublished(10) == []
-        assert await store.count_unpublished() == 0
+        assert [e.event_id for e in await Outbox(engine).unpublished(10)] == [recorded[0].event_id]
+        await Outbox(engine).mark_published([recorded[0].position])
+        assert await Outbox(engine).unpublished(10) == []
+        assert await Outbox(engine).count_unpublished() == 0
 
     async def test_one_relay_at_a_time_holds_the_publishing_lease(
         self, database_url: str, engine: AsyncEngine
     ) -> None:
-        if engine.dialect.name == "sqlite":
-            pytest.skip("SQLite is embedded in one process: its lease is always granted")
+        # PostgreSQL: an advisory lock; SQLite: a file lock beside the database file.
         from carepath.chassis.database import create_engine
 
         other_engine = create_engine(database_url)
-        first, second = EventStore(engine), EventStore(other_engine)
         granted, release = asyncio.Event(), asyncio.Event()
 
         async def second_relay() -> None:
-            async with second.publishing_lease(retry_s=0.05):
+            async with Outbox(other_engine).publishing_lease(retry_s=0.05):
                 granted.set()
                 await release.wait()
 
         try:
-            async with first.publishing_lease(retry_s=0.05) as lease:
+            async with Outbox(engine).publishing_lease(retry_s=0.05) as lease:
                 await lease.confirm()
                 standby = asyncio.create_task(second_relay())
                 with pytest.raises(TimeoutError):  # it stands by while the first holds the lease
@@ -198,24 +197,24 @@ class TestRelayAndInboxContract:
         )
 
         # First relay: publishes, then "dies" before it can mark the event published.
-        async def crash(_positions: object) -> None:
+        async def crash(_outbox: object, _positions: object) -> None:
             raise RelayCrashed
 
         first_broker = make_broker(settings)
         await first_broker.start()
         with monkeypatch.context() as patch:
-            patch.setattr(store, "mark_published", crash)
+            patch.setattr(Outbox, "mark_published", crash)
             with pytest.raises(RelayCrashed):
                 await OutboxRelay(store, first_broker).publish_pending()
         await first_broker.stop()
-        assert [e.event_id for e in await store.unpublished(10)] == [recorded.event_id]
+        assert [e.event_id for e in await Outbox(engine).unpublished(10)] == [recorded.event_id]
 
         # Restart: a new relay finds the event still unpublished and publishes it again.
         second_broker = make_broker(settings)
         await second_broker.start()
         assert await OutboxRelay(store, second_broker).drain() == 1
         await second_broker.stop()
-        assert await store.unpublished(10) == []
+        assert await Outbox(engine).unpublished(10) == []
 
         def mine(records: list) -> list:
             return [r for r in records if r.key == str(patient).encode()]

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from carepath.contracts.common import (
-    ChartedTime,
+    ChartedTimeAsRecorded,
     DiastolicMmHg,
     Instrument,
     PatientId,
@@ -202,7 +202,7 @@ class SuicidalityFinding(BaseModel):
     source: SuicidalitySource = Field(description="What raised the flag.")
     instrument: Instrument = Field(description="The questionnaire whose answer raised it.")
     detail: str = Field(max_length=200, description="The finding, e.g. `PHQ-9 item 9 = 2`.")
-    measured_at: ChartedTime = Field(description="When the PHQ-9 was answered.")
+    measured_at: ChartedTimeAsRecorded = Field(description="When the PHQ-9 was answered.")
     follow_up_due_by: AwareDatetime = Field(
         description="End of the day the answer was given, in the offset it was charted with."
     )

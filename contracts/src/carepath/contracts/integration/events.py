@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, model_validator
 
 from carepath.contracts.common import (
-    ChartedTime,
+    ChartedTimeAsRecorded,
     PatientId,
     PolicyVersion,
     TherapyModality,
@@ -53,7 +53,7 @@ class IntegrationSessionDue(IntegrationEvent):
 
     patient_id: PatientId
     dosing_session_id: UUID = Field(description="The dosing session to integrate.")
-    discharged_at: ChartedTime = Field(
+    discharged_at: ChartedTimeAsRecorded = Field(
         description="When the patient was discharged from the dosing session, as charted."
     )
     due_by: AwareDatetime = Field(
@@ -106,7 +106,7 @@ class IntegrationSessionCompleted(IntegrationEvent):
     dosing_session_id: UUID | None = Field(
         default=None, description="The dosing session this session integrates, if any."
     )
-    held_at: ChartedTime
+    held_at: ChartedTimeAsRecorded
     therapist: Therapist
     modality: TherapyModality = Field(description="Psychotherapy modality of the session.")
     practices_assigned: PracticesAssigned
@@ -134,7 +134,7 @@ class OutcomeMeasured(IntegrationEvent):
         min_length=1, max_length=20, description="Item answers in questionnaire order."
     )
     total: int = Field(ge=0, le=80, description="Sum of `item_scores`, computed by the service.")
-    measured_at: ChartedTime
+    measured_at: ChartedTimeAsRecorded
     timepoint: OutcomeTimepoint = Field(description="When in the pathway the measure was taken.")
     baseline_total: int | None = Field(
         default=None,
@@ -216,7 +216,7 @@ class CourseCompleted(IntegrationEvent):
 
     patient_id: PatientId
     course_id: UUID = Field(description="Id of the course.")
-    completed_at: ChartedTime
+    completed_at: ChartedTimeAsRecorded
     dosing_sessions_completed: int = Field(
         ge=1, le=100, description="Dosing sessions the patient completed in the course."
     )
@@ -287,7 +287,7 @@ class BoosterIndicated(IntegrationEvent):
         ge=0, le=80, description="The measure before it, at or below the threshold."
     )
     booster_above: int = Field(ge=0, le=80, description="Policy: the booster threshold.")
-    measured_at: ChartedTime = Field(description="When the follow-up measure was taken.")
+    measured_at: ChartedTimeAsRecorded = Field(description="When the follow-up measure was taken.")
     policy_version: PolicyVersion
 
 
@@ -299,7 +299,7 @@ class CourseDiscontinued(IntegrationEvent):
 
     patient_id: PatientId
     course_id: UUID = Field(description="Id of the course.")
-    discontinued_at: ChartedTime
+    discontinued_at: ChartedTimeAsRecorded
     reason: DiscontinuationReason = Field(description="Why the course ended early.")
     details: str | None = Field(
         default=None, max_length=4000, description="What led to the decision (PHI)."

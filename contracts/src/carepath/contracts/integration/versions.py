@@ -9,7 +9,13 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from carepath.contracts.common import ChartedTime, Instrument, PatientId, PolicyVersion, measured
+from carepath.contracts.common import (
+    ChartedTimeAsRecorded,
+    Instrument,
+    PatientId,
+    PolicyVersion,
+    measured,
+)
 from carepath.contracts.events import registry
 from carepath.contracts.integration.events import IntegrationEvent
 from carepath.contracts.integration.types import (
@@ -47,7 +53,7 @@ class OutcomeMeasuredV1(IntegrationEvent):
         min_length=1, max_length=20, description="Item answers in questionnaire order."
     )
     total: int = Field(ge=0, le=80, description="Sum of `item_scores`, computed by the service.")
-    measured_at: ChartedTime
+    measured_at: ChartedTimeAsRecorded
     timepoint: OutcomeTimepoint = Field(description="When in the pathway the measure was taken.")
     baseline_total: int | None = Field(
         default=None,
@@ -135,7 +141,7 @@ class CourseCompletedV1(IntegrationEvent):
 
     patient_id: PatientId
     course_id: UUID = Field(description="Id of the course.")
-    completed_at: ChartedTime
+    completed_at: ChartedTimeAsRecorded
     dosing_sessions_completed: int = Field(
         ge=1, le=100, description="Dosing sessions the patient completed in the course."
     )

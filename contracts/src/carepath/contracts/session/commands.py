@@ -8,10 +8,11 @@ minutes); rules that need the course's history or the clinic policy are the serv
 
 from typing import Self
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from carepath.contracts.common import (
     AdverseEventSeverity,
+    BoundedDatetime,
     ChartedTime,
     ContractModel,
     DiastolicMmHg,
@@ -60,8 +61,9 @@ class RecordPreparationSession(ContractModel):
 class ScheduleDosingSession(ContractModel):
     """Command: book the next dosing session of a course."""
 
-    scheduled_for: AwareDatetime = Field(
-        description="When the session is booked (ISO 8601 with offset)."
+    scheduled_for: BoundedDatetime = Field(
+        description="When the session is booked for (ISO 8601 with offset); at most the clinic "
+        "policy's booking horizon ahead (`booking.horizon_days`), checked by the service."
     )
     booked_at: ChartedTime | None = Field(
         default=None, description="When the booking was made; default now."

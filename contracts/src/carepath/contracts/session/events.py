@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from carepath.contracts.common import (
     AdverseEventSeverity,
-    ChartedTime,
+    ChartedTimeAsRecorded,
     DiastolicMmHg,
     HeartRateBpm,
     PatientId,
@@ -91,7 +91,9 @@ class PreparationSessionCompleted(SessionEvent):
     patient_id: PatientId
     course_id: UUID = Field(description="The course the session prepares for.")
     preparation_session_id: UUID = Field(description="Id of the preparation session.")
-    held_at: ChartedTime = Field(description="When the session was held (ISO 8601 with offset).")
+    held_at: ChartedTimeAsRecorded = Field(
+        description="When the session was held (ISO 8601 with offset)."
+    )
     intentions: list[Intention] = Field(
         min_length=1, max_length=10, description="The patient's intentions or goals, 1-10 (PHI)."
     )
@@ -130,7 +132,7 @@ class PatientCheckedIn(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    measured_at: ChartedTime = Field(description="When the pre-dose vitals were taken.")
+    measured_at: ChartedTimeAsRecorded = Field(description="When the pre-dose vitals were taken.")
     systolic: SystolicMmHg
     diastolic: DiastolicMmHg
     heart_rate: HeartRateBpm
@@ -220,7 +222,7 @@ class DoseAdministered(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    administered_at: ChartedTime = Field(
+    administered_at: ChartedTimeAsRecorded = Field(
         description="When the dose was given (for IV, the start of the infusion)."
     )
     route: Route = Field(description="How the dose was given.")
@@ -283,7 +285,7 @@ class VitalsRecorded(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    measured_at: ChartedTime = Field(description="When the vitals were taken.")
+    measured_at: ChartedTimeAsRecorded = Field(description="When the vitals were taken.")
     systolic: SystolicMmHg
     diastolic: DiastolicMmHg
     heart_rate: HeartRateBpm
@@ -301,7 +303,7 @@ class VitalsAlertRaised(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    measured_at: ChartedTime = Field(description="When the alerting vitals were taken.")
+    measured_at: ChartedTimeAsRecorded = Field(description="When the alerting vitals were taken.")
     kinds: list[VitalsAlertKind] = Field(
         min_length=1, description="Which thresholds the reading went above."
     )
@@ -322,7 +324,7 @@ class ObservationRecorded(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    observed_at: ChartedTime = Field(description="When the observation was made.")
+    observed_at: ChartedTimeAsRecorded = Field(description="When the observation was made.")
     cadss_total: CadssTotal | None = Field(
         default=None, description="CADSS dissociation total (0-92), when assessed."
     )
@@ -344,7 +346,7 @@ class AdverseEventReported(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    occurred_at: ChartedTime = Field(description="When the adverse event began.")
+    occurred_at: ChartedTimeAsRecorded = Field(description="When the adverse event began.")
     description: str = Field(min_length=1, description="What happened (PHI).")
     severity: AdverseEventSeverity = Field(description="How severe the adverse event was.")
     serious: bool = Field(description="Whether it is a serious adverse event.")
@@ -358,7 +360,7 @@ class DischargeRefused(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    attempted_at: ChartedTime = Field(description="When the discharge was attempted.")
+    attempted_at: ChartedTimeAsRecorded = Field(description="When the discharge was attempted.")
     reasons: list[DischargeRefusalReason] = Field(
         min_length=1, description="Every reason the discharge was refused."
     )
@@ -394,7 +396,7 @@ class PatientDischarged(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    discharged_at: ChartedTime = Field(description="When the patient left.")
+    discharged_at: ChartedTimeAsRecorded = Field(description="When the patient left.")
     observation_minutes: Annotated[
         int, measured("min", "Observation from the dose to discharge", ge=0)
     ]
@@ -448,7 +450,7 @@ class MaintenancePhaseStarted(SessionEvent):
 
     patient_id: PatientId
     course_id: UUID = Field(description="The course.")
-    started_at: ChartedTime = Field(description="When the clinician started it.")
+    started_at: ChartedTimeAsRecorded = Field(description="When the clinician started it.")
     induction_doses: int = Field(ge=1, le=12, description="Doses given in the induction.")
     planned_sessions: int = Field(
         ge=1, le=24, description="Maintenance dosing sessions planned (policy)."
@@ -471,7 +473,7 @@ class BoosterSessionAdded(SessionEvent):
 
     patient_id: PatientId
     course_id: UUID = Field(description="The course.")
-    added_at: ChartedTime = Field(description="When the clinician added it.")
+    added_at: ChartedTimeAsRecorded = Field(description="When the clinician added it.")
     boosters: int = Field(ge=1, le=12, description="Boosters in the course, this one included.")
     max_boosters: int = Field(ge=1, le=12, description="Policy: most boosters in a course.")
     rationale: Rationale = Field(description="Why a booster is indicated (PHI).")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from carepath.contracts.common import ChartedTime, HeartRateBpm, PatientId, SpO2Percent
+from carepath.contracts.common import ChartedTimeAsRecorded, HeartRateBpm, PatientId, SpO2Percent
 from carepath.contracts.events import registry
 from carepath.contracts.session.events import SessionEvent
 
@@ -28,7 +28,7 @@ class VitalsRecordedV1(SessionEvent):
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
-    measured_at: ChartedTime = Field(description="When the vitals were taken.")
+    measured_at: ChartedTimeAsRecorded = Field(description="When the vitals were taken.")
     blood_pressure: str = Field(
         pattern=r"^[0-9]{2,3}/[0-9]{2,3}$", description="Systolic/diastolic (mmHg), e.g. 128/84."
     )

@@ -1,12 +1,13 @@
 """The audit service's HTTP API (role `auditor` only): the trail, filtered and sorted, and a
 check of its hash chain."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -16,6 +17,7 @@ from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts.access import DataCategory
+from carepath.contracts.common import within_time_bounds
 
 router = APIRouter(tags=["audit"], responses={401: {}, 403: {}, 422: {}})
 Auditor = Annotated[RequestContext, Depends(context_for(Role.AUDITOR))]
@@ -30,14 +32,24 @@ def runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 
 
+def _within_time_bounds(value: datetime | None) -> datetime | None:
+    if value is not None:
+        within_time_bounds(value if value.tzinfo else value.replace(tzinfo=UTC))  # naive: UTC
+    return value
+
+
+PeriodEnd = Annotated[datetime | None, AfterValidator(_within_time_bounds)]
+"""`since` / `until`: with or without an offset (none: UTC), within the contracts' bounds."""
+
+
 @router.get("/trail")
 async def read_trail(
     request: Request,
     context: Auditor,
     service: Runtime,
     patient: UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: PeriodEnd = None,
+    until: PeriodEnd = None,
     sort: SortField = SortField["recorded"],
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,

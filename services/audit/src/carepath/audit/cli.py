@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -45,9 +45,15 @@ def verify(
     topic: Annotated[
         list[str] | None, typer.Option(help="Topics to verify (default: every CarePath topic).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as one JSON document.")
+    ] = False,
 ) -> None:
     """Read the topics from offset 0 and check, per stream: gapless sequences, the prevhash chain,
-    signatures, schema validity and duplicates. Exit status 1 on any finding."""
+    signatures, schema validity and duplicates. Exit status 1 on any finding.
+
+    Redelivered copies (exact duplicates of an event already seen, which at-least-once delivery
+    allows) are counted in the report but are not findings."""
     verifier = Verifier.from_directory(keys_dir)
     if not verifier.services:
         out.print(f"[red]no public keys in {keys_dir}[/red]")
@@ -57,17 +63,61 @@ def verify(
     for location, value in records(bootstrap_servers, topic or [t.name for t in ALL_TOPICS]):
         log.check(location, value)
     elapsed = time.perf_counter() - started
+    if as_json:
+        sys.stdout.write(json.dumps(verify_report(log, elapsed), indent=2) + "\n")
+    else:
+        print_verify_report(log, elapsed)
+    if log.findings:
+        raise typer.Exit(1)
+
+
+def print_verify_report(log: LogVerifier, elapsed: float) -> None:
+    """The findings, one a line, then a summary line."""
     for finding in log.findings:
         out.print(f"[red]finding[/red] {finding}", highlight=False)
     rate = log.events / elapsed if elapsed else 0.0
     checked = f"{log.events} events in {log.streams} streams checked in {elapsed:.1f} s"
     out.print(
         f"{checked} ({rate:,.0f} events/s); {len(log.findings)} findings; "
-        f"keys of {', '.join(verifier.services)}",
+        f"{redeliveries_note(log.redeliveries)}; keys of {', '.join(log.verifier.services)}",
         highlight=False,
     )
-    if log.findings:
-        raise typer.Exit(1)
+
+
+def redeliveries_note(redeliveries: int) -> str:
+    """Why the copies the relay republished are in the log, and that they are not findings."""
+    if redeliveries == 0:
+        return "0 redelivered copies"
+    if redeliveries == 1:
+        return (
+            "1 redelivered copy (an exact duplicate of an event already seen; "
+            "at-least-once delivery), not a finding"
+        )
+    return (
+        f"{redeliveries} redelivered copies (exact duplicates of events already seen; "
+        "at-least-once delivery), not findings"
+    )
+
+
+def verify_report(log: LogVerifier, elapsed: float) -> dict[str, Any]:
+    """The report as a JSON document, for scripts: the same facts as the printed one."""
+    return {
+        "events": log.events,
+        "streams": log.streams,
+        "redeliveries": log.redeliveries,
+        "findings": [
+            {
+                "topic": f.location.topic,
+                "partition": f.location.partition,
+                "offset": f.location.offset,
+                "kind": f.kind,
+                "detail": f.detail,
+            }
+            for f in log.findings
+        ],
+        "seconds": round(elapsed, 3),
+        "keys": log.verifier.services,
+    }
 
 
 def records(bootstrap_servers: str, topics: list[str]) -> Iterator[tuple[Location, bytes | None]]:

@@ -2,8 +2,13 @@
 
 Works on the records as the brokers hold them (topic, partition, offset, key, value), so an
 auditor needs only read access to the topics and the services' public keys.
+
+Delivery is at least once: the outbox relay republishes an event when it crashed between
+publishing and marking it published, so the log may hold the same event more than once. Such a
+redelivered copy is counted, not reported; only a *different* event under an id already seen is.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -13,7 +18,7 @@ from carepath.contracts import CloudEvent, registry
 from carepath.contracts.events import UnknownEventType
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one is kept per event id, for a million events
 class Location:
     topic: str
     partition: int
@@ -35,6 +40,24 @@ class Finding:
         return f"{self.location} {self.kind}: {self.detail}"
 
 
+@dataclass(frozen=True, slots=True)
+class _FirstCopy:
+    """What is kept of the first copy of each event: a fingerprint of its evidence, and where."""
+
+    fingerprint: bytes
+    location: Location
+
+
+def evidence_fingerprint(event_digest: str, signature: str | None) -> bytes:
+    """A 32-byte fingerprint of everything an event attests: every attribute and its data (its
+    digest, which the signature covers) and the signature itself.
+
+    Two copies with the same fingerprint are the same event, even if their JSON differs in key
+    order, spacing or time-zone notation; headers are not evidence and play no part.
+    """
+    return hashlib.sha256(f"{event_digest}/{signature or ''}".encode()).digest()
+
+
 @dataclass
 class _Stream:
     sequence: int = 0
@@ -49,34 +72,47 @@ class LogVerifier:
     verifier: Verifier
     findings: list[Finding] = field(default_factory=list)
     events: int = 0
+    redeliveries: int = 0
     _streams: dict[str, _Stream] = field(default_factory=dict)
-    _seen: dict[str, tuple[bytes, Location]] = field(default_factory=dict)
+    # keyed by the id's 16 bytes, holding a digest rather than the value: memory stays small
+    _first_copies: dict[bytes, _FirstCopy] = field(default_factory=dict)
 
     @property
     def streams(self) -> int:
         return len(self._streams)
 
     def check(self, location: Location, value: bytes | None) -> None:
+        """Check one record; a redelivered copy is counted and otherwise skipped."""
         self.events += 1
         try:
             event = CloudEvent.from_json(value or b"")
         except ValidationError as error:
             self._found(location, "not a CloudEvent", f"{error.error_count()} invalid attributes")
             return
-        if self._duplicate(location, event, value or b""):
-            return
+        event_digest = digest(event)
+        if self._id_seen_before(location, event, event_digest):
+            return  # its first copy was checked; checking a copy again would break the chain
         self._schema(location, event)
-        self._chain(location, event)
+        self._chain(location, event, event_digest)
         if problem := self.verifier.problem(event):
             self._found(location, "signature", problem)
 
-    def _duplicate(self, location: Location, event: CloudEvent, value: bytes) -> bool:
-        earlier = self._seen.get(str(event.id))
-        if earlier is None:
-            self._seen[str(event.id)] = (value, location)
+    def _id_seen_before(self, location: Location, event: CloudEvent, event_digest: str) -> bool:
+        fingerprint = evidence_fingerprint(event_digest, event.signature)
+        first = self._first_copies.get(event.id.bytes)
+        if first is None:
+            self._first_copies[event.id.bytes] = _FirstCopy(fingerprint, location)
             return False
-        same = "an exact duplicate" if earlier[0] == value else "a different event with the same id"
-        self._found(location, "duplicate", f"{same} of {earlier[1]} (event {event.id})")
+        if first.fingerprint == fingerprint and first.location.topic == location.topic:
+            self.redeliveries += 1
+            return True
+        # the relay only ever republishes the same event to the same topic
+        what = (
+            "a different event with the same id"
+            if first.fingerprint != fingerprint
+            else "a copy, in another topic,"
+        )
+        self._found(location, "duplicate", f"{what} of {first.location} (event {event.id})")
         return True
 
     def _schema(self, location: Location, event: CloudEvent) -> None:
@@ -88,7 +124,7 @@ class LogVerifier:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
             self._found(location, "schema", f"{event.type} does not validate: {fields}")
 
-    def _chain(self, location: Location, event: CloudEvent) -> None:
+    def _chain(self, location: Location, event: CloudEvent, event_digest: str) -> None:
         stream = self._streams.setdefault(event.streamid, _Stream())
         expected = stream.sequence + 1
         if event.sequence > expected:
@@ -118,7 +154,7 @@ class LogVerifier:
                 f"(an event was altered, removed or reordered)",
             )
         stream.sequence = max(stream.sequence, event.sequence)
-        stream.digest, stream.location = digest(event), location
+        stream.digest, stream.location = event_digest, location
 
     def _found(self, location: Location, kind: str, detail: str) -> None:
         self.findings.append(Finding(location, kind, detail))

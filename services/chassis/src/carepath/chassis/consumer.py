@@ -1,17 +1,24 @@
-"""Event consumers (policies and projections): inbox, dead-letter topic, trace continuation.
+"""Event consumers (policies and projections): inbox, dead letters, trace continuation.
 
-A consumer reads its topics in batches, as one Kafka consumer in its group (several consumers
-of one service in one group keep rebalancing each other). The batch's effects and event ids
-commit in one database transaction (the inbox), then the Kafka offsets are committed. A message
-that cannot be processed (not a CloudEvent, an unknown type, a payload that breaks its schema,
-a rule that refuses it) goes to the consumer's dead-letter topic `<topic>.dlq.<consumer>` with
-the error in headers, and the consumer goes on. Any other error (database away) rewinds the
-batch and retries it.
+A consumer reads its topics in batches, as one Kafka consumer in its group. The batch's effects
+and event ids commit in one database transaction (the inbox), then the Kafka offsets are
+committed. When the batch fails, the failure is classified (`carepath.chassis.faults`):
+- transient (the database or a broker away): no record is at fault, so the consumer pauses with
+  a growing backoff and the batch is read again; nothing is dead-lettered;
+- anything else: the records are applied one by one, so that only the culprit fails. A record
+  that keeps failing is retried `attempts` times with backoff (a schema error or a clinical rule
+  that refuses it: at once), then goes to the consumer's dead-letter topic
+  `<topic>.dlq.<consumer>` with its origin and a description of the error free of patient data,
+  and the partition moves on. The consumer remembers what it dead-lettered
+  (`carepath.chassis.dead_letters`), so a redelivery is not dead-lettered twice.
 """
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import count
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -22,7 +29,9 @@ from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, DeadLetters
 from carepath.chassis.errors import RuleViolation
+from carepath.chassis.faults import describe, is_transient
 from carepath.chassis.inbox import Inbox
 from carepath.chassis.telemetry import continued_trace
 from carepath.contracts import CloudEvent, Topic, dlq_topic
@@ -33,8 +42,55 @@ tracer = trace.get_tracer(__name__)
 
 Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
-# Errors that no retry can cure: the message goes to the dead-letter topic.
+# Errors that no retry can cure: the record goes to the dead-letter topic at the first failure.
 POISON: tuple[type[Exception], ...] = (ValidationError, UnknownEventType, RuleViolation)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing record is tried, and how long a consumer pauses for an outage."""
+
+    attempts: int = 3
+    backoff_s: float = 0.2
+    max_pause_s: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        """The wait before try `attempt + 1` of one record."""
+        return float(min(self.max_pause_s, self.backoff_s * 2 ** (attempt - 1)))
+
+    def pause(self, outages_in_a_row: int) -> float:
+        """The pause before a batch is read again after a transient failure."""
+        return float(min(self.max_pause_s, 0.5 * 2 ** (outages_in_a_row - 1)))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One record as delivered: the event it carries, or why it carries none."""
+
+    record: ConsumerRecord[Any, Any]
+    event: CloudEvent | None
+    problem: Exception | None = None
+
+    @classmethod
+    def of(cls, record: ConsumerRecord[Any, Any]) -> "Delivery":
+        try:
+            return cls(record, CloudEvent.from_json(record.value))
+        except ValidationError as error:  # not JSON, or not a CloudEvent
+            return cls(record, None, error)
+
+    @property
+    def key(self) -> str:
+        """What identifies it across redeliveries: the event id, else where it was read."""
+        if self.event is not None:
+            return str(self.event.id)
+        return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
+
+    def headers(self) -> dict[str, str]:
+        return {name: value.decode(errors="replace") for name, value in self.record.headers or ()}
+
+    def redriven_for(self, consumer: str) -> bool:
+        """True when an operator sent it back for `consumer` to try again."""
+        return self.headers().get(REDRIVE_HEADER) == consumer
 
 
 class EventConsumer:
@@ -49,19 +105,22 @@ class EventConsumer:
         effect: Effect,
         *,
         max_records: int = 500,
-        retry_pause_s: float = 1.0,
+        retry: RetryPolicy = RetryPolicy(),
         on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.topics = (topics,) if isinstance(topics, Topic) else tuple(topics)
         self._dlq_topics = {topic.name: dlq_topic(topic, name) for topic in self.topics}
         self.inbox = Inbox(engine, name)
+        self.dead_letters = DeadLetters(engine, name)
         self.broker = broker
+        self.retry = retry
         self._effect = effect
-        self._retry_pause_s = retry_pause_s
         self._on_applied = on_applied
+        self._outages_in_a_row = 0
         self.applied_total = 0
         self.dead_lettered_total = 0
+        self.retried_total = 0
         broker.subscriber(
             *(topic.name for topic in self.topics),
             group_id=f"carepath.{name}",
@@ -82,31 +141,66 @@ class EventConsumer:
         return self._dlq_topics[topic_name]
 
     async def handle(self, message: KafkaMessage) -> None:
-        """Apply one batch of records."""
+        """Apply one batch of records; on an outage, pause and let the batch be read again."""
         raw = message.raw_message
         records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
-        parsed: list[tuple[ConsumerRecord[Any, Any], CloudEvent]] = []
-        for record in records:
-            try:
-                parsed.append((record, CloudEvent.from_json(record.value)))
-            except ValidationError as error:
-                await self._dead_letter(record, error)
         try:
-            await self._apply([event for _, event in parsed])
-        except POISON:
-            # Find the culprit(s): apply one by one, dead-letter what fails.
-            for record, event in parsed:
-                try:
-                    await self._apply([event])
-                except POISON as error:
-                    await self._dead_letter(record, error)
-        except Exception:
-            log.exception("%s could not apply a batch; it will be retried", self.name)
-            await asyncio.sleep(self._retry_pause_s)
+            await self._apply_batch([Delivery.of(record) for record in records])
+        except Exception as error:
+            self._outages_in_a_row += 1
+            pause = self.retry.pause(self._outages_in_a_row)
+            log.warning(
+                "%s could not apply a batch (%s); it will be read again in %.1fs",
+                self.name,
+                describe(error),
+                pause,
+            )
+            await asyncio.sleep(pause)
             raise
+        self._outages_in_a_row = 0
 
-    async def _apply(self, events: list[CloudEvent]) -> None:
+    async def _apply_batch(self, deliveries: list[Delivery]) -> None:
+        set_aside = await self.dead_letters.unresolved([d.key for d in deliveries])
+        events: list[Delivery] = []
+        for delivery in deliveries:
+            if delivery.key in set_aside and not delivery.redriven_for(self.name):
+                continue  # dead-lettered before: this is a redelivery
+            if delivery.event is None:
+                await self._dead_letter(delivery, delivery.problem or ValueError(), attempts=1)
+            else:
+                events.append(delivery)
+        if not events:
+            return
+        try:
+            await self._apply(events)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            # Find the culprit(s): apply one by one, so the others are applied.
+            done: set[str] = set()
+            for delivery in events:
+                if delivery.key not in done:
+                    await self._apply_alone(delivery)
+                    done.add(delivery.key)
+
+    async def _apply_alone(self, delivery: Delivery) -> None:
+        for attempt in count(1):
+            try:
+                await self._apply([delivery])
+                return
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                if isinstance(error, POISON) or attempt >= self.retry.attempts:
+                    await self._dead_letter(delivery, error, attempts=attempt)
+                    return
+                self.retried_total += 1
+                await asyncio.sleep(self.retry.backoff(attempt))
+
+    async def _apply(self, deliveries: list[Delivery]) -> None:
+        events = [d.event for d in deliveries if d.event is not None]
         applied = await self.inbox.apply(events, self._traced_effect)
+        await self.dead_letters.resolve([d.key for d in deliveries if d.redriven_for(self.name)])
         self.applied_total += len(applied)
         if applied and self._on_applied is not None:
             self._on_applied()  # e.g. wake the relay for the events the effects appended
@@ -126,32 +220,46 @@ class EventConsumer:
         ):
             await self._effect(session, event)
 
-    async def _dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
-        self.dead_lettered_total += 1
-        # The error text can quote the payload (PHI), so only its type goes to the log.
+    async def _dead_letter(self, delivery: Delivery, error: Exception, *, attempts: int) -> None:
+        record, why = delivery.record, describe(error)
+        target = self.dead_letter_topic_of(record.topic).name
+        # Only the error's class and a description free of record values reach logs and headers.
         log.warning(
-            "%s: %s at %s[%d]@%d goes to %s",
+            "%s: %s at %s[%d]@%d after %d attempt(s) goes to %s",
             self.name,
-            type(error).__name__,
+            why,
             record.topic,
             record.partition,
             record.offset,
-            self.dead_letter_topic_of(record.topic).name,
+            attempts,
+            target,
         )
-        headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+        now = datetime.now(UTC)
+        headers = {k: v for k, v in delivery.headers().items() if k != REDRIVE_HEADER}
         headers.update(
             {
                 "dlq_consumer": self.name,
-                "dlq_error_type": type(error).__name__,
-                "dlq_error": str(error)[:2000],
+                "dlq_error_type": why.error_class,
+                "dlq_error": why.message,
+                "dlq_attempts": str(attempts),
+                "dlq_at": now.isoformat(),
                 "dlq_source_topic": record.topic,
                 "dlq_source_partition": str(record.partition),
                 "dlq_source_offset": str(record.offset),
             }
         )
-        await self.broker.publish(
-            record.value,
-            topic=self.dead_letter_topic_of(record.topic).name,
-            key=record.key,
-            headers=headers,
+        await self.broker.publish(record.value, topic=target, key=record.key, headers=headers)
+        await self.dead_letters.remember(
+            DeadLetterRecord(
+                consumer=self.name,
+                record_key=delivery.key,
+                event_type=delivery.event.type if delivery.event else None,
+                source_topic=record.topic,
+                source_partition=record.partition,
+                source_offset=record.offset,
+                error_class=why.error_class,
+                attempts=attempts,
+                dead_lettered_at=now,
+            )
         )
+        self.dead_lettered_total += 1

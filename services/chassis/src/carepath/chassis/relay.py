@@ -1,19 +1,29 @@
 """The outbox relay: publishes the event store's unpublished events to Kafka, in order.
 
 It sends a whole batch without waiting for each acknowledgement (the idempotent producer keeps
-each partition's order), then waits for all of them and marks the batch published in one
-statement. A crash after sending and before marking republishes those events on restart; the
-consumers' inboxes drop the duplicates. It wakes at once when the service appends (`wake`) and
-polls as a fallback.
+each partition's order), then waits for all of them and marks the acknowledged ones published,
+even when some others failed. A crash after sending and before marking republishes those events
+on restart; the consumers' inboxes drop the duplicates, and the auditors' `verify` counts them as
+redeliveries.
+
+Failures are classified (`carepath.chassis.faults`): while Kafka is away the relay waits with an
+exponential backoff (capped) and tries again; an event that cannot be published at all is parked
+(`carepath.chassis.outbox`) and reported, and every other stream flows. It wakes at once when the
+service appends (`wake`) and polls as a fallback. `stop` lets the batch in flight finish and be
+marked, and publishes what is left, before the service exits.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 
+from carepath.chassis.faults import describe, is_transient
+from carepath.chassis.outbox import Outbox
 from carepath.chassis.store import EventStore, RecordedEvent
 from carepath.chassis.telemetry import continued_trace
 from carepath.contracts import registry
@@ -38,78 +48,151 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
         topic_of: TopicResolver = topic_from_registry,
     ) -> None:
-        self.store = store
+        self.outbox = Outbox(store.engine)
         self.broker = broker
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.max_backoff_seconds = max_backoff_seconds
         self.topic_of = topic_of
         self._wakeup = asyncio.Event()
+        self._stopping = False
         self.published_total = 0
+        self.parked_total = 0
+        self.failures_in_a_row = 0
 
     def wake(self) -> None:
         """Tell the relay that new events were appended."""
         self._wakeup.set()
 
+    def stop(self) -> None:
+        """Ask `run` to finish: it publishes what is pending once more, then returns."""
+        self._stopping = True
+        self._wakeup.set()
+
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished events; returns how many were published."""
-        batch = await self.store.unpublished(self.batch_size)
+        """Publish one batch of unpublished events; returns how many it dealt with (published
+        or parked). Raises a transient error after marking what was acknowledged."""
+        batch = await self.outbox.unpublished(self.batch_size)
         if not batch:
             return 0
-        await self._send(batch)
-        await self.store.mark_published([event.position for event in batch])
-        self.published_total += len(batch)
-        return len(batch)
+        acknowledged, parked, outage = await self._send(batch)
+        await self.outbox.mark_published([event.position for event in acknowledged])
+        self.published_total += len(acknowledged)
+        if outage is not None:
+            raise outage
+        return len(acknowledged) + parked
 
     async def drain(self) -> int:
-        """Publish until nothing is left; returns how many were published."""
+        """Publish until nothing is left; returns how many were published or parked."""
         total = 0
-        while published := await self.publish_pending():
-            total += published
+        while handled := await self.publish_pending():
+            total += handled
         return total
 
     async def run(self) -> None:
-        """Publish forever: batches back to back while there is a backlog, else wait for work.
+        """Publish until stopped: batches back to back while there is a backlog, else wait.
 
-        Runs only while this process holds the store's publishing lease, so that of several
-        replicas one publishes and the others stand by.
+        Runs only while this process holds the outbox's publishing lease, so that of several
+        replicas (or processes on one SQLite file) one publishes and the others stand by.
         """
-        while True:
+        while not self._stopping:
             try:
-                async with self.store.publishing_lease(self.poll_seconds) as lease:
+                async with self.outbox.publishing_lease(self.poll_seconds) as lease:
                     while True:
                         await lease.confirm()
-                        if await self.publish_pending() < self.batch_size:
-                            await self._wait_for_work()
+                        handled = await self.publish_pending()
+                        self.failures_in_a_row = 0
+                        if self._stopping:
+                            await self.drain()  # what was appended while the last batch went
+                            return
+                        if handled < self.batch_size:
+                            await self._wait(self.poll_seconds)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Kafka or the database is away: the events stay in the store; try again.
-                log.exception(
-                    "outbox relay could not publish; retrying in %.1fs", self.poll_seconds
+            except Exception as error:
+                # Kafka or the database is away: the events stay in the store; try again later.
+                self.failures_in_a_row += 1
+                delay = self.backoff()
+                log.warning(
+                    "outbox relay could not publish (%s); trying again in %.1fs",
+                    describe(error),
+                    delay,
                 )
-                await asyncio.sleep(self.poll_seconds)
+                if not self._stopping:
+                    await self._wait(delay)
 
-    async def _wait_for_work(self) -> None:
+    def backoff(self) -> float:
+        """The wait after `failures_in_a_row` failures: doubling from the poll interval up to
+        the cap, with jitter so that replicas do not retry in step."""
+        ceiling = min(self.max_backoff_seconds, self.poll_seconds * 2.0**self.failures_in_a_row)
+        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
+
+    async def _wait(self, seconds: float) -> None:
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
         self._wakeup.clear()
 
-    async def _send(self, batch: list[RecordedEvent]) -> None:
-        pending = []
+    async def _send(
+        self, batch: list[RecordedEvent]
+    ) -> tuple[list[RecordedEvent], int, Exception | None]:
+        """Send `batch`; returns the acknowledged events, how many were parked, and the outage
+        that stopped it (None: none)."""
+        held: set[str] = set()  # streams with a parked event: their later events wait behind it
+        parked = 0
+        sent: list[tuple[RecordedEvent, Awaitable[Any]]] = []
+        outage: Exception | None = None
         for recorded in batch:
-            cloud_event = recorded.to_cloud_event()
-            # The producer span continues the trace of the request that caused the event.
-            with continued_trace(cloud_event.traceparent):
-                pending.append(
-                    await self.broker.publish(
-                        cloud_event.to_json(),
-                        topic=self.topic_of(recorded.event_type),
-                        key=cloud_event.kafka_key(),
-                        headers=cloud_event.kafka_headers(),
-                        correlation_id=cloud_event.correlationid,
-                        no_confirm=True,
-                    )
-                )
-        await asyncio.gather(*pending)
+            if recorded.stream_id in held:
+                continue
+            try:
+                sent.append((recorded, await self._publish(recorded)))
+            except Exception as error:
+                if is_transient(error):
+                    outage = error
+                    break
+                await self._park(recorded, error)
+                held.add(recorded.stream_id)
+                parked += 1
+        results = await asyncio.gather(*(ack for _, ack in sent), return_exceptions=True)
+        acknowledged = []
+        for (recorded, _), result in zip(sent, results, strict=True):
+            if not isinstance(result, BaseException):
+                acknowledged.append(recorded)
+            elif isinstance(result, Exception) and not is_transient(result):
+                await self._park(recorded, result)
+                held.add(recorded.stream_id)
+                parked += 1
+            elif outage is None:
+                outage = result if isinstance(result, Exception) else RuntimeError(str(result))
+        return acknowledged, parked, outage
+
+    async def _publish(self, recorded: RecordedEvent) -> Awaitable[Any]:
+        cloud_event = recorded.to_cloud_event()
+        # The producer span continues the trace of the request that caused the event.
+        with continued_trace(cloud_event.traceparent):
+            ack: Awaitable[Any] = await self.broker.publish(
+                cloud_event.to_json(),
+                topic=self.topic_of(recorded.event_type),
+                key=cloud_event.kafka_key(),
+                headers=cloud_event.kafka_headers(),
+                correlation_id=cloud_event.correlationid,
+                no_confirm=True,
+            )
+            return ack
+
+    async def _park(self, recorded: RecordedEvent, error: Exception) -> None:
+        why = describe(error)
+        log.error(
+            "outbox relay parked event %s (%s, position %d) of stream %s: %s; the stream's later "
+            "events wait behind it until the service restarts",
+            recorded.event_id,
+            recorded.event_type,
+            recorded.position,
+            recorded.stream_id,
+            why,
+        )
+        await self.outbox.park(recorded, str(why))
+        self.parked_total += 1

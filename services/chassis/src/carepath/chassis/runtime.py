@@ -22,7 +22,7 @@ from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import ensure_dev_secret
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.commands import Decision, execute, load_state
-from carepath.chassis.consumer import EventConsumer
+from carepath.chassis.consumer import EventConsumer, RetryPolicy
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
@@ -63,6 +63,7 @@ class ServiceRuntime:
             self.broker,
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds,
         )
         self.broker_connected = asyncio.Event()
         self.clock: Clock = SystemClock()
@@ -101,6 +102,11 @@ class ServiceRuntime:
             name,
             SUBSCRIPTIONS[name],
             effect,
+            retry=RetryPolicy(
+                attempts=self.settings.consumer_attempts,
+                backoff_s=self.settings.consumer_backoff_seconds,
+                max_pause_s=self.settings.consumer_max_pause_seconds,
+            ),
             on_applied=on_applied or self.relay.wake,
         )
 
@@ -185,17 +191,30 @@ class ServiceRuntime:
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         await create_tables(self.engine)
-        self._tasks.append(asyncio.create_task(self._connect_then_relay(), name="relay"))
+        if released := await self.relay.outbox.release_parked():
+            log.warning("the outbox relay tries %d parked event(s) again", released)
+        relay = asyncio.create_task(self._connect_then_relay(), name="relay")
+        self._tasks.append(relay)
         self._tasks.extend(asyncio.create_task(job()) for job in self._background)
         try:
             yield
         finally:
+            await self._finish_relay(relay)
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             with suppress(Exception):
                 await self.broker.stop()
             await self.engine.dispose()
+
+    async def _finish_relay(self, relay: "asyncio.Task[None]", timeout_s: float = 10.0) -> None:
+        """At shutdown, let the batch in flight be acknowledged and marked, and publish what is
+        left, rather than cancel the relay between a publish and its mark."""
+        self.relay.stop()
+        if not self.broker_connected.is_set():
+            return  # still connecting: nothing in flight
+        with suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(relay), timeout_s)
 
     async def handle(
         self,

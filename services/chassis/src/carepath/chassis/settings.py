@@ -52,7 +52,19 @@ class ServiceSettings(BaseSettings):
     )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
+    relay_max_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="Cap of the relay's growing wait while Kafka is away."
+    )
     kafka_linger_ms: int = Field(default=5, ge=0)
+    consumer_attempts: int = Field(
+        default=3, ge=1, le=20, description="Tries of a failing record before it is dead-lettered."
+    )
+    consumer_backoff_seconds: float = Field(
+        default=0.2, gt=0, description="Wait after a record's first failed try; doubles each try."
+    )
+    consumer_max_pause_seconds: float = Field(
+        default=30.0, gt=0, description="Cap of a consumer's pause while its database is away."
+    )
 
     @field_validator("clinic_timezone")
     @classmethod

@@ -6,9 +6,8 @@ writers never both win. Rows start unpublished; the outbox relay publishes them 
 and marks them, so the table is also the transactional outbox.
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -25,11 +24,9 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from carepath.chassis.database import session_factory
@@ -166,22 +163,6 @@ class RecordedEvent:
             prevhash=row.prevhash,
             signature=row.signature,
         )
-
-
-RELAY_LOCK_KEY = 0x0CA2E9A7  # advisory-lock id of the outbox relay lease
-
-
-class PublishingLease:
-    """The right to publish, held on its own database connection (see `publishing_lease`)."""
-
-    def __init__(self, connection: AsyncConnection | None) -> None:
-        self._connection = connection
-
-    async def confirm(self) -> None:
-        """Raise if the connection that holds the lock is gone (the lock went with it)."""
-        if self._connection is not None:
-            await self._connection.execute(text("SELECT 1"))
-            await self._connection.commit()
 
 
 UNREAD = object()  # `append`: the stream's tail was not read by the caller
@@ -326,65 +307,6 @@ class EventStore:
                 .order_by(col(EventRecord.sequence))
             )
             return [RecordedEvent.from_record(row) for row in result.scalars()]
-
-    async def unpublished(self, limit: int) -> list[RecordedEvent]:
-        """The oldest events not yet published, in position order."""
-        async with self.transaction() as tx:
-            result = await tx.execute(
-                select(EventRecord)
-                .where(col(EventRecord.published_at).is_(None))
-                .order_by(col(EventRecord.position))
-                .limit(limit)
-            )
-            return [RecordedEvent.from_record(row) for row in result.scalars()]
-
-    async def mark_published(self, positions: Sequence[int]) -> None:
-        """Record that the events at `positions` reached Kafka."""
-        if not positions:
-            return
-        async with self.transaction() as tx:
-            await tx.execute(
-                update(EventRecord)
-                .where(col(EventRecord.position).in_(positions))
-                .values(published_at=datetime.now(UTC))
-            )
-
-    @asynccontextmanager
-    async def publishing_lease(self, retry_s: float = 1.0) -> AsyncIterator["PublishingLease"]:
-        """Wait until this process may publish, and hold that right until the block exits.
-
-        Only one relay per database may publish, or two replicas would interleave a stream's
-        events. On PostgreSQL the lease is a session advisory lock (released by the server if
-        this process dies); SQLite is embedded, so its one process always holds it.
-        """
-        if self.engine.dialect.name != "postgresql":
-            yield PublishingLease(None)
-            return
-        async with self.engine.connect() as connection:
-            while not await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY}
-            ):
-                await connection.commit()
-                await asyncio.sleep(retry_s)
-            await connection.commit()
-            try:
-                yield PublishingLease(connection)
-            finally:
-                with suppress(Exception):
-                    await connection.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": RELAY_LOCK_KEY}
-                    )
-                    await connection.commit()
-
-    async def count_unpublished(self) -> int:
-        """How many events wait for the relay (the outbox backlog)."""
-        async with self.transaction() as tx:
-            count = await tx.scalar(
-                select(func.count())
-                .select_from(EventRecord)
-                .where(col(EventRecord.published_at).is_(None))
-            )
-            return int(count or 0)
 
 
 def _dated(event: DomainEvent, default: datetime) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.service import service_of
 from carepath.contracts.access import AlertAcknowledged, DataCategory
+from carepath.contracts.common import ContractModel
 from carepath.dashboard.models import AlertView
 from carepath.dashboard.service import Dashboard
 
@@ -76,7 +77,10 @@ async def patient_timeline(
     return Timeline(patient_id=patient_id, entries=entries)
 
 
-class Acknowledgement(BaseModel):
+class Acknowledgement(ContractModel):
+    """Request body of an acknowledgement: like every command, no unknown field and no control
+    character in the note."""
+
     note: str | None = Field(
         default=None, max_length=2000, description="What was done about it (PHI)."
     )

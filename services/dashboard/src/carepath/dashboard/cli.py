@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.faults import is_transient
 from carepath.chassis.inbox import Inbox, InboxRecord
 from carepath.chassis.replay import ReplayError, TopicReplay, with_progress
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent
-from carepath.contracts.events import UnknownEventType
 from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard.models import READ_MODELS
 from carepath.dashboard.projection import project
@@ -81,14 +81,17 @@ async def _rebuild(database_url: str, replay: TopicReplay) -> tuple[int, int]:
 async def _apply(inbox: Inbox, events: list[CloudEvent]) -> int:
     try:
         return len(await inbox.apply(events, project))
-    except (ValidationError, UnknownEventType):
+    except Exception as error:
+        if is_transient(error):
+            raise
         # As the live consumer does with its dead-letter topic: apply the others, skip the culprit.
         total = 0
         for event in events:
             try:
                 total += len(await inbox.apply([event], project))
-            except (ValidationError, UnknownEventType):
-                continue
+            except Exception as culprit:
+                if is_transient(culprit):
+                    raise
         return total
 
 

@@ -1,4 +1,5 @@
-"""The session service's clinic policy: course plan, BP limits, dose ranges, discharge window."""
+"""The session service's clinic policy: course plan, booking horizon, BP limits, dose ranges,
+discharge window."""
 
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +36,12 @@ class MaintenancePlan(_Section):
                 f"{self.max_interval_days}"
             )
         return self
+
+
+class BookingRules(_Section):
+    # The default keeps a policy file written before the horizon existed loading; at most ten
+    # years, so a booking never nears the contracts' time limit (year 3000).
+    horizon_days: int = Field(default=365, ge=1, le=3650)
 
 
 class CheckInLimits(_Section):
@@ -102,6 +109,7 @@ class SessionPolicy(_Section):
     version: str = Field(min_length=1, max_length=50)
     course: CoursePlan
     maintenance: MaintenancePlan
+    booking: BookingRules = Field(default_factory=BookingRules)
     check_in: CheckInLimits
     monitoring: MonitoringAlerts
     discharge: DischargeRule

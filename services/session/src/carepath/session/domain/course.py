@@ -268,6 +268,7 @@ def schedule_dosing(
 ) -> list[DomainEvent]:
     course = state.course
     assert course is not None and new_id is not None
+    check_within_booking_horizon(request, now, policy)
     check_not_ended(state, "schedule a session")
     check_not_suspended(state, "schedule a session")
     if open_sessions := [s for s in state.sessions.values() if s.is_open]:
@@ -296,6 +297,19 @@ def schedule_dosing(
             occurred_at=charted(request.booked_at, now, "booked_at"),
         )
     ]
+
+
+def check_within_booking_horizon(
+    request: ScheduleDosingSession, now: datetime, policy: SessionPolicy
+) -> None:
+    days = policy.booking.horizon_days
+    latest = now + timedelta(days=days)
+    if request.scheduled_for > latest:
+        raise InvalidField(
+            "scheduled_for",
+            f"a dosing session is booked at most {days} days ahead: not after "
+            f"{latest.isoformat()} (clinic policy)",
+        )
 
 
 def check_maintenance_interval(
