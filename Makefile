@@ -6,14 +6,29 @@ SHELL := /bin/bash
 # use this absolute path, exported as UV (tests/support.py reads it).
 UV := $(abspath $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv))
 export UV
+# KAFKA_BROKERS=3 (`make up KAFKA_BROKERS=3`; `down` and `status` find out for themselves): a local
+# cluster of three KRaft nodes, each broker and controller, clients on 9092-9094 and controllers on
+# 9095-9097 (infra/kafka/kafka.sh); topics get replication factor 3 and min.insync.replicas=2, and
+# carepath-topics, the services and the tools get every node in KAFKA_BOOTSTRAP_SERVERS.
+KAFKA_BROKERS ?= 1
+ifeq ($(KAFKA_BROKERS),1)
 LOCAL_KAFKA := localhost:9092
+else
+export KAFKA_BROKERS
+ifndef KAFKA_BOOTSTRAP_SERVERS
+KAFKA_BOOTSTRAP_SERVERS := $(shell KAFKA_BROKERS='$(KAFKA_BROKERS)' infra/kafka/kafka.sh bootstrap)
+endif
+export KAFKA_BOOTSTRAP_SERVERS
+export KAFKA_REPLICATION_FACTOR ?= $(if $(filter 2,$(KAFKA_BROKERS)),2,3)
+LOCAL_KAFKA := $(KAFKA_BOOTSTRAP_SERVERS)
+endif
 PYTEST_ARGS ?=
 N ?= 50
 SEED ?= 2026
 
 ASYNCAPI_TOOL := contracts/tools/asyncapi-validate
 
-.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test up down demo demo-check seed status lint format bench
+.PHONY: help setup deploy-tools kafka-jars postgres contracts-tools contracts browser test faults up down demo demo-check seed status lint format bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,18 +72,21 @@ browser: ## install Debian's Chromium if missing (the dashboard's browser test d
 test: setup deploy-tools kafka-jars postgres contracts-tools browser ## run every test (starts its own Kafka broker and PostgreSQL)
 	$(UV) run pytest $(PYTEST_ARGS)
 
-up: setup kafka-jars ## start the local broker and every service in the background, wait until ready
+faults: setup kafka-jars postgres ## only the fault trials (kill services, brokers, replicas; poison), with their table (part of `make test` too)
+	$(UV) run pytest tests/faults -p no:cacheprovider $(PYTEST_ARGS)
+
+up: setup kafka-jars ## start the local broker (KAFKA_BROKERS=3: a cluster) and every service in the background, wait until ready
 	infra/kafka/kafka.sh start
 	$(UV) run carepath-topics
 	infra/services.sh start
 
-down: ## stop the services and the local broker
+down: ## stop the services and the local broker (every node of a cluster)
 	-infra/services.sh stop
 	infra/kafka/kafka.sh stop
 
 status: ## what is running
 	@infra/services.sh status
-	@infra/kafka/kafka.sh status && echo "kafka running on $(LOCAL_KAFKA)" || echo "kafka stopped"
+	@infra/kafka/kafka.sh status && echo "kafka running on $$(KAFKA_BROKERS= infra/kafka/kafka.sh bootstrap)" || echo "kafka stopped (or not every node runs)"
 
 seed: setup ## drive a synthetic cohort of N patients through the running services (N=50 SEED=2026)
 	$(UV) run carepath-seed --patients $(N) --seed $(SEED)

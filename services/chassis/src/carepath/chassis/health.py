@@ -51,6 +51,8 @@ async def _kafka_state(runtime: Any) -> str:
     if not runtime.broker_connected.is_set():
         return "connecting"
     try:
-        return "ok" if await runtime.broker.ping(timeout=1) else "unreachable"
+        # Bounded: a liveness probe must answer within its own timeout (3 s in deploy/).
+        answered = await asyncio.wait_for(runtime.broker.ping(timeout=1), timeout=1.5)
+        return "ok" if answered else "unreachable"
     except Exception as error:
         return f"unreachable: {type(error).__name__}"

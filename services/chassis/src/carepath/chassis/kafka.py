@@ -24,7 +24,8 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
     relay relies on when it sends a batch without waiting for each acknowledgement.
     """
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # a list: aiokafka takes a comma-separated string as one host name
+        [server.strip() for server in settings.kafka_bootstrap_servers.split(",")],
         security=broker_security(settings),
         client_id=f"carepath-{settings.service_name}",
         enable_idempotence=True,
@@ -100,10 +101,24 @@ def ensure_topics(
     *,
     partitions: int = 6,
     replication_factor: int = 1,
+    min_insync_replicas: int | None = None,
     timeout_s: float = 60.0,
 ) -> list[str]:
     """Create the topics that do not exist yet and wait until they have leaders; returns the
-    names created. Safe to repeat."""
+    names created. Safe to repeat; topics that exist are left as they are.
+
+    `min_insync_replicas` (default: min(2, replication_factor)) becomes the topic's
+    `min.insync.replicas`: with the producers' `acks=all`, an event counts as published only once
+    that many replicas hold it, so losing one broker of three loses no acknowledged event.
+    """
+    if replication_factor < 1:
+        raise ValueError(f"replication_factor must be at least 1, not {replication_factor}")
+    min_isr = min(2, replication_factor) if min_insync_replicas is None else min_insync_replicas
+    if not 1 <= min_isr <= replication_factor:
+        raise ValueError(
+            f"min_insync_replicas must be between 1 and the replication factor "
+            f"{replication_factor}, not {min_isr}"
+        )
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap_servers,
@@ -120,7 +135,7 @@ def ensure_topics(
             topic.name: {
                 "num_partitions": partitions,
                 "replication_factor": replication_factor,
-                "configs": topic.config(),
+                "configs": {**topic.config(), "min.insync.replicas": str(min_isr)},
             }
             for topic in topics
             if topic.name not in existing

@@ -48,7 +48,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
-        max_backoff_seconds: float = 30.0,
+        max_backoff_seconds: float = 5.0,
         topic_of: TopicResolver = topic_from_registry,
     ) -> None:
         self.outbox = Outbox(store.engine)

@@ -53,7 +53,7 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     relay_max_backoff_seconds: float = Field(
-        default=30.0, gt=0, description="Cap of the relay's growing wait while Kafka is away."
+        default=5.0, gt=0, description="Cap of the relay's growing wait while Kafka is away."
     )
     kafka_linger_ms: int = Field(default=5, ge=0)
     consumer_attempts: int = Field(

@@ -54,7 +54,8 @@ async def login(request: Request, token: Annotated[str, Query(min_length=10)]) -
 
 @router.get("/api/summary")
 async def summary(_caller: Viewer, service: Service) -> dict[str, Any]:
-    """The read models as JSON: funnel, today's board, alerts, outcomes, projection lag."""
+    """The read models as JSON: funnel, today's board, alerts, outcomes, projection lag, and the
+    dead letters of every consumer (all, and those waiting for a replay)."""
     return await service.summary()
 
 

@@ -165,10 +165,15 @@ def on_todays_board(row: DosingView, now: datetime) -> bool:
 
 
 async def summary(
-    session: AsyncSession, now: datetime, lag: list[dict[str, Any]], observation_minutes: int
+    session: AsyncSession,
+    now: datetime,
+    lag: list[dict[str, Any]],
+    observation_minutes: int,
+    *,
+    dead_letters: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Everything the page shows, as of `now` (aware, in the clinic's time zone: its date is
-    the clinic's today)."""
+    the clinic's today). `lag` and `dead_letters` come from the brokers."""
     patients = list(await session.scalars(select(PatientView)))
     reasons = {p.patient_id: p.referral_reason for p in patients}
     sessions = [
@@ -228,6 +233,7 @@ async def summary(
             "rates": rates(patients),
         },
         "lag": lag,
+        "dead_letters": dead_letters,
     }
 
 

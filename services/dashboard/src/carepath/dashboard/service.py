@@ -4,12 +4,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from carepath.chassis.dead_letter_counts import count_dead_letters, system_dead_letter_topics
 from carepath.chassis.kafka import client_config
 from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts.topics import SUBSCRIPTIONS
@@ -38,6 +40,28 @@ class Changes:
             await asyncio.wait_for(self._changed.wait(), within_s)
 
 
+class BrokerFigures:
+    """Figures read from the brokers (in a thread: kafka-python blocks), kept for
+    `LAG_CACHE_SECONDS`; while the brokers do not answer, the last ones known."""
+
+    def __init__(self, what: str, read: Callable[[], list[dict[str, Any]]]) -> None:
+        self._what = what
+        self._read = read
+        self._fetched: tuple[float, list[dict[str, Any]]] = (0.0, [])
+
+    async def get(self) -> list[dict[str, Any]]:
+        fetched_at, cached = self._fetched
+        if time.monotonic() - fetched_at < LAG_CACHE_SECONDS:
+            return cached
+        try:
+            figures = await asyncio.to_thread(self._read)
+        except Exception as error:
+            log.warning("%s unavailable (%s)", self._what, type(error).__name__)
+            return cached
+        self._fetched = (time.monotonic(), figures)
+        return figures
+
+
 class Dashboard:
     def __init__(
         self, runtime: ServiceRuntime, policy: DashboardPolicy, late_entry: timedelta
@@ -46,17 +70,25 @@ class Dashboard:
         self.policy = policy
         self.late_entry = late_entry
         self.changes = Changes()
-        self._lag: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        settings = runtime.settings
+        self._lag = BrokerFigures(
+            "projection lag", lambda: projection_lag(client_config(settings), self.name)
+        )
+        self._dead_letters = BrokerFigures(
+            "dead-letter counts", lambda: dead_letter_backlog(client_config(settings))
+        )
 
     @property
     def name(self) -> str:
         return self.runtime.settings.service_name
 
     async def summary(self) -> dict[str, Any]:
-        lag = await self.lag()
+        lag, dead_letters = await asyncio.gather(self.lag(), self._dead_letters.get())
         now = self.runtime.clock.now().astimezone(self.runtime.settings.clinic_zone)
         async with self.runtime.store.transaction() as session:
-            return await queries.summary(session, now, lag, self.policy.observation_minutes)
+            return await queries.summary(
+                session, now, lag, self.policy.observation_minutes, dead_letters=dead_letters
+            )
 
     async def timeline(self, patient_id: UUID) -> list[dict[str, Any]]:
         """A patient's events in clinical order, late entries marked."""
@@ -65,18 +97,7 @@ class Dashboard:
 
     async def lag(self) -> list[dict[str, Any]]:
         """Per topic: what the dashboard consumed, the end of the topic, and the difference."""
-        fetched_at, cached = self._lag
-        if time.monotonic() - fetched_at < LAG_CACHE_SECONDS:
-            return cached
-        try:
-            lag = await asyncio.to_thread(
-                projection_lag, client_config(self.runtime.settings), self.name
-            )
-        except Exception as error:
-            log.warning("projection lag unavailable (%s)", type(error).__name__)
-            return cached
-        self._lag = (time.monotonic(), lag)
-        return lag
+        return await self._lag.get()
 
 
 def projection_lag(config: dict[str, Any], consumer: str) -> list[dict[str, Any]]:
@@ -107,3 +128,9 @@ def projection_lag(config: dict[str, Any], consumer: str) -> list[dict[str, Any]
     finally:
         admin.close()
         reader.close()
+
+
+def dead_letter_backlog(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per consumer of the system and topic it reads: its dead letters, and how many of them wait
+    for `carepath-dlq replay` (counted as the operators' tool counts them)."""
+    return [count.as_dict() for count in count_dead_letters(config, system_dead_letter_topics())]

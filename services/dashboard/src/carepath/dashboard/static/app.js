@@ -288,6 +288,7 @@
     renderOutcomeChart();
     renderRates((summary.outcomes && summary.outcomes.rates) || []);
     renderLag(summary.lag || []);
+    renderDeadLetters(summary.dead_letters || []);
   }
 
   // Safety alerts -------------------------------------------------------------------------------
@@ -809,6 +810,45 @@
           el("td", { class: "num", text: String(t.consumed) }),
           el("td", { class: "num", text: String(t.end) }),
           el("td", { class: "num lag-value", text: String(t.lag) }),
+        ),
+      ),
+    );
+  }
+
+  // Dead letters --------------------------------------------------------------------------------
+
+  /** One row per consumer: its dead letters waiting for `carepath-dlq replay`, all of them, and
+   * the topics they came from. */
+  function renderDeadLetters(deadLetters) {
+    const byConsumer = new Map();
+    for (const d of deadLetters) {
+      const row = byConsumer.get(d.consumer) || { consumer: d.consumer, waiting: 0, total: 0, from: [] };
+      row.waiting += d.waiting;
+      row.total += d.total;
+      if (d.total > 0) row.from.push(d);
+      byConsumer.set(d.consumer, row);
+    }
+    const rows = [...byConsumer.values()];
+    const waiting = rows.reduce((sum, r) => sum + r.waiting, 0);
+    $("#dead-letters-count").textContent = String(waiting);
+    $("#dead-letters-count").dataset.nonzero = waiting > 0 ? "true" : "false";
+    $("#dead-letters-empty").hidden = rows.length > 0;
+    fillTable(
+      $("#dead-letters"),
+      rows.map((r) =>
+        el(
+          "tr",
+          { dataset: { consumer: r.consumer, waiting: r.waiting > 0 ? "true" : "false" } },
+          el("th", { scope: "row", text: r.consumer }),
+          el(
+            "td",
+            { class: "mono" },
+            ...(r.from.length
+              ? r.from.map((d) => el("div", { text: `${d.topic}: ${d.waiting} waiting of ${d.total}` }))
+              : ["—"]),
+          ),
+          el("td", { class: "num waiting-value", text: String(r.waiting) }),
+          el("td", { class: "num", text: String(r.total) }),
         ),
       ),
     );

@@ -1,0 +1,274 @@
+"""A whole CarePath system for fault trials, and the checks every trial ends with.
+
+Every service runs as its own process (uvicorn) with its own database, on a Kafka of the trial's
+own, so that a trial can kill any of them. A cohort is driven through the HTTP APIs by the seed's
+scripted clinic staff (`carepath.seed`), whose HTTP client retries a refused connection, as a
+browser would while a pod restarts. A trial ends with three checks:
+- nothing lost: every event stored by any service is on its topic;
+- nothing applied twice: the dashboard's read models equal a rebuild from offset 0, and the audit
+  trail holds each event id once;
+- no stall: every consumer group's lag and every outbox drain to 0 before a deadline.
+"""
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from sqlalchemy import create_engine, text
+
+from carepath.chassis.settings import ServiceSettings
+from carepath.contracts import ALL_TOPICS
+from carepath.contracts.topics import SUBSCRIPTIONS
+from carepath.dashboard.cli import read_model_differences
+from carepath.seed.calls import Tokens
+from carepath.seed.clinic import Clinic, Endpoints, treat_cohort
+from carepath.seed.cohort import plan_cohort
+from carepath.seed.journey import Journey
+from support import JWT_SECRET, ROOT, ServiceProcess
+
+SERVICES = ("intake", "eligibility", "session", "integration", "dashboard", "audit")
+CONSUMERS = tuple(SUBSCRIPTIONS)
+
+
+@dataclass
+class TrialResult:
+    """One row of the fault suite's table."""
+
+    trial: str
+    events: int
+    lost: int
+    doubled: int
+    redelivered: int
+    recovery_s: float
+    journeys: int
+    interrupted: int
+
+    def problems(self) -> list[str]:
+        return [f"{self.lost} lost"] * bool(self.lost) + [f"{self.doubled} doubled"] * bool(
+            self.doubled
+        )
+
+
+class ClinicSystem:
+    """Six services on `bootstrap`, each with a database of its own under `work` (or the URL
+    given in `databases`)."""
+
+    def __init__(
+        self,
+        work: Path,
+        bootstrap: str,
+        databases: dict[str, str] | None = None,
+        keys_dir: Path | None = None,
+    ) -> None:
+        self.work, self.bootstrap = work, bootstrap
+        self.databases = {name: f"sqlite:///{work / name / f'{name}.db'}" for name in SERVICES}
+        self.databases.update(databases or {})
+        self.keys_dir = keys_dir or work / "keys"
+        self.processes = {name: self.process(name) for name in SERVICES}
+
+    def process(self, name: str, suffix: str = "") -> ServiceProcess:
+        """A process of service `name` (another replica with a `suffix`), not yet started."""
+        folder = self.work / f"{name}{suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return ServiceProcess(
+            name,
+            f"carepath.{name}.app:create_app",
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "DATABASE_URL": self.databases[name],
+                "CAREPATH_VAR_DIR": str(folder),
+                "CAREPATH_JWT_SECRET": JWT_SECRET,
+                "CAREPATH_KEYS_DIR": str(self.keys_dir),
+            },
+            folder,
+        )
+
+    def start(self) -> "ClinicSystem":
+        for process in self.processes.values():
+            process.start()
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def url(self, name: str) -> str:
+        return self.processes[name].url
+
+    async def drive_cohort(
+        self, patients: int, seed: int, deadline_s: float = 120
+    ) -> list[Journey]:
+        """Take a synthetic cohort through the pathway over HTTP; returns each journey."""
+        settings = ServiceSettings(service_name="faults", jwt_secret=JWT_SECRET)
+        plan = plan_cohort(patients, seed, datetime.now(UTC), settings.clinic_zone)
+        endpoints = Endpoints(
+            self.url("intake"),
+            self.url("eligibility"),
+            self.url("session"),
+            self.url("integration"),
+        )
+        # Retries a refused connection (a service restarting) with a growing wait, ~60 s in all.
+        transport = httpx.AsyncHTTPTransport(retries=7)
+        async with httpx.AsyncClient(timeout=30, transport=transport) as client:
+            clinic = Clinic(endpoints, client, Tokens(settings), deadline_s)
+            return await treat_cohort(clinic, plan, 6, lambda _journey: None)
+
+    # --- the checks -----------------------------------------------------------------------
+
+    def lag(self) -> int:
+        """The records not yet consumed, summed over every consumer group and partition."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        try:
+            total = 0
+            for name in CONSUMERS:
+                topics = [topic.name for topic in SUBSCRIPTIONS[name]]
+                partitions = [
+                    TopicPartition(topic, p)
+                    for topic in topics
+                    for p in consumer.partitions_for_topic(topic) or ()
+                ]
+                ends = consumer.end_offsets(partitions)
+                group = f"carepath.{name}"
+                committed = admin.list_group_offsets(group).get(group, {})
+                total += sum(
+                    max(0, end - max(0, committed[tp].offset if tp in committed else 0))
+                    for tp, end in ends.items()
+                )
+            return total
+        finally:
+            consumer.close()
+            admin.close()
+
+    def outbox_backlog(self) -> int:
+        """Events stored but not yet published, over every service."""
+        total = 0
+        for process in self.processes.values():
+            body = httpx.get(f"{process.url}/readyz", timeout=5).json()
+            total += body.get("outbox", {}).get("backlog", 1)
+        return total
+
+    def caught_up(self) -> bool:
+        try:
+            return self.outbox_backlog() == 0 and self.lag() == 0
+        except (KafkaError, httpx.HTTPError):  # a broker or service still on its way back
+            return False
+
+    async def settle(self, within: float) -> float:
+        """Wait until every outbox and consumer group is drained; returns how long it took."""
+        started = time.monotonic()
+        while not await asyncio.to_thread(self.caught_up):
+            if time.monotonic() - started > within:
+                raise AssertionError(
+                    f"not caught up after {within:.0f} s: "
+                    f"lag {await asyncio.to_thread(self.lag)}, "
+                    f"outboxes {await asyncio.to_thread(self.outbox_backlog)}"
+                )
+            await asyncio.sleep(0.5)
+        return time.monotonic() - started
+
+    def stored_event_ids(self) -> set[str]:
+        """The id of every event any service stored."""
+        ids: set[str] = set()
+        for url in set(self.databases.values()):
+            engine = create_engine(url)
+            try:
+                with engine.connect() as connection:
+                    rows = connection.execute(text("SELECT event_id FROM event_store"))
+                    ids.update(str(row[0]).replace("-", "") for row in rows)
+            finally:
+                engine.dispose()
+        return ids
+
+    def ids_on_topics(self) -> Counter[str]:
+        """How often each event id is on the context topics (not-JSON records skipped)."""
+        return Counter(
+            str(json.loads(value)["id"]).replace("-", "")
+            for value in read_all(self.bootstrap, [topic.name for topic in ALL_TOPICS])
+            if value.startswith(b"{")
+        )
+
+    def audit_doubles(self) -> int:
+        """Event ids the audit trail holds more than once."""
+        engine = create_engine(self.databases["audit"])
+        try:
+            with engine.connect() as connection:
+                return int(
+                    connection.scalar(
+                        text(
+                            "SELECT count(*) FROM (SELECT event_id FROM audit_trail "
+                            "GROUP BY event_id HAVING count(*) > 1) AS doubled"
+                        )
+                    )
+                    or 0
+                )
+        finally:
+            engine.dispose()
+
+    def dashboard_differences(self) -> list[str]:
+        """Rows in which the live dashboard differs from a rebuild from offset 0."""
+        rebuilt = f"sqlite:///{self.work / f'rebuilt-{time.monotonic_ns()}.db'}"
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "carepath.dashboard.cli", "rebuild"),
+                *("--database", rebuilt, "--bootstrap-servers", self.bootstrap),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return asyncio.run(read_model_differences(self.databases["dashboard"], rebuilt))
+
+    def verdict(
+        self, trial: str, recovery_s: float, journeys: Iterable[Journey] = ()
+    ) -> TrialResult:
+        """The trial's row: run once the system has settled."""
+        stored, on_topics = self.stored_event_ids(), self.ids_on_topics()
+        differences = self.dashboard_differences()
+        journeys = list(journeys)
+        return TrialResult(
+            trial=trial,
+            events=len(stored),
+            lost=len(stored - on_topics.keys()),
+            doubled=self.audit_doubles() + len(differences),
+            redelivered=sum(count - 1 for count in on_topics.values()),
+            recovery_s=recovery_s,
+            journeys=len(journeys),
+            interrupted=sum(1 for j in journeys if j.refusal is not None or j.surprises),
+        )
+
+
+def read_all(bootstrap: str, topics: list[str]) -> list[bytes]:
+    """Every record value of `topics`, from the beginning to the end offsets as of now."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        deadline = time.monotonic() + 120
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            assert time.monotonic() < deadline, "could not read the topics to their end"
+            for records in consumer.poll(timeout_ms=500).values():
+                values.extend(record.value for record in records)
+        return values
+    finally:
+        consumer.close()
