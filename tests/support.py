@@ -161,7 +161,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 60.0) -> "ServiceProcess":
         """Start it and wait until it takes commands (`/readyz` 200: its database answers) and
-        has reached Kafka (`/healthz`), so its consumers are in their groups."""
+        has reached Kafka (`/healthz`); its consumers then join their groups on their own."""
         import httpx
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -80,11 +80,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("fault trials")
     header = (
         f"{'trial':<56} {'events':>7} {'lost':>5} {'doubled':>8} {'redelivered':>12} "
+        f"{'findings':>9} "
         f"{'recovery s':>11} {'journeys':>9} {'interrupted':>12}"
     )
     write(header)
     for r in RESULTS:
         write(
             f"{r.trial:<56} {r.events:>7} {r.lost:>5} {r.doubled:>8} {r.redelivered:>12} "
+            f"{r.findings:>9} "
             f"{r.recovery_s:>11.1f} {r.journeys:>9} {r.interrupted:>12}"
         )

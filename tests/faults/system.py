@@ -49,14 +49,18 @@ class TrialResult:
     lost: int
     doubled: int
     redelivered: int
+    findings: int
     recovery_s: float
     journeys: int
     interrupted: int
 
-    def problems(self) -> list[str]:
-        return [f"{self.lost} lost"] * bool(self.lost) + [f"{self.doubled} doubled"] * bool(
-            self.doubled
-        )
+    def problems(self, *, findings_expected: bool = False) -> list[str]:
+        """What went wrong: lost or doubled events, or (unless poison was put on the topics on
+        purpose) findings of the auditors' verify."""
+        counts = {"lost": self.lost, "doubled": self.doubled}
+        if not findings_expected:
+            counts["verify findings"] = self.findings
+        return [f"{count} {what}" for what, count in counts.items() if count]
 
 
 class ClinicSystem:
@@ -166,8 +170,10 @@ class ClinicSystem:
 
     async def settle(self, within: float) -> float:
         """Wait until every outbox and consumer group is drained; returns how long it took."""
-        started = time.monotonic()
-        while not await asyncio.to_thread(self.caught_up):
+        started, in_a_row = time.monotonic(), 0
+        # Two samples in a row: a reaction committed between reading the outboxes and the lag
+        # would make one sample look settled.
+        while (in_a_row := in_a_row + 1 if await asyncio.to_thread(self.caught_up) else 0) < 2:
             if time.monotonic() - started > within:
                 raise AssertionError(
                     f"not caught up after {within:.0f} s: "
@@ -198,22 +204,44 @@ class ClinicSystem:
             if value.startswith(b"{")
         )
 
-    def audit_doubles(self) -> int:
-        """Event ids the audit trail holds more than once."""
+    def inbox_ids(self, consumer: str) -> set[str]:
+        """The event ids `consumer` has applied."""
+        engine = create_engine(self.databases[consumer])
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(
+                    text("SELECT event_id FROM inbox WHERE consumer = :name"), {"name": consumer}
+                )
+                return {str(row[0]).replace("-", "") for row in rows}
+        finally:
+            engine.dispose()
+
+    def audited_event_ids(self) -> Counter[str]:
+        """How often the audit trail holds each event id (its column is unique: a double would
+        fail the insert, so "once" is checked by every stored event being there)."""
         engine = create_engine(self.databases["audit"])
         try:
             with engine.connect() as connection:
-                return int(
-                    connection.scalar(
-                        text(
-                            "SELECT count(*) FROM (SELECT event_id FROM audit_trail "
-                            "GROUP BY event_id HAVING count(*) > 1) AS doubled"
-                        )
-                    )
-                    or 0
-                )
+                rows = connection.execute(text("SELECT event_id FROM audit_trail"))
+                return Counter(str(row[0]).replace("-", "") for row in rows)
         finally:
             engine.dispose()
+
+    def verify_findings(self) -> int:
+        """Findings of `carepath-audit verify` over the topics (redeliveries are not findings)."""
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "carepath.audit.cli", "verify", "--json"),
+                *("--bootstrap-servers", self.bootstrap, "--keys-dir", str(self.keys_dir)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+            check=False,
+        )
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        return len(json.loads(result.stdout)["findings"])
 
     def dashboard_differences(self) -> list[str]:
         """Rows in which the live dashboard differs from a rebuild from offset 0."""
@@ -237,14 +265,16 @@ class ClinicSystem:
     ) -> TrialResult:
         """The trial's row: run once the system has settled."""
         stored, on_topics = self.stored_event_ids(), self.ids_on_topics()
-        differences = self.dashboard_differences()
+        audited, differences = self.audited_event_ids(), self.dashboard_differences()
         journeys = list(journeys)
         return TrialResult(
             trial=trial,
             events=len(stored),
-            lost=len(stored - on_topics.keys()),
-            doubled=self.audit_doubles() + len(differences),
+            # not on its topic, or never reached the audit trail
+            lost=len(stored - on_topics.keys()) + len(stored - audited.keys()),
+            doubled=sum(count - 1 for count in audited.values()) + len(differences),
             redelivered=sum(count - 1 for count in on_topics.values()),
+            findings=self.verify_findings(),
             recovery_s=recovery_s,
             journeys=len(journeys),
             interrupted=sum(1 for j in journeys if j.refusal is not None or j.surprises),

@@ -168,3 +168,24 @@ async def test_run_publishes_what_is_appended_after_a_wake(store: EventStore) ->
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_later_event_of_a_stream_is_not_marked_when_an_earlier_one_failed(
+    store: EventStore,
+) -> None:
+    [patient] = await refer(store, 1)
+    later = PatientReferred(
+        patient_id=patient,
+        given_name="A",
+        family_name="B",
+        date_of_birth=date(1990, 1, 1),
+        referral_reason="anxiety",
+        referrer="R",
+    )
+    await store.append(f"intake-{patient}", 1, [later], subject=patient, metadata=METADATA)
+
+    with pytest.raises(ConnectionError):  # the first is not acknowledged, the second is
+        await OutboxRelay(store, FakeBroker(fail_on=1)).publish_pending()  # type: ignore[arg-type]
+
+    # Both go again, in order: the second may not stand on the topic before the first.
+    assert [e.sequence for e in await outbox(store).unpublished(10)] == [1, 2]

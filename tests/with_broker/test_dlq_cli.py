@@ -24,7 +24,7 @@ from carepath.chassis.dead_letter_counts import (
     count_dead_letters,
     system_dead_letter_topics,
 )
-from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord
+from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, record_key
 from carepath.chassis.kafka import client_config, ensure_topics, make_broker
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent, PatientReferred, dlq_topic
@@ -273,6 +273,7 @@ async def test_a_replayed_dead_letter_is_applied_by_its_consumer_after_the_fix(
     consumer = EventConsumer(engine, broker, name, INTAKE_EVENTS, effect, retry=retry)
     ensure_topics(kafka_bootstrap, [consumer.dead_letter_topic])
     event = referral_event(run)
+    key = record_key(event.id, event.to_json())  # how the consumer knows this record
     await broker.start()
     try:
         await broker.publish(
@@ -284,7 +285,7 @@ async def test_a_replayed_dead_letter_is_applied_by_its_consumer_after_the_fix(
         # (the topic may hold other tests' poison: this consumer dead-letters that too)
         await eventually(lambda: tries >= retry.attempts, within=60, what="the failing tries")
         deadline = time.monotonic() + 30
-        while not await consumer.dead_letters.unresolved([str(event.id)]):
+        while not await consumer.dead_letters.unresolved([key]):
             assert time.monotonic() < deadline, "the event was not dead-lettered"
             await asyncio.sleep(0.05)
         tries_before_the_fix = tries
@@ -294,7 +295,10 @@ async def test_a_replayed_dead_letter_is_applied_by_its_consumer_after_the_fix(
         done = await asyncio.to_thread(dlq, kafka_bootstrap, "replay", name, "--skip-unreadable")
         assert done.returncode == 0 and f"{name}: 1 replayed" in done.stdout, done.stderr
         await eventually(lambda: applied, within=60, what="the replayed event to be applied")
-        await eventually(lambda: consumer.applied_total >= 1, within=10, what="its resolution")
+        deadline = time.monotonic() + 30
+        while await consumer.dead_letters.unresolved([key]):  # resolved once applied
+            assert time.monotonic() < deadline, "the dead letter was not resolved"
+            await asyncio.sleep(0.05)
 
         again = await asyncio.to_thread(dlq, kafka_bootstrap, "replay", name, "--skip-unreadable")
         assert f"{name}: 0 replayed" in again.stdout
@@ -304,8 +308,8 @@ async def test_a_replayed_dead_letter_is_applied_by_its_consumer_after_the_fix(
     assert applied == [str(event.id)]
     assert tries == tries_before_the_fix + 1
     assert consumer.dead_lettered_total == dead_lettered  # not dead-lettered again
-    assert await consumer.dead_letters.unresolved([str(event.id)]) == set()
+    assert await consumer.dead_letters.unresolved([key]) == set()
     async with AsyncSession(engine) as session:
-        letter = await session.get(DeadLetterRecord, (name, str(event.id)))
+        letter = await session.get(DeadLetterRecord, (name, key))
     assert letter is not None and letter.resolved_at is not None
     await engine.dispose()

@@ -22,6 +22,7 @@ from itertools import count
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import MessageSizeTooLargeError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -29,7 +30,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, DeadLetters
+from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, DeadLetters, record_key
 from carepath.chassis.errors import RuleViolation
 from carepath.chassis.faults import describe, is_transient
 from carepath.chassis.inbox import Inbox
@@ -73,6 +74,7 @@ class Delivery:
 
     @classmethod
     def of(cls, record: ConsumerRecord[Any, Any]) -> "Delivery":
+        """The record, parsed as a CloudEvent if it is one."""
         try:
             return cls(record, CloudEvent.from_json(record.value))
         except ValidationError as error:  # not JSON, or not a CloudEvent
@@ -80,12 +82,15 @@ class Delivery:
 
     @property
     def key(self) -> str:
-        """What identifies it across redeliveries: the event id, else where it was read."""
+        """What identifies it across redeliveries: the event id and a digest of the record (so
+        that a forged record under a real event's id is not mistaken for it), else where it was
+        read."""
         if self.event is not None:
-            return str(self.event.id)
+            return record_key(self.event.id, self.record.value)
         return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
 
     def headers(self) -> dict[str, str]:
+        """The record's headers, decoded."""
         return {name: value.decode(errors="replace") for name, value in self.record.headers or ()}
 
     def redriven_for(self, consumer: str) -> bool:
@@ -252,12 +257,17 @@ class EventConsumer:
                 "dlq_source_offset": str(record.offset),
             }
         )
-        await self.broker.publish(record.value, topic=target, key=record.key, headers=headers)
+        try:
+            await self.broker.publish(record.value, topic=target, key=record.key, headers=headers)
+        except MessageSizeTooLargeError:
+            # The record with its dlq_* headers is more than the broker takes: keep where it is.
+            headers["dlq_value"] = "dropped: too large; read it at its source location"
+            await self.broker.publish(None, topic=target, key=record.key, headers=headers)
         await self.dead_letters.remember(
             DeadLetterRecord(
                 consumer=self.name,
                 record_key=delivery.key,
-                event_type=delivery.event.type if delivery.event else None,
+                event_type=delivery.event.type[:200] if delivery.event else None,
                 source_topic=record.topic,
                 source_partition=record.partition,
                 source_offset=record.offset,

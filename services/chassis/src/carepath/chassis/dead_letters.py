@@ -6,10 +6,11 @@ comes again, unless an operator redrives it (`carepath-dlq replay`) after a fix:
 once more, and on success the dead letter is marked resolved.
 """
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, select, update
+from sqlalchemy import BigInteger, Column, DateTime, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col
 
@@ -17,6 +18,12 @@ from carepath.chassis.database import session_factory
 
 REDRIVE_HEADER = "carepath-redrive-for"
 """Header of a record an operator sent back to its topic: the one consumer it is meant for."""
+
+
+def record_key(event_id: object, value: bytes | None) -> str:
+    """What identifies an event's record across redeliveries: its id and a digest of the record,
+    so that a forged record under a real event's id is not mistaken for that event."""
+    return f"{event_id}:{hashlib.sha256(value or b'').hexdigest()[:16]}"
 
 
 class DeadLetterRecord(SQLModel, table=True):
@@ -28,12 +35,13 @@ class DeadLetterRecord(SQLModel, table=True):
     record_key: str = Field(
         primary_key=True,
         max_length=300,
-        description="The event id; for a record that is not an event, topic/partition/offset.",
+        description="The event id and a digest of the record (a forged copy under a real id is "
+        "another record); for a record that is not an event, topic/partition/offset.",
     )
     event_type: str | None = Field(default=None, max_length=200)
     source_topic: str = Field(max_length=250)
     source_partition: int
-    source_offset: int
+    source_offset: int = Field(sa_column=Column(BigInteger, nullable=False))  # Kafka's are int64
     error_class: str = Field(max_length=200)
     attempts: int
     dead_lettered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -44,7 +44,7 @@ app = typer.Typer(
 console = Console(stderr=True, soft_wrap=True)  # notes and errors
 out = Console(soft_wrap=True)  # results
 
-HELD = 3
+EXIT_HELD = 3  # replay stopped at a record that is not a CloudEvent
 
 
 @contextmanager
@@ -270,7 +270,7 @@ def replay(
                     run.partition(dlq, p)
     out.print(run.summary(consumer), highlight=False, markup=False)
     if run.held:
-        raise typer.Exit(HELD)
+        raise typer.Exit(EXIT_HELD)
 
 
 def note(text: str, style: str | None = None) -> None:

@@ -33,18 +33,22 @@ async def readyz(request: Request) -> JSONResponse:
         outbox = runtime.relay.outbox
         body["outbox"] = {
             "backlog": await outbox.count_unpublished(),
-            "parked": len(await outbox.parked()),
+            "parked": await outbox.count_parked(),
         }
     return JSONResponse(body, 200 if database == "ok" else 503)
 
 
 async def _database_state(runtime: Any) -> str:
     try:
-        async with runtime.engine.connect() as connection:
-            await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=2)
+        await asyncio.wait_for(_select_1(runtime), timeout=2)  # connecting included
         return "ok"
     except Exception as error:
         return f"unreachable: {type(error).__name__}"
+
+
+async def _select_1(runtime: Any) -> None:
+    async with runtime.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 async def _kafka_state(runtime: Any) -> str:

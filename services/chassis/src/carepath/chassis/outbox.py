@@ -3,7 +3,7 @@
 Every stored event starts unpublished. The relay takes the oldest ones in position order,
 publishes them, and marks them. An event that cannot be published at all (too large for the
 broker, a type no topic is registered for) is *parked*: set aside and reported, with the later
-events of its stream held behind it so that a stream's order on Kafka never has a hole, while
+events of its stream held behind it so that no later event of the stream overtakes it, while
 every other stream flows. Parked events are tried again when the service starts.
 
 Only one relay per database may publish, or two processes would interleave a stream's events:
@@ -111,6 +111,11 @@ class Outbox:
                     parked_at=datetime.now(UTC),
                 )
             )
+
+    async def count_parked(self) -> int:
+        """How many events are parked."""
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(ParkedEvent)) or 0)
 
     async def parked(self) -> list[ParkedEvent]:
         """The parked events, oldest first."""

@@ -20,9 +20,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 
-from carepath.chassis.faults import describe, is_transient
+from carepath.chassis.faults import describe
 from carepath.chassis.outbox import Outbox
 from carepath.chassis.store import EventStore, RecordedEvent
 from carepath.chassis.telemetry import continued_trace
@@ -31,6 +32,18 @@ from carepath.contracts import registry
 log = logging.getLogger(__name__)
 
 TopicResolver = Callable[[str], str]
+
+
+class Unpublishable(Exception):
+    """A stored event that cannot be made into a Kafka record (a type no topic is registered
+    for, metadata that does not make a CloudEvent)."""
+
+
+def cannot_be_published(error: BaseException) -> bool:
+    """True when the event itself is at fault: it can never be published as it is (it is parked).
+    Anything else (a broker away, a producer's state, an authorisation) is the relay's to wait
+    out, with backoff, not a reason to set events aside."""
+    return isinstance(error, Unpublishable | MessageSizeTooLargeError | RecordTooLargeError)
 
 
 def topic_from_registry(event_type: str) -> str:
@@ -59,6 +72,7 @@ class OutboxRelay:
         self.topic_of = topic_of
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self.publishing = False  # holds the publishing lease (a standby replica does not)
         self.published_total = 0
         self.parked_total = 0
         self.failures_in_a_row = 0
@@ -101,6 +115,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 async with self.outbox.publishing_lease(self.poll_seconds) as lease:
+                    self.publishing = True
                     while True:
                         await lease.confirm()
                         handled = await self.publish_pending()
@@ -113,6 +128,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                self.publishing = False
                 # Kafka or the database is away: the events stay in the store; try again later.
                 self.failures_in_a_row += 1
                 delay = self.backoff()
@@ -138,44 +154,56 @@ class OutboxRelay:
     async def _send(
         self, batch: list[RecordedEvent]
     ) -> tuple[list[RecordedEvent], int, Exception | None]:
-        """Send `batch`; returns the acknowledged events, how many were parked, and the outage
-        that stopped it (None: none)."""
-        held: set[str] = set()  # streams with a parked event: their later events wait behind it
+        """Send `batch`; returns the events to mark published, how many were parked, and the
+        outage that stopped it (None: none).
+
+        Of each stream, only the acknowledged events before its first failure are marked: a
+        later one that got through is sent again after the failed one, so that the stream's
+        order on the topic holds for whoever reads it from there on.
+        """
+        failed: set[str] = set()  # streams with an event parked or not sent: the rest wait
         parked = 0
         sent: list[tuple[RecordedEvent, Awaitable[Any]]] = []
         outage: Exception | None = None
         for recorded in batch:
-            if recorded.stream_id in held:
+            if recorded.stream_id in failed:
                 continue
             try:
                 sent.append((recorded, await self._publish(recorded)))
             except Exception as error:
-                if is_transient(error):
+                if not cannot_be_published(error):
                     outage = error
                     break
                 await self._park(recorded, error)
-                held.add(recorded.stream_id)
+                failed.add(recorded.stream_id)
                 parked += 1
         results = await asyncio.gather(*(ack for _, ack in sent), return_exceptions=True)
         acknowledged = []
         for (recorded, _), result in zip(sent, results, strict=True):
+            if recorded.stream_id in failed:
+                continue
             if not isinstance(result, BaseException):
                 acknowledged.append(recorded)
-            elif isinstance(result, Exception) and not is_transient(result):
+                continue
+            failed.add(recorded.stream_id)
+            if isinstance(result, Exception) and cannot_be_published(result):
                 await self._park(recorded, result)
-                held.add(recorded.stream_id)
                 parked += 1
             elif outage is None:
                 outage = result if isinstance(result, Exception) else RuntimeError(str(result))
         return acknowledged, parked, outage
 
     async def _publish(self, recorded: RecordedEvent) -> Awaitable[Any]:
-        cloud_event = recorded.to_cloud_event()
+        try:
+            cloud_event = recorded.to_cloud_event()
+            value, topic = cloud_event.to_json(), self.topic_of(recorded.event_type)
+        except Exception as error:
+            raise Unpublishable(f"cannot be put on the wire: {describe(error)}") from error
         # The producer span continues the trace of the request that caused the event.
         with continued_trace(cloud_event.traceparent):
             ack: Awaitable[Any] = await self.broker.publish(
-                cloud_event.to_json(),
-                topic=self.topic_of(recorded.event_type),
+                value,
+                topic=topic,
                 key=cloud_event.kafka_key(),
                 headers=cloud_event.kafka_headers(),
                 correlation_id=cloud_event.correlationid,

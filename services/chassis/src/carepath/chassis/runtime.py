@@ -211,8 +211,8 @@ class ServiceRuntime:
         """At shutdown, let the batch in flight be acknowledged and marked, and publish what is
         left, rather than cancel the relay between a publish and its mark."""
         self.relay.stop()
-        if not self.broker_connected.is_set():
-            return  # still connecting: nothing in flight
+        if not (self.broker_connected.is_set() and self.relay.publishing):
+            return  # still connecting, or standing by for the lease: nothing in flight
         with suppress(Exception):
             await asyncio.wait_for(asyncio.shield(relay), timeout_s)
 

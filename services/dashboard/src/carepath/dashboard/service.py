@@ -48,18 +48,21 @@ class BrokerFigures:
         self._what = what
         self._read = read
         self._fetched: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._one_at_a_time = asyncio.Lock()  # a busy page must not start a read per request
 
     async def get(self) -> list[dict[str, Any]]:
-        fetched_at, cached = self._fetched
-        if time.monotonic() - fetched_at < LAG_CACHE_SECONDS:
-            return cached
-        try:
-            figures = await asyncio.to_thread(self._read)
-        except Exception as error:
-            log.warning("%s unavailable (%s)", self._what, type(error).__name__)
-            return cached
-        self._fetched = (time.monotonic(), figures)
-        return figures
+        """The figures, read at most once per `LAG_CACHE_SECONDS` (a failed read included)."""
+        async with self._one_at_a_time:
+            fetched_at, cached = self._fetched
+            if time.monotonic() - fetched_at < LAG_CACHE_SECONDS:
+                return cached
+            try:
+                figures = await asyncio.to_thread(self._read)
+            except Exception as error:
+                log.warning("%s unavailable (%s)", self._what, type(error).__name__)
+                figures = cached
+            self._fetched = (time.monotonic(), figures)
+            return figures
 
 
 class Dashboard:
