@@ -121,9 +121,7 @@ class ClinicSystem:
             self.url("session"),
             self.url("integration"),
         )
-        # Retries a refused connection (a service restarting) with a growing wait, ~60 s in all.
-        transport = httpx.AsyncHTTPTransport(retries=7)
-        async with httpx.AsyncClient(timeout=30, transport=transport) as client:
+        async with httpx.AsyncClient(timeout=30, transport=RetryingTransport()) as client:
             clinic = Clinic(endpoints, client, Tokens(settings), deadline_s)
             return await treat_cohort(clinic, plan, 6, lambda _journey: None)
 
@@ -279,6 +277,30 @@ class ClinicSystem:
             journeys=len(journeys),
             interrupted=sum(1 for j in journeys if j.refusal is not None or j.surprises),
         )
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """What a browser and a person do while a service restarts: a refused connection is tried
+    again (httpx's own retries, with a growing wait, ~60 s in all), and so is a read whose answer
+    was lost (GET is safe to repeat). A command whose answer was lost is not repeated: whether it
+    was taken is for the caller to find out."""
+
+    def __init__(self, reads: int = 20) -> None:
+        self._inner = httpx.AsyncHTTPTransport(retries=7)
+        self._reads = reads
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(self._reads):
+            try:
+                return await self._inner.handle_async_request(request)
+            except httpx.TransportError:
+                if request.method != "GET" or attempt == self._reads - 1:
+                    raise
+                await asyncio.sleep(0.5)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def read_all(bootstrap: str, topics: list[str]) -> list[bytes]:
