@@ -17,6 +17,7 @@ from pydantic import AfterValidator, AwareDatetime, Field, field_validator
 
 from carepath.contracts.common import PatientId
 from carepath.contracts.events import DomainEvent, registry
+from carepath.contracts.privacy import FREE_TEXT
 
 PURPOSE_OF_USE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 """Code system of `PurposeOfUse.hl7_code` (FHIR `AuditEvent.purposeOfEvent`)."""
@@ -222,5 +223,8 @@ class AlertAcknowledged(AccessEvent):
         min_length=1, max_length=50, pattern=r"^[a-z][a-z_]*$", description="Their role."
     )
     note: str | None = Field(
-        default=None, max_length=2000, description="What was done about it (PHI)."
+        json_schema_extra=FREE_TEXT,
+        default=None,
+        max_length=2000,
+        description="What was done about it (PHI).",
     )

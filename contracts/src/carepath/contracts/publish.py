@@ -22,6 +22,7 @@ from pydantic.json_schema import models_json_schema
 from carepath.contracts import ALL_TOPICS, CloudEvent, DomainEvent, registry
 from carepath.contracts.compat import BreakingChange, breaking_changes
 from carepath.contracts.envelope import CONTENT_TYPE
+from carepath.contracts.privacy import mark_plain_properties
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[3]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -31,7 +32,7 @@ PARTITIONS = 6
 
 def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of one event type's `data`."""
-    schema = model.model_json_schema()
+    schema = mark_plain_properties(model.model_json_schema())
     return {
         "$schema": DIALECT,
         "$id": f"urn:carepath:event:{model.event_type()}",
@@ -74,6 +75,7 @@ def asyncapi_document() -> dict[str, Any]:
         [(model, "validation") for model in everything],
         ref_template="#/components/schemas/{model}",
     )
+    mark_plain_properties(definitions)
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

@@ -22,6 +22,7 @@ from carepath.contracts.eligibility.types import (
     ScreeningClosureReason,
 )
 from carepath.contracts.events import DomainEvent, registry
+from carepath.contracts.privacy import FREE_TEXT
 
 
 class EligibilityEvent(DomainEvent):
@@ -104,7 +105,7 @@ class EligibilityReviewed(EligibilityEvent):
 
     patient_id: PatientId
     decision: ReviewDecision = Field(description="The clinician's decision.")
-    rationale: ReviewRationale
+    rationale: ReviewRationale = Field(json_schema_extra=FREE_TEXT)
     automatic_outcome: EligibilityOutcome = Field(
         description="The automatic outcome the clinician reviewed."
     )

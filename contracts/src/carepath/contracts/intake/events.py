@@ -26,6 +26,7 @@ from carepath.contracts.intake.types import (
     SubstanceUse,
     SuicidalitySource,
 )
+from carepath.contracts.privacy import FREE_TEXT
 
 
 class IntakeEvent(DomainEvent):
@@ -123,7 +124,9 @@ class ConsentWithdrawn(IntakeEvent):
 
     patient_id: IntakePatientId
     withdrawn_at: AwareDatetime = Field(description="When consent was withdrawn.")
-    reason: str | None = Field(default=None, description="Reason given (PHI).")
+    reason: str | None = Field(
+        json_schema_extra=FREE_TEXT, default=None, description="Reason given (PHI)."
+    )
 
 
 @registry.register

@@ -19,6 +19,7 @@ from carepath.contracts.common import (
     ValueObject,
     measured,
 )
+from carepath.contracts.privacy import IDENTIFYING
 
 IntakePatientId = Annotated[PatientId, Field(description="Pseudonymous patient id.")]
 """`PatientId` with the shorter description that intake's events after `PatientReferred` were
@@ -39,17 +40,31 @@ class ReferralReason(StrEnum):
 class ReferralDetails(BaseModel):
     """What a referral says about the patient. Personal data (PHI): names, birth date, contact."""
 
-    given_name: str = Field(min_length=1, max_length=100, description="Given name (PHI).")
-    family_name: str = Field(min_length=1, max_length=100, description="Family name (PHI).")
+    given_name: str = Field(
+        min_length=1, max_length=100, description="Given name (PHI).", json_schema_extra=IDENTIFYING
+    )
+    family_name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Family name (PHI).",
+        json_schema_extra=IDENTIFYING,
+    )
     date_of_birth: date = Field(
-        description="Date of birth (PHI), ISO 8601 date, not in the future."
+        description="Date of birth (PHI), ISO 8601 date, not in the future.",
+        json_schema_extra=IDENTIFYING,
     )
     referral_reason: ReferralReason = Field(description="Why the patient was referred.")
     referrer: str = Field(
-        min_length=1, max_length=200, description="Referring clinician or organisation."
+        min_length=1,
+        max_length=200,
+        description="Referring clinician or organisation.",
+        json_schema_extra=IDENTIFYING,
     )
     contact: str | None = Field(
-        default=None, max_length=200, description="Phone or e-mail for the patient (PHI)."
+        default=None,
+        max_length=200,
+        description="Phone or e-mail for the patient (PHI).",
+        json_schema_extra=IDENTIFYING,
     )
 
     @field_validator("date_of_birth")

@@ -37,6 +37,7 @@ from carepath.contracts.integration.types import (
     check_item_scores,
     judge,
 )
+from carepath.contracts.privacy import FREE_TEXT
 
 
 class IntegrationEvent(DomainEvent):
@@ -110,8 +111,8 @@ class IntegrationSessionCompleted(IntegrationEvent):
     therapist: Therapist
     modality: TherapyModality = Field(description="Psychotherapy modality of the session.")
     practices_assigned: PracticesAssigned
-    themes: Themes
-    notes: SessionNotes = None
+    themes: Themes = Field(json_schema_extra=FREE_TEXT)
+    notes: SessionNotes = Field(default=None, json_schema_extra=FREE_TEXT)
 
 
 @registry.register
@@ -302,5 +303,8 @@ class CourseDiscontinued(IntegrationEvent):
     discontinued_at: ChartedTimeAsRecorded
     reason: DiscontinuationReason = Field(description="Why the course ended early.")
     details: str | None = Field(
-        default=None, max_length=4000, description="What led to the decision (PHI)."
+        json_schema_extra=FREE_TEXT,
+        default=None,
+        max_length=4000,
+        description="What led to the decision (PHI).",
     )

@@ -28,6 +28,7 @@ from carepath.contracts.common import (
 )
 from carepath.contracts.events import DomainEvent, registry
 from carepath.contracts.intake.types import SuicidalityFinding  # one flag, in three contexts
+from carepath.contracts.privacy import FREE_TEXT
 from carepath.contracts.session.types import (
     AlertDiastolicMmHg,
     AlertHeartRateBpm,
@@ -95,14 +96,23 @@ class PreparationSessionCompleted(SessionEvent):
         description="When the session was held (ISO 8601 with offset)."
     )
     intentions: list[Intention] = Field(
-        min_length=1, max_length=10, description="The patient's intentions or goals, 1-10 (PHI)."
+        json_schema_extra=FREE_TEXT,
+        min_length=1,
+        max_length=10,
+        description="The patient's intentions or goals, 1-10 (PHI).",
     )
     mindfulness_practice: str | None = Field(
-        default=None, min_length=1, max_length=500, description="Mindfulness practice agreed."
+        json_schema_extra=FREE_TEXT,
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Mindfulness practice agreed.",
     )
     modality: TherapyModality = Field(description="Psychotherapy modality of the session.")
     therapist_notes: ClinicalNotes | None = Field(
-        default=None, description="The therapist's free-text notes (PHI)."
+        json_schema_extra=FREE_TEXT,
+        default=None,
+        description="The therapist's free-text notes (PHI).",
     )
 
 
@@ -248,6 +258,7 @@ class DoseAdministered(SessionEvent):
     )
     within_policy_range: bool = Field(description="Whether the dose lay within the policy range.")
     override_rationale: Rationale | None = Field(
+        json_schema_extra=FREE_TEXT,
         default=None,
         description="Why a dose outside the policy range was given (PHI); required then.",
     )
@@ -335,9 +346,13 @@ class ObservationRecorded(SessionEvent):
         default_factory=list, description="Side effects seen; may be empty."
     )
     other_side_effect: str | None = Field(
-        default=None, description="What the `other` side effect was (PHI), when listed."
+        json_schema_extra=FREE_TEXT,
+        default=None,
+        description="What the `other` side effect was (PHI), when listed.",
     )
-    notes: str | None = Field(default=None, description="Free-text notes (PHI).")
+    notes: str | None = Field(
+        json_schema_extra=FREE_TEXT, default=None, description="Free-text notes (PHI)."
+    )
 
 
 @registry.register
@@ -347,7 +362,9 @@ class AdverseEventReported(SessionEvent):
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
     occurred_at: ChartedTimeAsRecorded = Field(description="When the adverse event began.")
-    description: str = Field(min_length=1, description="What happened (PHI).")
+    description: str = Field(
+        min_length=1, description="What happened (PHI).", json_schema_extra=FREE_TEXT
+    )
     severity: AdverseEventSeverity = Field(description="How severe the adverse event was.")
     serious: bool = Field(description="Whether it is a serious adverse event.")
 
@@ -428,7 +445,9 @@ class CourseSuspended(SessionEvent):
         description="Id of the event that caused it (consent withdrawal, adverse event report).",
     )
     rationale: Rationale | None = Field(
-        default=None, description="The clinician's rationale (PHI), when a clinician suspended it."
+        json_schema_extra=FREE_TEXT,
+        default=None,
+        description="The clinician's rationale (PHI), when a clinician suspended it.",
     )
 
 
@@ -438,7 +457,9 @@ class CourseResumed(SessionEvent):
 
     patient_id: PatientId
     course_id: UUID = Field(description="The resumed course.")
-    rationale: Rationale = Field(description="Why dosing may continue (PHI).")
+    rationale: Rationale = Field(
+        json_schema_extra=FREE_TEXT, description="Why dosing may continue (PHI)."
+    )
 
 
 @registry.register
@@ -461,7 +482,9 @@ class MaintenancePhaseStarted(SessionEvent):
     max_interval_days: Annotated[
         int, measured("days", "Policy: most time between maintenance doses", ge=1, le=180)
     ]
-    rationale: Rationale = Field(description="Why maintenance dosing is indicated (PHI).")
+    rationale: Rationale = Field(
+        json_schema_extra=FREE_TEXT, description="Why maintenance dosing is indicated (PHI)."
+    )
     policy_version: PolicyVersion
 
 
@@ -476,7 +499,9 @@ class BoosterSessionAdded(SessionEvent):
     added_at: ChartedTimeAsRecorded = Field(description="When the clinician added it.")
     boosters: int = Field(ge=1, le=12, description="Boosters in the course, this one included.")
     max_boosters: int = Field(ge=1, le=12, description="Policy: most boosters in a course.")
-    rationale: Rationale = Field(description="Why a booster is indicated (PHI).")
+    rationale: Rationale = Field(
+        json_schema_extra=FREE_TEXT, description="Why a booster is indicated (PHI)."
+    )
     policy_version: PolicyVersion
 
 

@@ -49,12 +49,16 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
     if make_url(target).get_backend_name() != "sqlite":
         return create_async_engine(
-            target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            target,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            hide_parameters=True,  # an error's text never quotes the values (patient data)
         )
     database = make_url(target).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(target, connect_args={"timeout": 30})
+    engine = create_async_engine(target, connect_args={"timeout": 30}, hide_parameters=True)
     _serialise_sqlite_writers(engine)
     return engine
 
