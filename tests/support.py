@@ -1,13 +1,14 @@
 """Helpers for tests that cross a process boundary: ports, waiting on conditions, Kafka reads."""
 
 import asyncio
+import inspect
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -55,13 +56,19 @@ def wait_until(
 
 
 async def eventually(
-    check: Callable[[], T | None], *, within: float, what: str, every: float = 0.05
+    check: Callable[[], T | Awaitable[T | None] | None],
+    *,
+    within: float,
+    what: str,
+    every: float = 0.05,
 ) -> T:
-    """`wait_until` for async tests: polls without blocking the event loop (which runs the
-    consumers and heartbeats under test)."""
+    """`wait_until` for async tests: polls `check` (a plain or an async function) without
+    blocking the event loop (which runs the consumers and heartbeats under test)."""
     deadline = time.monotonic() + within
     while True:
         result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() >= deadline:

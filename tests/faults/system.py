@@ -34,7 +34,7 @@ from carepath.seed.calls import Tokens
 from carepath.seed.clinic import Clinic, Endpoints, treat_cohort
 from carepath.seed.cohort import plan_cohort
 from carepath.seed.journey import Journey
-from support import JWT_SECRET, ROOT, ServiceProcess
+from support import JWT_SECRET, ROOT, ServiceProcess, eventually
 
 SERVICES = ("intake", "eligibility", "session", "integration", "dashboard", "audit")
 CONSUMERS = tuple(SUBSCRIPTIONS)
@@ -169,16 +169,15 @@ class ClinicSystem:
     async def settle(self, within: float) -> float:
         """Wait until every outbox and consumer group is drained; returns how long it took."""
         started, in_a_row = time.monotonic(), 0
-        # Two samples in a row: a reaction committed between reading the outboxes and the lag
-        # would make one sample look settled.
-        while (in_a_row := in_a_row + 1 if await asyncio.to_thread(self.caught_up) else 0) < 2:
-            if time.monotonic() - started > within:
-                raise AssertionError(
-                    f"not caught up after {within:.0f} s: "
-                    f"lag {await asyncio.to_thread(self.lag)}, "
-                    f"outboxes {await asyncio.to_thread(self.outbox_backlog)}"
-                )
-            await asyncio.sleep(0.5)
+
+        async def settled_twice() -> bool:
+            # Two samples in a row: a reaction committed between reading the outboxes and the
+            # lag would make one sample look settled.
+            nonlocal in_a_row
+            in_a_row = in_a_row + 1 if await asyncio.to_thread(self.caught_up) else 0
+            return in_a_row >= 2
+
+        await eventually(settled_twice, within=within, what="every lag and outbox at 0", every=0.5)
         return time.monotonic() - started
 
     def stored_event_ids(self) -> set[str]:
@@ -285,18 +284,18 @@ class RetryingTransport(httpx.AsyncBaseTransport):
     was lost (GET is safe to repeat). A command whose answer was lost is not repeated: whether it
     was taken is for the caller to find out."""
 
-    def __init__(self, reads: int = 20) -> None:
+    def __init__(self, reads: int = 3) -> None:
         self._inner = httpx.AsyncHTTPTransport(retries=7)
         self._reads = reads
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # Each try's connection attempts already wait and retry while the service is down.
         for attempt in range(self._reads):
             try:
                 return await self._inner.handle_async_request(request)
             except httpx.TransportError:
                 if request.method != "GET" or attempt == self._reads - 1:
                     raise
-                await asyncio.sleep(0.5)
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:

@@ -74,16 +74,20 @@ async def test_a_broker_down_for_20_s_mid_load_keeps_commands_succeeding(
     )
     fault_broker.kill()
     outage_ends = time.monotonic() + 20
-    answers = []
+    answers, reads = [], []
     async with httpx.AsyncClient(timeout=10) as client:
-        while time.monotonic() < outage_ends:  # the outage itself: commands during it
+        coordinator = token(Role.INTAKE_COORDINATOR, "outage-coordinator")
+        while time.monotonic() < outage_ends:  # the outage itself: a coordinator at work
             referral = await client.post(
-                f"{clinic.url('intake')}/patients",
-                json=REFERRAL,
-                headers=token(Role.INTAKE_COORDINATOR, "outage-coordinator"),
+                f"{clinic.url('intake')}/patients", json=REFERRAL, headers=coordinator
             )
             answers.append(referral.status_code)
-            await asyncio.sleep(1)
+            if referral.status_code == 201:  # and reads back what was charted
+                patient = referral.json()["patient_id"]
+                record = await client.get(
+                    f"{clinic.url('intake')}/patients/{patient}", headers=coordinator
+                )
+                reads.append(record.status_code)
         ready = await client.get(f"{clinic.url('session')}/readyz")
         health = (await client.get(f"{clinic.url('session')}/healthz")).json()
     await asyncio.to_thread(fault_broker.start)
@@ -93,6 +97,7 @@ async def test_a_broker_down_for_20_s_mid_load_keeps_commands_succeeding(
     journeys = await cohort
     await clinic.settle(within=SETTLE_WITHIN_S)  # and what the cohort did after
     assert answers and set(answers) == {201}, answers  # charting went on while Kafka was away
+    assert set(reads) == {200}, reads  # and the records read back
     result = await asyncio.to_thread(
         clinic.verdict, "kill -9 the broker for 20 s mid-load", recovery, journeys
     )

@@ -56,18 +56,22 @@ def outbox(store: EventStore) -> Outbox:
     return Outbox(store.engine)
 
 
+def referral(patient: object) -> PatientReferred:
+    return PatientReferred(
+        patient_id=patient,  # type: ignore[arg-type]
+        given_name="A",
+        family_name="B",
+        date_of_birth=date(1990, 1, 1),
+        referral_reason="anxiety",
+        referrer="R",
+    )
+
+
 async def refer(store: EventStore, count: int) -> list[str]:
     ids = []
     for _ in range(count):
         patient = uuid4()
-        event = PatientReferred(
-            patient_id=patient,
-            given_name="A",
-            family_name="B",
-            date_of_birth=date(1990, 1, 1),
-            referral_reason="anxiety",
-            referrer="R",
-        )
+        event = referral(patient)
         await store.append(f"intake-{patient}", 0, [event], subject=str(patient), metadata=METADATA)
         ids.append(str(patient))
     return ids
@@ -104,15 +108,7 @@ async def test_an_event_that_cannot_be_published_is_parked_and_the_other_streams
     store: EventStore,
 ) -> None:
     first, stuck, last = await refer(store, 3)
-    later = PatientReferred(
-        patient_id=stuck,
-        given_name="A",
-        family_name="B",
-        date_of_birth=date(1990, 1, 1),
-        referral_reason="anxiety",
-        referrer="R",
-    )
-    await store.append(f"intake-{stuck}", 1, [later], subject=stuck, metadata=METADATA)
+    await store.append(f"intake-{stuck}", 1, [referral(stuck)], subject=stuck, metadata=METADATA)
     broker = FakeBroker(refuse=stuck.encode())
     relay = OutboxRelay(store, broker, batch_size=2)  # type: ignore[arg-type]
 
@@ -174,15 +170,9 @@ async def test_a_later_event_of_a_stream_is_not_marked_when_an_earlier_one_faile
     store: EventStore,
 ) -> None:
     [patient] = await refer(store, 1)
-    later = PatientReferred(
-        patient_id=patient,
-        given_name="A",
-        family_name="B",
-        date_of_birth=date(1990, 1, 1),
-        referral_reason="anxiety",
-        referrer="R",
+    await store.append(
+        f"intake-{patient}", 1, [referral(patient)], subject=patient, metadata=METADATA
     )
-    await store.append(f"intake-{patient}", 1, [later], subject=patient, metadata=METADATA)
 
     with pytest.raises(ConnectionError):  # the first is not acknowledged, the second is
         await OutboxRelay(store, FakeBroker(fail_on=1)).publish_pending()  # type: ignore[arg-type]

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -284,10 +283,9 @@ async def test_a_replayed_dead_letter_is_applied_by_its_consumer_after_the_fix(
         )
         # (the topic may hold other tests' poison: this consumer dead-letters that too)
         await eventually(lambda: tries >= retry.attempts, within=60, what="the failing tries")
-        deadline = time.monotonic() + 30
-        while not await consumer.dead_letters.unresolved([key]):
-            assert time.monotonic() < deadline, "the event was not dead-lettered"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: consumer.dead_letters.unresolved([key]), within=30, what="its dead letter"
+        )
         tries_before_the_fix = tries
         dead_lettered = consumer.dead_lettered_total
 
@@ -295,10 +293,11 @@ async def test_a_replayed_dead_letter_is_applied_by_its_consumer_after_the_fix(
         done = await asyncio.to_thread(dlq, kafka_bootstrap, "replay", name, "--skip-unreadable")
         assert done.returncode == 0 and f"{name}: 1 replayed" in done.stdout, done.stderr
         await eventually(lambda: applied, within=60, what="the replayed event to be applied")
-        deadline = time.monotonic() + 30
-        while await consumer.dead_letters.unresolved([key]):  # resolved once applied
-            assert time.monotonic() < deadline, "the dead letter was not resolved"
-            await asyncio.sleep(0.05)
+
+        async def resolved() -> bool:  # once applied
+            return not await consumer.dead_letters.unresolved([key])
+
+        await eventually(resolved, within=30, what="the dead letter to be resolved")
 
         again = await asyncio.to_thread(dlq, kafka_bootstrap, "replay", name, "--skip-unreadable")
         assert f"{name}: 0 replayed" in again.stdout
