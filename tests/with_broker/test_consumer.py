@@ -106,8 +106,9 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
 
         # (other tests' poison on the topic is dead-lettered too, under other keys)
         ours = {b"poison-1", b"poison-2"}
-        dead = read_records(
-            kafka_bootstrap, dlq_start, until=lambda rs: {r.key for r in rs} >= ours
+        # in a thread: a blocking read here would stall the event loop the consumer runs on
+        dead = await asyncio.to_thread(
+            read_records, kafka_bootstrap, dlq_start, until=lambda rs: {r.key for r in rs} >= ours
         )
         by_key = {r.key: {k: v.decode() for k, v in r.headers} for r in dead if r.key in ours}
         assert set(by_key) == ours
