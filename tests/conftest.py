@@ -100,9 +100,13 @@ KEYS_DIR = TEST_VAR / "keys"  # every service under test publishes its public ke
 
 
 def _service(
-    name: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    name: str,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    key_service_url: str | None = None,
 ) -> ServiceProcess:
     work = tmp_path_factory.mktemp(name)
+    keys = {"CAREPATH_KEY_SERVICE_URL": key_service_url} if key_service_url else {}
     return ServiceProcess(
         name,
         f"carepath.{name}.app:create_app",
@@ -112,6 +116,7 @@ def _service(
             "CAREPATH_VAR_DIR": str(work),
             "CAREPATH_JWT_SECRET": JWT_SECRET,
             "CAREPATH_KEYS_DIR": str(KEYS_DIR),
+            **keys,
         },
         work,
     )
@@ -122,9 +127,13 @@ def _service_fixture(name: str, what: str) -> Any:
 
     @pytest.fixture(scope="session", name=f"{name}_service")
     def running(
-        kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+        kafka_bootstrap: str,
+        tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest,
     ) -> Iterator[ServiceProcess]:
-        service = _service(name, kafka_bootstrap, tmp_path_factory).start()
+        # Every other service asks intake (the key service) for patients' data keys.
+        key_service = None if name == "intake" else request.getfixturevalue("intake_service").url
+        service = _service(name, kafka_bootstrap, tmp_path_factory, key_service).start()
         yield service
         service.stop()
 

@@ -14,12 +14,15 @@ E = TypeVar("E", bound=DomainEvent)
 CONSISTENT_FIELDS: dict[str, dict[str, Any]] = {
     # v1 carried blood pressure as free text; the upcaster needs a reading v2 accepts
     "carepath.session.VitalsRecorded.v1": {"blood_pressure": "128/82"},
-    "carepath.session.DoseAdministered.v1": {
-        "policy_min_mg_per_kg": 0.1,
-        "policy_max_mg_per_kg": 0.75,
-        "policy_min_mg": None,
-        "policy_max_mg": None,
-        "within_policy_range": True,
+    **{
+        f"carepath.session.DoseAdministered.{version}": {
+            "policy_min_mg_per_kg": 0.1,
+            "policy_max_mg_per_kg": 0.75,
+            "policy_min_mg": None,
+            "policy_max_mg": None,
+            "within_policy_range": True,
+        }
+        for version in ("v1", "v2")  # v2: the same fields, the rationale sealed
     },
     "carepath.eligibility.EligibilityDetermined.v1": {
         "outcome": "ineligible",

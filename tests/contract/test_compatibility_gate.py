@@ -10,24 +10,24 @@ import pytest
 from pydantic import Field, create_model
 from typer.testing import CliRunner
 
-from carepath.contracts import PatientReferred
 from carepath.contracts.compat import breaking_changes
-from carepath.contracts.intake import IntakeEvent
+from carepath.contracts.intake import IntakeEvent, PatientReferredV1
 from carepath.contracts.publish import app, current_schemas, event_schema
 
 TYPE = "carepath.intake.PatientReferred.v1"
-PUBLISHED = event_schema(PatientReferred)
+PUBLISHED = event_schema(PatientReferredV1)  # the clear form: field types to edit
 
 
 def edited(**fields: Any) -> dict[str, Any]:
-    """The schema of PatientReferred with some fields replaced (None: removed)."""
+    """The schema of PatientReferred v1 with some fields replaced (None: removed)."""
     kept: dict[str, Any] = {
         name: (info.annotation, info)
-        for name, info in PatientReferred.model_fields.items()
+        for name, info in PatientReferredV1.model_fields.items()
         if name not in fields
     }
     kept.update({name: spec for name, spec in fields.items() if spec is not None})
     model = create_model("PatientReferred", __base__=IntakeEvent, **kept)
+    model.sealed = False
     return event_schema(model)
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 import yaml
 
 from carepath.contracts import registry
-from carepath.contracts.privacy import DATA_CLASS_KEYWORD, DataClass, protected_fields
+from carepath.contracts.privacy import (
+    DATA_CLASS_KEYWORD,
+    SEALED_KEYWORD,
+    DataClass,
+    protected_fields,
+)
 from carepath.contracts.publish import CONTRACTS_DIR
 
 ID, F = "identifying", "free_text"
@@ -16,8 +21,11 @@ ID, F = "identifying", "free_text"
 # added here on purpose, and a field that leaves this list is a decision someone reviewed.
 PROTECTED = {
     "carepath.access.AlertAcknowledged.v1": {"note": F},
+    "carepath.access.AlertAcknowledged.v2": {"note": F},
     "carepath.eligibility.EligibilityReviewed.v1": {"rationale": F},
+    "carepath.eligibility.EligibilityReviewed.v2": {"rationale": F},
     "carepath.intake.ConsentWithdrawn.v1": {"reason": F},
+    "carepath.intake.ConsentWithdrawn.v2": {"reason": F},
     "carepath.intake.PatientReferred.v1": {
         "given_name": ID,
         "family_name": ID,
@@ -25,16 +33,37 @@ PROTECTED = {
         "referrer": ID,
         "contact": ID,
     },
+    "carepath.intake.PatientReferred.v2": {
+        "given_name": ID,
+        "family_name": ID,
+        "date_of_birth": ID,
+        "referrer": ID,
+        "contact": ID,
+    },
     "carepath.integration.CourseDiscontinued.v1": {"details": F},
+    "carepath.integration.CourseDiscontinued.v2": {"details": F},
     "carepath.integration.IntegrationSessionCompleted.v1": {"themes": F, "notes": F},
+    "carepath.integration.IntegrationSessionCompleted.v2": {"themes": F, "notes": F},
     "carepath.session.AdverseEventReported.v1": {"description": F},
+    "carepath.session.AdverseEventReported.v2": {"description": F},
     "carepath.session.BoosterSessionAdded.v1": {"rationale": F},
+    "carepath.session.BoosterSessionAdded.v2": {"rationale": F},
     "carepath.session.CourseResumed.v1": {"rationale": F},
+    "carepath.session.CourseResumed.v2": {"rationale": F},
     "carepath.session.CourseSuspended.v1": {"rationale": F},
+    "carepath.session.CourseSuspended.v2": {"rationale": F},
     "carepath.session.DoseAdministered.v1": {"override_rationale": F},
+    "carepath.session.DoseAdministered.v2": {"override_rationale": F},
     "carepath.session.MaintenancePhaseStarted.v1": {"rationale": F},
+    "carepath.session.MaintenancePhaseStarted.v2": {"rationale": F},
     "carepath.session.ObservationRecorded.v1": {"other_side_effect": F, "notes": F},
+    "carepath.session.ObservationRecorded.v2": {"other_side_effect": F, "notes": F},
     "carepath.session.PreparationSessionCompleted.v1": {
+        "intentions": F,
+        "mindfulness_practice": F,
+        "therapist_notes": F,
+    },
+    "carepath.session.PreparationSessionCompleted.v2": {
         "intentions": F,
         "mindfulness_practice": F,
         "therapist_notes": F,
@@ -49,6 +78,16 @@ def test_the_identifying_and_free_text_fields_are_the_reviewed_inventory() -> No
         if protected_fields(model)
     }
     assert found == PROTECTED
+
+
+def test_from_version_2_every_protected_field_is_published_sealed() -> None:
+    for model in registry.models():
+        properties = json.loads(
+            (CONTRACTS_DIR / "schemas" / f"{model.event_type()}.json").read_text()
+        )["properties"]
+        for name in protected_fields(model):
+            sealed = properties[name].get(SEALED_KEYWORD) == "enc:v1"
+            assert sealed is (model.version >= 2), f"{model.event_type()}: {name}"
 
 
 def test_every_property_of_every_published_schema_states_its_data_class() -> None:

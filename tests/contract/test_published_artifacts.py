@@ -11,7 +11,10 @@ import jsonschema
 import pytest
 from samples import sample_event
 
+from carepath.chassis.field_crypto import new_data_key
+from carepath.chassis.sealing import seal, unseal
 from carepath.contracts import CloudEvent, registry
+from carepath.contracts.privacy import is_sealed, is_sealed_value, protected_fields
 from carepath.contracts.publish import (
     CONTRACTS_DIR,
     compatibility_breaks,
@@ -50,7 +53,9 @@ def test_a_sample_of_every_event_type_validates_and_round_trips_through_the_enve
 ) -> None:
     model = registry.model_for(event_type)
     event = sample_event(model)
-    data: dict[str, Any] = event.model_dump(mode="json")
+    event_id, key = uuid4(), new_data_key()
+    clear: dict[str, Any] = event.model_dump(mode="json")
+    data = seal(clear, event_type, event_id, key)  # as stored and sent: protected fields sealed
     schema = json.loads((CONTRACTS_DIR / "schemas" / f"{event_type}.json").read_text())
 
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
@@ -59,7 +64,7 @@ def test_a_sample_of_every_event_type_validates_and_round_trips_through_the_enve
 
     patient = str(uuid4())
     envelope = CloudEvent(
-        id=uuid4(),
+        id=event_id,
         source=f"/carepath/{model.context}",
         type=event_type,
         time="2026-11-25T10:00:00Z",
@@ -72,10 +77,13 @@ def test_a_sample_of_every_event_type_validates_and_round_trips_through_the_enve
     )
     received = CloudEvent.from_json(envelope.to_json())
     assert received == envelope
-    assert model.model_validate(received.data) == event
+    assert model.model_validate(unseal(received.data, event_type, received.id, key)) == event
     assert type(registry.parse(received.type, received.data)).event_type() == registry.latest(
         event_type
     )
+    if is_sealed(model):  # nothing protected in clear on the wire
+        for name in protected_fields(model):
+            assert clear[name] is None or is_sealed_value(received.data[name]), name
 
 
 def test_the_asyncapi_document_passes_the_official_parser() -> None:

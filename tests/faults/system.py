@@ -78,7 +78,9 @@ class ClinicSystem:
         self.databases = {name: f"sqlite:///{work / name / f'{name}.db'}" for name in SERVICES}
         self.databases.update(databases or {})
         self.keys_dir = keys_dir or work / "keys"
-        self.processes = {name: self.process(name) for name in SERVICES}
+        self.processes: dict[str, ServiceProcess] = {}
+        for name in SERVICES:  # intake first: the others are told its address
+            self.processes[name] = self.process(name)
 
     def process(self, name: str, suffix: str = "") -> ServiceProcess:
         """A process of service `name` (another replica with a `suffix`), not yet started."""
@@ -93,9 +95,16 @@ class ClinicSystem:
                 "CAREPATH_VAR_DIR": str(folder),
                 "CAREPATH_JWT_SECRET": JWT_SECRET,
                 "CAREPATH_KEYS_DIR": str(self.keys_dir),
+                **self.key_service(name),
             },
             folder,
         )
+
+    def key_service(self, name: str) -> dict[str, str]:
+        """Every service but intake asks intake (the key service) for patients' data keys."""
+        if name == "intake":
+            return {}
+        return {"CAREPATH_KEY_SERVICE_URL": self.processes["intake"].url}
 
     def start(self) -> "ClinicSystem":
         for process in self.processes.values():

@@ -21,7 +21,10 @@ from carepath.contracts.session import (
 DAYS_AGO = intake.NOW - timedelta(days=12)
 
 
-CHARTED_OCCURRED_AT_FROM_V1 = {"carepath.session.AdverseEventReported.v1"}
+CHARTED_OCCURRED_AT_FROM_V1 = {
+    "carepath.session.AdverseEventReported.v1",
+    "carepath.session.AdverseEventReported.v2",
+}
 
 
 def test_every_event_type_publishes_occurred_at_optional_for_older_payloads() -> None:

@@ -46,6 +46,7 @@ def settings(kind: type[ServiceSettings], name: str, folder: Path) -> Any:
             "var_dir": folder,
             "keys_dir": folder / "keys",
             "jwt_secret": SECRET,
+            "owns_key_store": True,  # one service alone: it keeps the patients' keys itself
         }
     )
 

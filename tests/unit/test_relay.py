@@ -12,6 +12,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.outbox import Outbox
+from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import PatientReferred
@@ -48,7 +49,7 @@ class FakeBroker:
 async def store(tmp_path: Path) -> AsyncIterator[EventStore]:
     engine = create_engine(f"sqlite:///{tmp_path / 'events.db'}")
     await create_tables(engine)
-    yield EventStore(engine)
+    yield EventStore(engine, keys=PatientKeys(engine, KeyEncryptionKey("test", bytes(32))))
     await engine.dispose()
 
 
@@ -87,9 +88,7 @@ async def test_events_go_to_their_topic_in_position_order_keyed_by_patient(
 
     assert [key.decode() for _, key, _ in broker.sent] == patients
     assert {topic for topic, _, _ in broker.sent} == {"carepath.intake.events"}
-    assert all(
-        headers["ce_type"] == "carepath.intake.PatientReferred.v1" for _, _, headers in broker.sent
-    )
+    assert all(headers["ce_type"] == PatientReferred.event_type() for _, _, headers in broker.sent)
     assert await outbox(store).count_unpublished() == 0
 
 

@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, Field, field_validator
 
 from carepath.contracts.common import PatientId
-from carepath.contracts.events import DomainEvent, registry
+from carepath.contracts.events import DomainEvent, registry, sealed_successor
 from carepath.contracts.privacy import FREE_TEXT
 
 PURPOSE_OF_USE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -67,6 +67,7 @@ class DataCategory(StrEnum):
     INTEGRATION_NOTES = "integration_notes"
     OUTCOMES = "outcomes"
     AUDIT_TRAIL = "audit_trail"
+    DATA_KEY = "data_key"  # the patient's data key, which opens their sealed fields
 
 
 class PurposeOfUse(StrEnum):
@@ -208,6 +209,8 @@ class RecordAccessed(AccessEvent):
 class AlertAcknowledged(AccessEvent):
     """A clinician acknowledged a safety alert on the dashboard: who, when, and which alert."""
 
+    version = 2  # v2: its note sealed with the patient's data key
+
     clinical_time_field = "acknowledged_at"
 
     patient_id: PatientId
@@ -228,3 +231,7 @@ class AlertAcknowledged(AccessEvent):
         max_length=2000,
         description="What was done about it (PHI).",
     )
+
+
+AlertAcknowledgedV1 = sealed_successor(AlertAcknowledged, __name__)
+"""Version 1 of `AlertAcknowledged` (superseded): its note in clear. Read as v2."""

@@ -6,6 +6,7 @@ beside the old one with an upcaster from the old. Readers always get the newest 
 `registry.parse` upcasts a stored older payload step by step.
 """
 
+import types
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -13,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carepath.contracts.envelope import CloudEvent
+from carepath.contracts.privacy import PROTECTED, is_sealed, masked, stored_form
 from carepath.contracts.topics import Topic, topic_for_context
 
 TYPE_PREFIX = "carepath"
@@ -37,6 +39,9 @@ class DomainEvent(BaseModel):
 
     context: ClassVar[str]
     version: ClassVar[int] = 1
+    sealed: ClassVar[bool] = True
+    """Its identifying and free-text fields travel encrypted (`privacy.stored_form`); False
+    only on a version from before sealing, which carried them in clear."""
     event_name: ClassVar[str | None] = None
     clinical_time_field: ClassVar[str | None] = None
 
@@ -115,8 +120,20 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventType(f"unknown event type {event_type!r}") from None
 
-    def parse(self, event_type: str, data: dict[str, Any]) -> DomainEvent:
-        """Validate a payload against the model of its type and upcast it to the newest version."""
+    def parse(self, event_type: str, data: dict[str, Any], *, mask: str = PROTECTED) -> DomainEvent:
+        """Validate a payload as stored and sent, and upcast it to the newest version.
+
+        The sealed fields of a sealed type are checked for form and read as `mask` (no key is
+        needed, and none is used: `parse_opened` reads a payload whose fields were decrypted).
+        """
+        model = self.model_for(event_type)
+        if is_sealed(model):
+            return masked(model, stored_form(model).model_validate(data), mask)
+        return self.parse_opened(event_type, data)
+
+    def parse_opened(self, event_type: str, data: dict[str, Any]) -> DomainEvent:
+        """Validate a payload with its protected fields in clear (decrypted, or from a version
+        before sealing) against the model of its type, and upcast it to the newest version."""
         event = self.model_for(event_type).model_validate(data)
         while (upcast := self._upcasters.get(event.event_type())) is not None:
             newer = self.model_for(_next_version(event.event_type()))
@@ -145,6 +162,31 @@ class EventRegistry:
                 raise ValueError(f"{event_type} is superseded by {newer} but has no upcaster")
             if event_type in self._upcasters and newer not in self._models:
                 raise ValueError(f"{event_type} upcasts to {newer}, which is not registered")
+
+
+def _same_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload
+
+
+def sealed_successor(model: E, module: str) -> E:
+    """Make `model` (now `version = N`) the sealed successor of its version N-1, which carried
+    the same fields in clear: registers version N-1 as `<Name>V<N-1>` (defined in `module`, the
+    context's `versions`) with an upcaster that keeps the payload; returns that old model."""
+    old_version = model.version - 1
+    namespace = {
+        "__doc__": f"Version {old_version} of `{model.name()}` (superseded): the same fields, "
+        f"its identifying and free-text ones in clear. Read as v{model.version}.",
+        "__module__": module,
+        "version": old_version,
+        "event_name": model.name(),
+        "sealed": False,
+    }
+    old = types.new_class(
+        f"{model.name()}V{old_version}", (model,), exec_body=lambda ns: ns.update(namespace)
+    )
+    registry.register(old)
+    registry.upcaster(old)(_same_payload)
+    return old  # type: ignore[return-value]
 
 
 def _next_version(event_type: str) -> str:

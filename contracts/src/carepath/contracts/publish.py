@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from carepath.contracts import ALL_TOPICS, CloudEvent, DomainEvent, registry
 from carepath.contracts.compat import BreakingChange, breaking_changes
 from carepath.contracts.envelope import CONTENT_TYPE
-from carepath.contracts.privacy import mark_plain_properties
+from carepath.contracts.privacy import mark_plain_properties, stored_form
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[3]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -32,7 +32,7 @@ PARTITIONS = 6
 
 def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of one event type's `data`."""
-    schema = mark_plain_properties(model.model_json_schema())
+    schema = mark_plain_properties(stored_form(model).model_json_schema())
     return {
         "$schema": DIALECT,
         "$id": f"urn:carepath:event:{model.event_type()}",
@@ -72,7 +72,7 @@ def asyncapi_document() -> dict[str, Any]:
     models = registry.models()
     everything: list[type[BaseModel]] = [*models, CloudEvent]
     refs, definitions = models_json_schema(
-        [(model, "validation") for model in everything],
+        [(stored_form(model), "validation") for model in everything],
         ref_template="#/components/schemas/{model}",
     )
     mark_plain_properties(definitions)
@@ -112,7 +112,7 @@ def asyncapi_document() -> dict[str, Any]:
             ],
         }
         for model in of_topic:
-            messages[model.event_type()] = _message(model, refs[(model, "validation")])
+            messages[model.event_type()] = _message(model, refs[(stored_form(model), "validation")])
     return {
         "asyncapi": "3.0.0",
         "info": {

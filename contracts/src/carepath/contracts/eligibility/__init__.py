@@ -26,6 +26,9 @@ from carepath.contracts.eligibility.types import (
     RuleKind,
     ScreeningClosureReason,
 )
+from carepath.contracts.eligibility.versions import (
+    EligibilityReviewedV1,
+)
 
 __all__ = [
     "DottedPath",
@@ -33,6 +36,7 @@ __all__ = [
     "EligibilityEvent",
     "EligibilityOutcome",
     "EligibilityReviewed",
+    "EligibilityReviewedV1",
     "Evidence",
     "EvidenceValue",
     "Indication",

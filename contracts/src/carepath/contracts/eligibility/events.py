@@ -103,6 +103,8 @@ class EligibilityDetermined(EligibilityEvent):
 class EligibilityReviewed(EligibilityEvent):
     """A clinician approved or declined the patient; the automatic determination stands as is."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     patient_id: PatientId
     decision: ReviewDecision = Field(description="The clinician's decision.")
     rationale: ReviewRationale = Field(json_schema_extra=FREE_TEXT)

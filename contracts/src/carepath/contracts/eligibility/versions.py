@@ -1,7 +1,16 @@
 """Superseded versions of the eligibility context's events, each with the upcaster to the next.
 
-None yet: every eligibility event is at its first version. When one needs a breaking change, its
+When an event needs a breaking change, its
 model moves here as `<Event>V1` (with `event_name`) beside its upcaster, and the new model takes
 its place in `events` with `version = 2`; `carepath.contracts.session.versions` is the worked
 example.
 """
+
+from carepath.contracts.eligibility.events import (
+    EligibilityReviewed,
+)
+from carepath.contracts.events import sealed_successor
+
+# Version 2 of these seals their identifying and free-text fields with the patient's data key;
+# version 1 carried them in clear and is read as version 2 (the payload unchanged).
+EligibilityReviewedV1 = sealed_successor(EligibilityReviewed, __name__)

@@ -7,6 +7,7 @@ all re-exported here: import from the package, not from its modules.
 
 from carepath.contracts.intake import commands, events, types, versions
 from carepath.contracts.intake.commands import (
+    ErasePatientData,
     GiveConsent,
     RecordAssessment,
     ReferPatient,
@@ -18,6 +19,7 @@ from carepath.contracts.intake.events import (
     AssessmentScored,
     ConsentGiven,
     ConsentWithdrawn,
+    ErasureRecorded,
     IntakeCompleted,
     IntakeEvent,
     IntakeFormSubmitted,
@@ -30,6 +32,7 @@ from carepath.contracts.intake.types import (
     EARLIEST_DATE_OF_BIRTH,
     AntidepressantTrial,
     CssrsAnswers,
+    ErasureGround,
     HepaticImpairment,
     IntakeFormFields,
     IntakePatientId,
@@ -38,10 +41,15 @@ from carepath.contracts.intake.types import (
     Pcl5Clusters,
     ReferralDetails,
     ReferralReason,
+    RequestReference,
     SubstanceUse,
     SuicidalityFinding,
     SuicidalitySource,
     TrialResponse,
+)
+from carepath.contracts.intake.versions import (
+    ConsentWithdrawnV1,
+    PatientReferredV1,
 )
 
 __all__ = [
@@ -51,7 +59,11 @@ __all__ = [
     "AssessmentScored",
     "ConsentGiven",
     "ConsentWithdrawn",
+    "ConsentWithdrawnV1",
     "CssrsAnswers",
+    "ErasePatientData",
+    "ErasureGround",
+    "ErasureRecorded",
     "GiveConsent",
     "HepaticImpairment",
     "IntakeCompleted",
@@ -62,12 +74,14 @@ __all__ = [
     "MedicalHistory",
     "Medication",
     "PatientReferred",
+    "PatientReferredV1",
     "Pcl5Clusters",
     "RecordAssessment",
     "ReferPatient",
     "Referral",
     "ReferralDetails",
     "ReferralReason",
+    "RequestReference",
     "SubmitIntakeForm",
     "SubstanceUse",
     "SuicidalityFinding",

@@ -13,7 +13,13 @@ from carepath.contracts.common import (
     Instrument,
     PatientId,
 )
-from carepath.contracts.intake.types import CSSRS_QUESTIONS, IntakeFormFields, ReferralDetails
+from carepath.contracts.intake.types import (
+    CSSRS_QUESTIONS,
+    ErasureGround,
+    IntakeFormFields,
+    ReferralDetails,
+    RequestReference,
+)
 
 
 class Referral(ReferralDetails, ContractModel):
@@ -120,3 +126,11 @@ class WithdrawConsent(ContractModel):
     reason: str | None = Field(
         default=None, max_length=2000, description="Reason, if the patient gave one (PHI)."
     )
+
+
+class ErasePatientData(ContractModel):
+    """Command and request body (`POST /patients/{id}/erasure`): destroy the patient's data key,
+    so that their identifying and free-text fields can no longer be read anywhere."""
+
+    ground: ErasureGround = Field(description="Why the data is erased.")
+    request_reference: RequestReference

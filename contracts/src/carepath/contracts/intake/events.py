@@ -17,12 +17,14 @@ from carepath.contracts.events import DomainEvent, registry
 from carepath.contracts.intake.types import (
     AntidepressantTrial,
     CssrsAnswers,
+    ErasureGround,
     IntakeFormFields,
     IntakePatientId,
     MedicalHistory,
     Pcl5Clusters,
     ReferralDetails,
     ReferralReason,
+    RequestReference,
     SubstanceUse,
     SuicidalitySource,
 )
@@ -38,6 +40,8 @@ class IntakeEvent(DomainEvent):
 @registry.register
 class PatientReferred(IntakeEvent, ReferralDetails):
     """A referral was received and the patient's record opened. Carries personal data (PHI)."""
+
+    version = 2  # v2: its identifying and free-text fields sealed
 
     patient_id: PatientId
 
@@ -120,6 +124,8 @@ class ConsentGiven(IntakeEvent):
 class ConsentWithdrawn(IntakeEvent):
     """The patient withdrew consent: no further dosing."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     clinical_time_field = "withdrawn_at"
 
     patient_id: IntakePatientId
@@ -175,3 +181,17 @@ class IntakeCompleted(IntakeEvent):
         description="Version of the intake policy that judged intake complete (which baseline "
         "assessments the referral reason needs); absent in events recorded before 2026-11.",
     )
+
+
+@registry.register
+class ErasureRecorded(IntakeEvent):
+    """The patient's data key was destroyed: every identifying and free-text field of theirs, on
+    every topic and in every copy, is unreadable from now on. Who did it is the event's `actor`.
+    Carries no personal data; the pathway's plain facts (scores, doses, times) remain."""
+
+    clinical_time_field = "erased_at"
+
+    patient_id: IntakePatientId
+    erased_at: AwareDatetime = Field(description="When the key was destroyed.")
+    ground: ErasureGround = Field(description="Why the data was erased.")
+    request_reference: RequestReference

@@ -79,6 +79,25 @@ class ReferralDetails(BaseModel):
         return value
 
 
+class ErasureGround(StrEnum):
+    """Why a patient's identifying and free-text data was erased."""
+
+    DATA_SUBJECT_REQUEST = "data_subject_request"  # GDPR art. 17, a state privacy law
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # a withdrawal of consent that asks for erasure
+    ENTERED_IN_ERROR = "entered_in_error"  # the record was opened for the wrong person
+    LEGAL_OBLIGATION = "legal_obligation"  # a court order or a regulator's instruction
+
+
+RequestReference = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$",
+        description="The clinic's reference of the erasure request (a ticket number; never a "
+        "name or any other personal data).",
+    ),
+]
+
+
 class HepaticImpairment(StrEnum):
     """Degree of liver impairment (Child-Pugh class)."""
 

@@ -42,7 +42,12 @@ from carepath.contracts.integration.types import (
     check_item_scores,
     judge,
 )
-from carepath.contracts.integration.versions import CourseCompletedV1, OutcomeMeasuredV1
+from carepath.contracts.integration.versions import (
+    CourseCompletedV1,
+    CourseDiscontinuedV1,
+    IntegrationSessionCompletedV1,
+    OutcomeMeasuredV1,
+)
 
 __all__ = [
     "OUTCOME_ITEMS",
@@ -51,11 +56,13 @@ __all__ = [
     "CourseCompleted",
     "CourseCompletedV1",
     "CourseDiscontinued",
+    "CourseDiscontinuedV1",
     "DiscontinuationReason",
     "DiscontinueCourse",
     "IntegrationEvent",
     "IntegrationPractice",
     "IntegrationSessionCompleted",
+    "IntegrationSessionCompletedV1",
     "IntegrationSessionDue",
     "IntegrationSessionOverdue",
     "ItemScore",

@@ -100,6 +100,8 @@ class IntegrationSessionOverdue(IntegrationEvent):
 class IntegrationSessionCompleted(IntegrationEvent):
     """An integration session was held and charted."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     clinical_time_field = "held_at"
 
     patient_id: PatientId
@@ -295,6 +297,8 @@ class BoosterIndicated(IntegrationEvent):
 @registry.register
 class CourseDiscontinued(IntegrationEvent):
     """The patient's course ended before completion."""
+
+    version = 2  # v2: its identifying and free-text fields sealed
 
     clinical_time_field = "discontinued_at"
 

@@ -16,8 +16,12 @@ from carepath.contracts.common import (
     PolicyVersion,
     measured,
 )
-from carepath.contracts.events import registry
-from carepath.contracts.integration.events import IntegrationEvent
+from carepath.contracts.events import registry, sealed_successor
+from carepath.contracts.integration.events import (
+    CourseDiscontinued,
+    IntegrationEvent,
+    IntegrationSessionCompleted,
+)
 from carepath.contracts.integration.types import (
     OUTCOME_ITEMS,
     ItemScore,
@@ -221,3 +225,9 @@ def _course_result_names_its_instrument(v1: dict[str, Any]) -> dict[str, Any]:
         "baseline_total": v1["baseline_phq9_total"],
         "substantial_response": None,
     }
+
+
+# Version 2 of these seals their identifying and free-text fields with the patient's data key;
+# version 1 carried them in clear and is read as version 2 (the payload unchanged).
+CourseDiscontinuedV1 = sealed_successor(CourseDiscontinued, __name__)
+IntegrationSessionCompletedV1 = sealed_successor(IntegrationSessionCompleted, __name__)

@@ -87,6 +87,8 @@ class CourseOpened(SessionEvent):
 class PreparationSessionCompleted(SessionEvent):
     """A preparation session was held: intentions set, a mindfulness practice agreed."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     clinical_time_field = "held_at"
 
     patient_id: PatientId
@@ -228,6 +230,8 @@ class DoseAdministered(SessionEvent):
     im, oral) or fixed (`policy_min_mg`/`policy_max_mg`, sublingual): exactly one pair is set.
     """
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     clinical_time_field = "administered_at"
 
     patient_id: PatientId
@@ -331,6 +335,8 @@ class VitalsAlertRaised(SessionEvent):
 class ObservationRecorded(SessionEvent):
     """Staff observed the patient: dissociation (CADSS), sedation, side effects."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     clinical_time_field = "observed_at"
 
     patient_id: PatientId
@@ -358,6 +364,8 @@ class ObservationRecorded(SessionEvent):
 @registry.register
 class AdverseEventReported(SessionEvent):
     """An adverse event was reported in a dosing session."""
+
+    version = 2  # v2: its identifying and free-text fields sealed
 
     patient_id: PatientId
     session_id: UUID = Field(description="The dosing session.")
@@ -437,6 +445,8 @@ class CourseSuspended(SessionEvent):
     """A course was suspended (consent withdrawn or a serious adverse event); no dosing until it
     is resumed."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     patient_id: PatientId
     course_id: UUID = Field(description="The suspended course.")
     reason: CourseSuspensionReason = Field(description="Why the course was suspended.")
@@ -455,6 +465,8 @@ class CourseSuspended(SessionEvent):
 class CourseResumed(SessionEvent):
     """A clinician resumed a suspended course."""
 
+    version = 2  # v2: its identifying and free-text fields sealed
+
     patient_id: PatientId
     course_id: UUID = Field(description="The resumed course.")
     rationale: Rationale = Field(
@@ -466,6 +478,8 @@ class CourseResumed(SessionEvent):
 class MaintenancePhaseStarted(SessionEvent):
     """After the induction plan, a clinician started the maintenance phase: `planned_sessions`
     more dosing sessions, each at least `min_interval_days` after the dose before it."""
+
+    version = 2  # v2: its identifying and free-text fields sealed
 
     clinical_time_field = "started_at"
 
@@ -491,6 +505,8 @@ class MaintenancePhaseStarted(SessionEvent):
 @registry.register
 class BoosterSessionAdded(SessionEvent):
     """In the maintenance phase, a clinician added a booster dosing session to the plan."""
+
+    version = 2  # v2: its identifying and free-text fields sealed
 
     clinical_time_field = "added_at"
 

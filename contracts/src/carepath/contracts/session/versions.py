@@ -9,8 +9,18 @@ from uuid import UUID
 from pydantic import Field
 
 from carepath.contracts.common import ChartedTimeAsRecorded, HeartRateBpm, PatientId, SpO2Percent
-from carepath.contracts.events import registry
-from carepath.contracts.session.events import SessionEvent
+from carepath.contracts.events import registry, sealed_successor
+from carepath.contracts.session.events import (
+    AdverseEventReported,
+    BoosterSessionAdded,
+    CourseResumed,
+    CourseSuspended,
+    DoseAdministered,
+    MaintenancePhaseStarted,
+    ObservationRecorded,
+    PreparationSessionCompleted,
+    SessionEvent,
+)
 
 
 @registry.register
@@ -45,3 +55,15 @@ def _blood_pressure_text_becomes_two_numbers(v1: dict[str, Any]) -> dict[str, An
         "diastolic": int(diastolic),
         "minutes_since_dose": None,
     }
+
+
+# Version 2 of these seals their identifying and free-text fields with the patient's data key;
+# version 1 carried them in clear and is read as version 2 (the payload unchanged).
+AdverseEventReportedV1 = sealed_successor(AdverseEventReported, __name__)
+BoosterSessionAddedV1 = sealed_successor(BoosterSessionAdded, __name__)
+CourseResumedV1 = sealed_successor(CourseResumed, __name__)
+CourseSuspendedV1 = sealed_successor(CourseSuspended, __name__)
+DoseAdministeredV1 = sealed_successor(DoseAdministered, __name__)
+MaintenancePhaseStartedV1 = sealed_successor(MaintenancePhaseStarted, __name__)
+ObservationRecordedV1 = sealed_successor(ObservationRecorded, __name__)
+PreparationSessionCompletedV1 = sealed_successor(PreparationSessionCompleted, __name__)

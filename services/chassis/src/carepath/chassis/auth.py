@@ -29,6 +29,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     OPERATOR = "operator"
     SERVICE = "service"
+    PRIVACY_OFFICER = "privacy_officer"  # decides erasure requests (data protection officer)
 
 
 @dataclass(frozen=True)

@@ -34,3 +34,8 @@ class InvalidField(CarePathError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class PatientErased(CarePathError):
+    """The patient's data key was destroyed: their protected fields can no longer be read, and
+    nothing more can be recorded about them (HTTP 410)."""

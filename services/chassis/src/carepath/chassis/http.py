@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from carepath.chassis.auth import Principal, Role, authenticated, require_role
 from carepath.chassis.errors import ConcurrencyError, InvalidField, NotFound, RuleViolation
+from carepath.chassis.sealing import KeyServiceUnavailable, PatientErased
 from carepath.chassis.store import EventMetadata
 from carepath.chassis.telemetry import current_traceparent
 from carepath.contracts import actor_attribute
@@ -77,7 +78,8 @@ def context_for(*allowed: Role) -> Callable[..., RequestContext]:
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Domain errors become 404/409 with the reason in `detail`."""
+    """Domain errors become 404/409/410 with the reason in `detail`; an unreachable key
+    service, 503."""
 
     async def conflict(_request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status.HTTP_409_CONFLICT)
@@ -96,3 +98,16 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyError, conflict)
     app.add_exception_handler(RuleViolation, conflict)
     app.add_exception_handler(NotFound, not_found)
+
+    async def gone(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_410_GONE)
+
+    async def key_service_away(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{error}; nothing was recorded, try again"},
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(PatientErased, gone)
+    app.add_exception_handler(KeyServiceUnavailable, key_service_away)

@@ -7,17 +7,31 @@ the wrapped key and records when: from then on, every encrypted field of that pa
 topic and in every copy of a broker's disk, is noise.
 """
 
+import asyncio
+import base64
+import logging
+import os
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from sqlalchemy import Column, DateTime, LargeBinary, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel
 
 from carepath.chassis.database import session_factory
 from carepath.chassis.field_crypto import KEY_BYTES, new_data_key
+from carepath.chassis.files import create_private_file
+from carepath.chassis.sealing import PatientErased
+from carepath.chassis.settings import ServiceSettings
+
+DEV_KEK_FILE = "dev-kek"
+
+log = logging.getLogger(__name__)
 
 
 class PatientKeyRecord(SQLModel, table=True):
@@ -52,53 +66,105 @@ class KeyEncryptionKey:
         return aes_key_unwrap(self.key, wrapped)
 
 
-class PatientErased(LookupError):
-    """The patient's data key was destroyed: their protected fields can no longer be read."""
-
-
 class PatientKeys:
     """The key store: one data key per patient, in the owning service's database."""
 
     def __init__(self, engine: AsyncEngine, kek: KeyEncryptionKey) -> None:
         self.kek = kek
+        self._engine = engine
         self._sessions = session_factory(engine)
 
-    async def key_for(self, patient_id: UUID) -> bytes:
-        """The patient's data key, made on first use; `PatientErased` after an erasure."""
-        async with self._sessions() as session, session.begin():
-            record = await session.get(PatientKeyRecord, patient_id)
-            if record is None:
-                data_key = new_data_key()
-                session.add(
-                    PatientKeyRecord(
-                        patient_id=patient_id,
-                        wrapped_key=self.kek.wrap(data_key),
-                        kek_id=self.kek.id,
-                        created_at=datetime.now(UTC),
-                    )
-                )
-                return data_key
-            if record.wrapped_key is None:
-                raise PatientErased(f"patient {patient_id} was erased at {record.erased_at}")
-            return self.kek.unwrap(record.wrapped_key)
+    async def data_key(self, patient_id: UUID, *, session: AsyncSession | None = None) -> bytes:
+        """The patient's data key, made on first use; `PatientErased` after an erasure. With
+        `session`, in the caller's transaction (a new key is kept only if it commits)."""
+        if session is not None:
+            return await self._data_key(session, patient_id)
+        async with self._sessions() as own, own.begin():
+            return await self._data_key(own, patient_id)
 
-    async def erase(self, patient_id: UUID) -> datetime:
-        """Destroy the patient's data key (made absent if there was none); returns when."""
+    async def _data_key(self, session: AsyncSession, patient_id: UUID) -> bytes:
+        record = await session.get(PatientKeyRecord, patient_id)
+        if record is None:
+            data_key = new_data_key()
+            session.add(
+                PatientKeyRecord(
+                    patient_id=patient_id,
+                    wrapped_key=self.kek.wrap(data_key),
+                    kek_id=self.kek.id,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            await session.flush()  # a key made at the same moment elsewhere fails here, retried
+            return data_key
+        if record.wrapped_key is None:
+            raise PatientErased(
+                f"patient {patient_id}'s data was erased at {record.erased_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
+        if record.kek_id != self.kek.id:
+            raise ValueError(
+                f"patient {patient_id}'s key is wrapped by key-encryption key {record.kek_id!r}, "
+                f"not by the configured {self.kek.id!r}"
+            )
+        return self.kek.unwrap(record.wrapped_key)
+
+    async def purge_erased(self) -> None:
+        """Leave no copy of an overwritten key in the database's files: SQLite writes pages back
+        from its write-ahead log and truncates it (its `secure_delete` zeroes what was freed);
+        PostgreSQL vacuums the table, so the old row version is gone."""
+        if self._engine.dialect.name == "sqlite":
+            database = self._engine.url.database
+            if database and database != ":memory:":
+                await asyncio.to_thread(_checkpoint_sqlite, database)
+            return
+        async with self._engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql(f"VACUUM {PatientKeyRecord.__tablename__}")
+
+    async def erase(self, patient_id: UUID, session: AsyncSession) -> datetime:
+        """Destroy the patient's data key (made absent if there was none), in the caller's
+        transaction; returns when."""
         erased_at = datetime.now(UTC)
-        async with self._sessions() as session, session.begin():
-            if await session.get(PatientKeyRecord, patient_id) is None:
-                session.add(
-                    PatientKeyRecord(
-                        patient_id=patient_id,
-                        kek_id=self.kek.id,
-                        created_at=erased_at,
-                        erased_at=erased_at,
-                    )
+        if await session.get(PatientKeyRecord, patient_id) is None:
+            session.add(
+                PatientKeyRecord(
+                    patient_id=patient_id,
+                    kek_id=self.kek.id,
+                    created_at=erased_at,
+                    erased_at=erased_at,
                 )
-            else:
-                await session.execute(
-                    update(PatientKeyRecord)
-                    .where(PatientKeyRecord.patient_id == patient_id)  # type: ignore[arg-type]
-                    .values(wrapped_key=None, erased_at=erased_at)
-                )
+            )
+        else:
+            await session.execute(
+                update(PatientKeyRecord)
+                .where(PatientKeyRecord.patient_id == patient_id)  # type: ignore[arg-type]
+                .values(wrapped_key=None, erased_at=erased_at)
+            )
         return erased_at
+
+
+def _checkpoint_sqlite(database: str) -> None:
+    # Outside SQLAlchemy's transactions (a checkpoint cannot run inside one).
+    with closing(sqlite3.connect(database, timeout=30, isolation_level=None)) as connection:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("the key store's write-ahead log is in use; erased keys leave it later")
+
+
+def load_kek(settings: ServiceSettings) -> KeyEncryptionKey:
+    """The key-encryption key of the key store: `CAREPATH_KEK` (base64 of 32 bytes) or the file
+    `CAREPATH_KEK_FILE` (the same, e.g. a mounted Kubernetes Secret), named `CAREPATH_KEK_ID`;
+    unset, for local runs, a key made once under `var/` (mode 0600)."""
+    if settings.kek is not None:
+        encoded, kek_id = settings.kek.get_secret_value(), settings.kek_id
+    elif settings.kek_file is not None:
+        encoded, kek_id = settings.kek_file.read_text().strip(), settings.kek_id
+    else:
+        path = Path(settings.var_dir) / DEV_KEK_FILE
+        if not path.exists():
+            create_private_file(path, base64.b64encode(os.urandom(KEY_BYTES)))
+        encoded, kek_id = path.read_text().strip(), "local-dev"
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ValueError("the key-encryption key must be base64 (of 32 random bytes)") from None
+    return KeyEncryptionKey(kek_id, raw)

@@ -29,7 +29,9 @@ from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.http import RequestContext, add_error_handlers
 from carepath.chassis.kafka import make_broker
+from carepath.chassis.patient_keys import PatientKeys, load_kek
 from carepath.chassis.relay import OutboxRelay
+from carepath.chassis.remote_keys import RemoteKeyring
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import current_traceparent, setup_tracing
@@ -56,7 +58,12 @@ class ServiceRuntime:
         setup_tracing(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
         signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)
-        self.store = EventStore(self.engine, signer)
+        self.keys: PatientKeys | RemoteKeyring = (
+            PatientKeys(self.engine, load_kek(settings))
+            if settings.owns_key_store
+            else RemoteKeyring(settings)
+        )
+        self.store = EventStore(self.engine, signer, self.keys)
         self.broker = make_broker(settings)
         self.relay = OutboxRelay(
             self.store,
@@ -205,6 +212,8 @@ class ServiceRuntime:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             with suppress(Exception):
                 await self.broker.stop()
+            if isinstance(self.keys, RemoteKeyring):
+                await self.keys.close()
             await self.engine.dispose()
 
     async def _finish_relay(self, relay: "asyncio.Task[None]", timeout_s: float = 10.0) -> None:

@@ -46,6 +46,31 @@ class ServiceSettings(BaseSettings):
     signing_key_file: Path | None = Field(
         default=None, description="This service's Ed25519 key (PEM); unset: a dev key in keys_dir."
     )
+    owns_key_store: bool = Field(
+        default=False,
+        description="This service keeps the patients' data keys (intake); the others ask it.",
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        description="Key store only: the key-encryption key, base64 of 32 bytes; unset (and no "
+        "kek_file): a dev key generated under var/.",
+    )
+    kek_file: Path | None = Field(
+        default=None, description="Key store only: a file holding the key-encryption key."
+    )
+    kek_id: str = Field(
+        default="configured", max_length=100, description="Name of the key-encryption key."
+    )
+    key_service_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="The key service (intake) that every other service asks for patients' keys.",
+    )
+    key_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a patient's key is kept in memory; an erasure reaches every "
+        "service within this time.",
+    )
     clinic_timezone: str = Field(
         default="UTC",
         description="The clinic's IANA time zone (e.g. Europe/London): what 'today' means.",

@@ -8,7 +8,7 @@ and marks them, so the table is also the transactional outbox.
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -32,7 +32,16 @@ from sqlmodel import Field, SQLModel, col
 from carepath.chassis.database import session_factory
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import Signer, digest
+from carepath.chassis.sealing import (
+    Keyring,
+    PatientErased,
+    is_sealed_payload,
+    needs_sealing,
+    seal,
+    unseal,
+)
 from carepath.contracts import CloudEvent, DomainEvent, registry
+from carepath.contracts.privacy import ERASED, PROTECTED
 
 
 class EventRecord(SQLModel, table=True):
@@ -104,6 +113,11 @@ class RecordedEvent:
     recorded_at: datetime
     prevhash: str | None = None
     signature: str | None = None
+    opened: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The payload with its sealed fields in clear, when this service has opened them (or has
+    just sealed them); never stored, sent, hashed or signed."""
+    mask: str = field(default=PROTECTED, compare=False, repr=False)
+    """What a sealed field that was not opened reads as: `protected`, or `erased`."""
 
     def as_row(self) -> dict[str, Any]:
         """The columns of its `EventRecord` (the position is the database's to assign)."""
@@ -121,8 +135,10 @@ class RecordedEvent:
         }
 
     def event(self) -> DomainEvent:
-        """The payload as its event model."""
-        return registry.parse(self.event_type, self.payload)
+        """The payload as its event model: sealed fields in clear if opened, else masked."""
+        if self.opened is not None:
+            return registry.parse_opened(self.event_type, self.opened)
+        return registry.parse(self.event_type, self.payload, mask=self.mask)
 
     def to_cloud_event(self) -> CloudEvent:
         """The wire form (ARCHITECTURE.md, "Events on the wire")."""
@@ -176,9 +192,12 @@ class EventStore:
     its own.
     """
 
-    def __init__(self, engine: AsyncEngine, signer: Signer | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, signer: Signer | None = None, keys: Keyring | None = None
+    ) -> None:
         self.engine = engine
         self.signer = signer
+        self.keys = keys
         self._sessions = session_factory(engine)
 
     @asynccontextmanager
@@ -232,6 +251,7 @@ class EventStore:
         ]
         try:
             async with self._within(session) as tx:
+                drafts = await self._sealed(drafts, events, tx)
                 last = await self._last(stream_id, tx) if tail is UNREAD else tail
                 assert last is None or isinstance(last, RecordedEvent)
                 actual = last.sequence if last else 0
@@ -254,6 +274,53 @@ class EventStore:
             replace(event, position=position)
             for event, position in zip(pending, positions, strict=True)
         ]
+
+    async def _sealed(
+        self, drafts: list[RecordedEvent], events: Sequence[DomainEvent], tx: AsyncSession
+    ) -> list[RecordedEvent]:
+        """Each draft with its protected fields sealed with the patient's key (the clear payload
+        kept as `opened`); `PatientErased` for a patient whose key was destroyed."""
+        if not any(needs_sealing(event) for event in events):
+            return drafts
+        if self.keys is None:
+            raise RuntimeError("this event store has no keyring: protected fields cannot be sealed")
+        key = await self.keys.data_key(UUID(drafts[0].subject), session=tx)
+        return [
+            replace(
+                draft,
+                payload=seal(draft.payload, draft.event_type, draft.event_id, key),
+                opened=draft.payload,
+            )
+            if needs_sealing(event)
+            else draft
+            for draft, event in zip(drafts, events, strict=True)
+        ]
+
+    async def _opened(self, recorded: list[RecordedEvent], tx: AsyncSession) -> list[RecordedEvent]:
+        """`recorded` with the sealed fields opened where this store has a keyring; those of an
+        erased patient read as `erased`."""
+        if self.keys is None:
+            return recorded
+        keys: dict[str, bytes | None] = {}
+        opened = []
+        for event in recorded:
+            if not is_sealed_payload(event.event_type, event.payload):
+                opened.append(event)
+                continue
+            if event.subject not in keys:
+                try:
+                    keys[event.subject] = await self.keys.data_key(UUID(event.subject), session=tx)
+                except PatientErased:
+                    keys[event.subject] = None
+            key = keys[event.subject]
+            opened.append(
+                replace(event, mask=ERASED)
+                if key is None
+                else replace(
+                    event, opened=unseal(event.payload, event.event_type, event.event_id, key)
+                )
+            )
+        return opened
 
     def _chained(self, drafts: list[RecordedEvent], previous: str | None) -> list[RecordedEvent]:
         """Link each event to the one before it and sign it (see `evidence`)."""
@@ -306,7 +373,9 @@ class EventStore:
                 .where(col(EventRecord.stream_id) == stream_id)
                 .order_by(col(EventRecord.sequence))
             )
-            return [RecordedEvent.from_record(row) for row in result.scalars()]
+            return await self._opened(
+                [RecordedEvent.from_record(row) for row in result.scalars()], tx
+            )
 
 
 def _dated(event: DomainEvent, default: datetime) -> dict[str, Any]:

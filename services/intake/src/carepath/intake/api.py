@@ -1,10 +1,11 @@
 """Intake's HTTP API: referral, intake form, assessments, consent, and reading the record."""
 
+import base64
 from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
@@ -13,6 +14,8 @@ from carepath.contracts.access import DataCategory
 from carepath.contracts.common import Instrument, SeverityBand, SuicideRisk
 from carepath.contracts.intake import (
     AssessmentScored,
+    ErasePatientData,
+    ErasureGround,
     GiveConsent,
     IntakeFormFields,
     Pcl5Clusters,
@@ -20,11 +23,13 @@ from carepath.contracts.intake import (
     ReferPatient,
     Referral,
     ReferralDetails,
+    ReferralReason,
     SubmitIntakeForm,
     SuicidalityFlagRaised,
     SuicideRiskScreened,
     WithdrawConsent,
 )
+from carepath.contracts.privacy import SEALED_FORMAT
 from carepath.intake.clinic_policy import IntakePolicy
 from carepath.intake.domain import IntakeState, IntakeStatus
 from carepath.intake.service import Intake
@@ -32,6 +37,8 @@ from carepath.intake.service import Intake
 router = APIRouter(tags=["intake"], responses={401: {}, 403: {}, 422: {}})
 
 MAY_WRITE = (Role.INTAKE_COORDINATOR, Role.CLINICIAN)
+MAY_ERASE = (Role.PRIVACY_OFFICER,)
+MAY_HOLD_KEYS = (Role.SERVICE,)  # the services, and subscribers entitled to a service account
 MAY_READ = (Role.INTAKE_COORDINATOR, Role.CLINICIAN, Role.AUDITOR)
 RECORD_CATEGORIES = (
     DataCategory.DEMOGRAPHICS,
@@ -44,6 +51,8 @@ RECORD_CATEGORIES = (
 Service = Annotated[Intake, Depends(service_of(Intake))]
 Writer = Annotated[RequestContext, Depends(context_for(*MAY_WRITE))]
 Reader = Annotated[RequestContext, Depends(context_for(*MAY_READ))]
+Eraser = Annotated[RequestContext, Depends(context_for(*MAY_ERASE))]
+KeyHolder = Annotated[RequestContext, Depends(context_for(*MAY_HOLD_KEYS))]
 
 
 class PatientCreated(BaseModel):
@@ -94,11 +103,20 @@ class ConsentSummary(BaseModel):
     given_at: AwareDatetime
 
 
+class ErasureSummary(BaseModel):
+    erased_at: AwareDatetime
+    ground: ErasureGround
+    request_reference: str
+
+
 class PatientRecord(IntakeProgress):
-    """A patient's intake record as staff see it (PHI)."""
+    """A patient's intake record as staff see it (PHI); once the patient's data was erased, the
+    plain facts only (`referral` null, `erasure` set)."""
 
     version: int
-    referral: ReferralDetails
+    referral: ReferralDetails | None
+    referral_reason: ReferralReason
+    erasure: ErasureSummary | None = None
     intake_form: IntakeFormFields | None
     assessments: list[AssessmentSummary]
     suicide_risk: SuicideRisk | None
@@ -191,6 +209,37 @@ async def read_patient(
     return _record(patient_id, state, version, service.policy)
 
 
+@router.post("/patients/{patient_id}/erasure", responses={404: {}, 410: {}})
+async def erase_patient_data(
+    patient_id: UUID, erasure: ErasePatientData, context: Eraser, service: Service
+) -> ErasureSummary:
+    """Erase the patient's identifying and free-text data everywhere, by destroying their data
+    key (crypto-shredding), and record `ErasureRecorded`. The plain facts of the pathway (scores,
+    doses, times) remain; the evidence of the log stays verifiable. Cannot be undone."""
+    recorded = await service.erase(patient_id, erasure, context)
+    return ErasureSummary.model_validate(recorded.model_dump())
+
+
+class DataKey(BaseModel):
+    """A patient's data key, for opening their sealed fields (contracts/README.md)."""
+
+    patient_id: UUID
+    algorithm: str = "AES-256-GCM"
+    sealed_format: str = SEALED_FORMAT
+    key: str = Field(description="The 256-bit key, base64.")
+
+
+@router.get("/patients/{patient_id}/data-key", responses={410: {}})
+async def patient_data_key(
+    patient_id: UUID, request: Request, context: KeyHolder, service: Service
+) -> DataKey:
+    """The patient's data key (role `service`); 410 once their data was erased. Every fetch is
+    recorded on `carepath.access.events`."""
+    key = await service.data_key(patient_id)
+    await service.runtime.record_read(request, context, patient_id, [DataCategory.DATA_KEY])
+    return DataKey(patient_id=patient_id, key=base64.b64encode(key).decode())
+
+
 def _record(
     patient_id: UUID, state: IntakeState, version: int, policy: IntakePolicy
 ) -> PatientRecord:
@@ -198,7 +247,13 @@ def _record(
     return PatientRecord(
         **IntakeProgress.of(patient_id, state, policy).model_dump(),
         version=version,
-        referral=ReferralDetails.model_validate(state.referral.model_dump(exclude={"patient_id"})),
+        referral=None
+        if state.erasure
+        else ReferralDetails.model_validate(state.referral.model_dump(exclude={"patient_id"})),
+        referral_reason=state.referral.referral_reason,
+        erasure=ErasureSummary.model_validate(state.erasure.model_dump())
+        if state.erasure
+        else None,
         intake_form=(
             IntakeFormFields.model_validate(state.form.model_dump(exclude={"patient_id"}))
             if state.form

@@ -14,6 +14,7 @@ from carepath.intake.service import Intake
 class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = 8001
+    owns_key_store: bool = True  # the patients' data keys live with the referrals
     intake_policy_file: Path = DEFAULT_POLICY_FILE
 
 

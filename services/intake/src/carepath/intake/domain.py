@@ -14,13 +14,15 @@ from uuid import UUID
 
 from carepath.chassis.charting import charted, end_of_day
 from carepath.chassis.decider import Decider
-from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
+from carepath.chassis.errors import InvalidField, NotFound, PatientErased, RuleViolation
 from carepath.contracts import DomainEvent
 from carepath.contracts.common import Instrument, SuicideRisk
 from carepath.contracts.intake import (
     AssessmentScored,
     ConsentGiven,
     ConsentWithdrawn,
+    ErasePatientData,
+    ErasureRecorded,
     GiveConsent,
     IntakeCompleted,
     IntakeFormSubmitted,
@@ -38,7 +40,14 @@ from carepath.intake.clinic_policy import IntakePolicy
 
 # A charted time this far ahead of the service clock is a clock difference, not the future.
 
-Request = ReferPatient | SubmitIntakeForm | RecordAssessment | GiveConsent | WithdrawConsent
+Request = (
+    ReferPatient
+    | SubmitIntakeForm
+    | RecordAssessment
+    | GiveConsent
+    | WithdrawConsent
+    | ErasePatientData
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class IntakeState:
     withdrawal: ConsentWithdrawn | None = None
     flags: tuple[SuicidalityFlagRaised, ...] = ()
     completed: IntakeCompleted | None = None
+    erasure: ErasureRecorded | None = None
 
     @property
     def status(self) -> IntakeStatus:
@@ -107,7 +117,7 @@ def intake_decider(policy: IntakePolicy) -> Decider[IntakeState, IntakeCommand]:
         after = reduce(evolve, events, state)
         # New consent after a withdrawal completes intake again: the way back is a new screening.
         consented_again = state.withdrawal is not None and after.consent is not None
-        if after.completed is None or consented_again:
+        if after.erasure is None and (after.completed is None or consented_again):
             if after.referral is not None and not after.missing(policy):
                 events = [*events, _intake_completed(after, command.now, policy)]
         return events
@@ -122,6 +132,11 @@ def _decide(
         return refer_patient(state, request, now)
     if state.referral is None:
         raise NotFound("no such patient: refer the patient first (POST /patients)")
+    if state.erasure is not None:
+        raise PatientErased(
+            f"patient {state.referral.patient_id}'s data was erased "
+            f"({state.erasure.erased_at.isoformat()}): nothing more is recorded about them"
+        )
     match request:
         case SubmitIntakeForm():
             return submit_form(state, request, now)
@@ -131,6 +146,15 @@ def _decide(
             return give_consent(state, request, now)
         case WithdrawConsent():
             return withdraw_consent(state, request, now)
+        case ErasePatientData():
+            return [
+                ErasureRecorded(
+                    patient_id=state.referral.patient_id,
+                    erased_at=now,
+                    ground=request.ground,
+                    request_reference=request.request_reference,
+                )
+            ]
     raise TypeError(f"intake cannot handle {type(request).__name__}")
 
 
@@ -333,4 +357,6 @@ def evolve(state: IntakeState, event: DomainEvent) -> IntakeState:
             return replace(state, consent=None, withdrawal=event)
         case IntakeCompleted():
             return replace(state, completed=event)
+        case ErasureRecorded():
+            return replace(state, erasure=event)
     return state
