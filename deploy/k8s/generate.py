@@ -162,7 +162,20 @@ def configmap(service: Service) -> dict[str, str]:
         "CAREPATH_VAR_DIR": STATE_DIR,
         "CAREPATH_KEYS_DIR": f"{STATE_DIR}/keys",
         "CAREPATH_SIGNING_KEY_FILE": f"{SIGNING_DIR}/signing-key.pem",
+        **key_store_config(service),
     }
+
+
+KEY_SERVICE = "intake"  # keeps the patients' data keys (README, "Patient data")
+KEK_DIR = "/var/run/carepath-kek"
+
+
+def key_store_config(service: Service) -> dict[str, str]:
+    """Intake reads the key-encryption key from its Secret; the others ask intake for keys."""
+    if service.name == KEY_SERVICE:
+        return {"CAREPATH_KEK_FILE": f"{KEK_DIR}/kek", "CAREPATH_KEK_ID": "carepath-kek-1"}
+    port = next(s.port for s in SERVICES if s.name == KEY_SERVICE)
+    return {"CAREPATH_KEY_SERVICE_URL": f"http://carepath-{KEY_SERVICE}:{port}"}
 
 
 COMMON_CONFIG = {
@@ -210,6 +223,11 @@ def deployment(service: Service) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
             {"name": "state", "mountPath": STATE_DIR},
             {"name": "signing-key", "mountPath": SIGNING_DIR, "readOnly": True},
+            *(
+                [{"name": "kek", "mountPath": KEK_DIR, "readOnly": True}]
+                if service.name == KEY_SERVICE
+                else []
+            ),
         ],
     }
     strategy: dict[str, Any] = (
@@ -236,6 +254,7 @@ def deployment(service: Service) -> dict[str, Any]:
                 },
                 "containers": [container],
                 "volumes": [
+                    *kek_volume(service),
                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     {"name": "state", "emptyDir": {"sizeLimit": "256Mi"}},
                     {
@@ -253,6 +272,13 @@ def deployment(service: Service) -> dict[str, Any]:
     if service.singleton:
         spec = {"replicas": 1, **spec}
     return _object("apps/v1", "Deployment", service, spec)
+
+
+def kek_volume(service: Service) -> list[dict[str, Any]]:
+    if service.name != KEY_SERVICE:
+        return []
+    secret = {"secretName": "carepath-kek", "defaultMode": 0o440}
+    return [{"name": "kek", "secret": {**secret, "items": [{"key": "kek", "path": "kek"}]}}]
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -336,6 +362,7 @@ def network_policy(service: Service) -> dict[str, Any]:
                     "ports": [{"protocol": "TCP", "port": 9092}, {"protocol": "TCP", "port": 9093}],
                 },
                 {"to": [postgres_pods], "ports": [{"protocol": "TCP", "port": 5432}]},
+                *key_service_egress(service),
                 {
                     "to": [dns],
                     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
@@ -343,6 +370,19 @@ def network_policy(service: Service) -> dict[str, Any]:
             ],
         },
     )
+
+
+def key_service_egress(service: Service) -> list[dict[str, Any]]:
+    """Every service but the key service asks it for patients' data keys."""
+    if service.name == KEY_SERVICE:
+        return []
+    key_service = next(s for s in SERVICES if s.name == KEY_SERVICE)
+    return [
+        {
+            "to": [{"podSelector": {"matchLabels": key_service.labels}}],
+            "ports": [{"protocol": "TCP", "port": key_service.port}],
+        }
+    ]
 
 
 def kafka_acls(service: Service) -> list[dict[str, Any]]:
@@ -421,6 +461,17 @@ JWT_SECRET = {
     "stringData": {"jwt-secret": f"{PLACEHOLDER}-with-a-random-key-of-at-least-32-bytes"},
 }
 
+KEK_SECRET = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "carepath-kek", "labels": {"app.kubernetes.io/part-of": PART_OF}},
+    "type": "Opaque",
+    "stringData": {
+        "kek": f"{PLACEHOLDER}: base64 of 32 random bytes (head -c32 /dev/urandom | base64), "
+        "readable by intake only; a KMS in production (README, 'Patient data')"
+    },
+}
+
 DEFAULT_DENY = {
     "apiVersion": "networking.k8s.io/v1",
     "kind": "NetworkPolicy",
@@ -465,7 +516,7 @@ NAMESPACE = {
 
 def production_secret_deletions() -> list[dict[str, Any]]:
     """The production overlay ships no Secret: the operator creates them (deploy/README.md)."""
-    names = ["carepath-jwt", *(s.secret for s in SERVICES)]
+    names = ["carepath-jwt", "carepath-kek", *(s.secret for s in SERVICES)]
     return [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "$patch": "delete"}
         for name in names
@@ -497,7 +548,9 @@ def expected_files() -> dict[Path, str]:
         files[BASE / f"{service.name}.yaml"] = _yaml(*objects)
     topics = (*ALL_TOPICS, *dead_letter_topics())
     files[BASE / "kafka-topics.yaml"] = _yaml(*(kafka_topic(t) for t in topics))
-    files[BASE / "secrets.yaml"] = _yaml(JWT_SECRET, *(service_secret(s) for s in SERVICES))
+    files[BASE / "secrets.yaml"] = _yaml(
+        JWT_SECRET, KEK_SECRET, *(service_secret(s) for s in SERVICES)
+    )
     files[BASE / "network-default-deny.yaml"] = _yaml(DEFAULT_DENY)
     files[BASE / "namespace.yaml"] = _yaml(NAMESPACE)
     files[BASE / "kustomization.yaml"] = _yaml(base_kustomization())

@@ -1,5 +1,6 @@
 """The checked-in schemas and AsyncAPI document: current, valid, and matched by real events."""
 
+import base64
 import json
 import shutil
 import subprocess
@@ -98,3 +99,28 @@ def test_the_asyncapi_document_passes_the_official_parser() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 errors" in result.stdout
+
+
+def test_a_sealed_field_opens_in_javascript_as_the_contract_describes() -> None:
+    # A subscriber in another language follows contracts/README.md ("Patient data"), with its
+    # platform's AES-GCM: here Node's Web Crypto, no CarePath code.
+    node = shutil.which("node")
+    assert node, "Node.js is needed for the JavaScript example"
+    key, event_id = new_data_key(), uuid4()
+    referral = sample_event(registry.model_for("carepath.intake.PatientReferred.v2"))
+    sealed = seal(referral.model_dump(mode="json"), referral.event_type(), event_id, key)
+    result = subprocess.run(
+        [
+            node,
+            str(CONTRACTS_DIR / "examples" / "open_sealed.mjs"),
+            base64.b64encode(key).decode(),
+            str(event_id),
+            "date_of_birth",
+            sealed["date_of_birth"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == referral.model_dump(mode="json")["date_of_birth"]

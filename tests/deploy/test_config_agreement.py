@@ -3,6 +3,7 @@ exactly the environment its Deployment sets (ConfigMaps and Secrets resolved fro
 objects, the image's command from its Dockerfile), becomes ready. Only the addresses of the
 outside world are swapped for the test's: Kafka, the database, the mounted paths, the port."""
 
+import base64
 import os
 import re
 import subprocess
@@ -69,6 +70,8 @@ def test_every_service_starts_ready_with_its_dev_deployment_environment(
                     Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
                 )
             )
+            if "CAREPATH_KEK_FILE" in env:  # the key service: its Secret holds a placeholder too
+                Path(env["CAREPATH_KEK_FILE"]).write_bytes(base64.b64encode(os.urandom(32)))
             assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
             port = free_port()
             env |= {

@@ -97,7 +97,7 @@ def test_the_read_models_follow_the_pathway_and_alerts_are_acknowledged(
         what="the acknowledged alert to leave the list",
     )
     recorded = events_of(kafka_bootstrap, ACCESS_EVENTS.name, flagged, types=("AlertAcknowledged",))
-    ack = next(e for e in recorded if e.type.endswith("AlertAcknowledged.v1"))
+    ack = next(e for e in recorded if e.type.endswith("AlertAcknowledged.v2"))
     assert ack.data["alert_event_id"] == alert_id and ack.data["user_id"] == "dr-ack"
     again = httpx.post(
         f"{system.url}/api/alerts/{alert_id}/acknowledgement", headers=token(Role.CLINICIAN)

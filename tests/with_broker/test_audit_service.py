@@ -39,7 +39,7 @@ def test_the_trail_answers_who_did_what_to_which_patient(
         what="the referral and the read in the trail",
     )
 
-    created = next(e for e in entries if e["event_type"].endswith("PatientReferred.v1"))
+    created = next(e for e in entries if e["event_type"].endswith("PatientReferred.v2"))
     assert (created["user_id"], created["role"], created["action"], created["data_category"]) == (
         "coordinator-3",
         "intake_coordinator",

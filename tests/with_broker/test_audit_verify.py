@@ -15,6 +15,7 @@ from kafka import KafkaProducer
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.kafka import ensure_topics
+from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import CloudEvent, PatientReferred, Topic
 from carepath.contracts.intake import ConsentGiven, ConsentWithdrawn
@@ -36,7 +37,11 @@ def log(keys: Path, tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     async def record() -> list[bytes]:
         engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'intake.db'}")
         await create_tables(engine)
-        store = EventStore(engine, load_signer("intake", keys))
+        store = EventStore(
+            engine,
+            load_signer("intake", keys),
+            PatientKeys(engine, KeyEncryptionKey("t", bytes(32))),
+        )
         meta = EventMetadata(
             source="/carepath/intake", actor="intake_coordinator:c-1", correlation_id="c"
         )

@@ -15,7 +15,7 @@ from carepath.chassis.consumer import EventConsumer
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.kafka import ensure_topics, make_broker
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts import CloudEvent, PatientReferred
+from carepath.contracts import CloudEvent, PatientReferred, registry
 from carepath.contracts.topics import INTAKE_EVENTS
 from support import ServiceProcess, end_offsets, read_records, token
 
@@ -53,7 +53,7 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
 
     async def note_trace(_session: AsyncSession, event: CloudEvent) -> None:
         if event.type == PatientReferred.event_type():
-            PatientReferred.model_validate(event.data)  # a payload that breaks the schema is poison
+            registry.parse(event.type, event.data)  # a payload that breaks the schema is poison
         trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
         seen.setdefault(event.subject, []).append(trace_id)
         if wanted and wanted <= seen.keys():
@@ -73,7 +73,7 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
             "specversion": "1.0",
             "id": str(uuid4()),
             "source": "/carepath/intake",
-            "type": "carepath.intake.PatientReferred.v1",
+            "type": PatientReferred.event_type(),
             "time": "2026-11-25T09:00:00Z",
             "subject": "poison-2",
             "datacontenttype": "application/json",

@@ -19,6 +19,7 @@ from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.kafka import ensure_topics, make_broker
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent, PatientReferred, registry
+from carepath.contracts.intake import PatientReferredV1
 from carepath.contracts.topics import INTAKE_EVENTS
 from support import end_offsets, eventually, read_to_end
 
@@ -107,7 +108,7 @@ async def test_poison_of_every_kind_is_dead_lettered_and_the_partition_moves_on(
     consumer = EventConsumer(postgres_engine, broker, name, INTAKE_EVENTS, effect, retry=retry)
     ensure_topics(kafka_bootstrap, [consumer.dead_letter_topic])
     dlq_start = end_offsets(kafka_bootstrap, consumer.dead_letter_topic.name)
-    referred = PatientReferred.event_type()
+    referred = PatientReferredV1.event_type()  # the version in clear: the probe reads a name
     overflow = envelope(f"{run}:overflow", referred, referral())
     records = [  # one key: one partition, in this order
         b"not a cloudevent",

@@ -48,5 +48,5 @@ def test_the_example_subscriber_prints_a_referral_posted_over_http(
 
     assert result.returncode == 0, result.stderr
     [line] = [line for line in result.stdout.splitlines() if patient_id in line]
-    assert "carepath.intake.PatientReferred.v1 -> carepath.intake.PatientReferred.v1" in line
+    assert "carepath.intake.PatientReferred.v2 -> carepath.intake.PatientReferred.v2" in line
     assert "#1" in line

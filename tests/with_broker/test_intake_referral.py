@@ -1,5 +1,6 @@
 """A referral posted over HTTP to the running intake service arrives on Kafka as a CloudEvent."""
 
+import base64
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -9,8 +10,9 @@ import httpx
 import pytest
 
 from carepath.chassis.auth import Role, issue_token
+from carepath.chassis.sealing import unseal
 from carepath.chassis.settings import ServiceSettings
-from carepath.contracts import CloudEvent, PatientReferred
+from carepath.contracts import CloudEvent, PatientReferred, registry
 from support import ServiceProcess, end_offsets, read_records, read_to_end, token
 
 pytestmark = pytest.mark.broker
@@ -55,11 +57,11 @@ def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
     record = records[0]
     headers = {name: value.decode() for name, value in record.headers}
     assert headers["content-type"] == "application/cloudevents+json"
-    assert headers["ce_type"] == "carepath.intake.PatientReferred.v1"
+    assert headers["ce_type"] == "carepath.intake.PatientReferred.v2"
 
     event = CloudEvent.from_json(record.value)
     assert event.specversion == "1.0"
-    assert event.type == "carepath.intake.PatientReferred.v1"
+    assert event.type == "carepath.intake.PatientReferred.v2"
     assert event.source == "/carepath/intake"
     assert event.subject == str(patient_id)
     assert headers["ce_id"] == str(event.id)
@@ -70,9 +72,20 @@ def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
     assert abs(event.time - datetime.now(UTC)) < timedelta(minutes=5)
     assert event.traceparent is not None and event.traceparent.split("-")[1] == TRACE_ID
     assert headers["traceparent"].split("-")[1] == TRACE_ID
-    referred = PatientReferred.model_validate(event.data)
-    assert referred.patient_id == patient_id
-    assert referred.date_of_birth == date(1979, 3, 14)
+    referred = registry.parse(event.type, event.data)  # no key: the sealed fields masked
+    assert isinstance(referred, PatientReferred) and referred.patient_id == patient_id
+    assert referred.given_name == "protected"
+    for name in ("given_name", "family_name", "date_of_birth", "referrer"):
+        assert event.data[name].startswith("enc:v1:"), name
+        assert str(REFERRAL[name]).encode() not in record.value, name
+    # A service (or an entitled subscriber) fetches the patient's key and opens them.
+    fetched = httpx.get(
+        f"{intake_service.url}/patients/{patient_id}/data-key", headers=token(Role.SERVICE)
+    )
+    assert fetched.status_code == 200, fetched.text
+    key = base64.b64decode(fetched.json()["key"])
+    opened = unseal(event.data, event.type, event.id, key)
+    assert PatientReferred.model_validate(opened).date_of_birth == date(1979, 3, 14)
 
 
 def test_the_referred_patient_reads_back(intake_service: ServiceProcess) -> None:

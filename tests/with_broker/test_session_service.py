@@ -249,7 +249,7 @@ def test_concurrent_conflicting_commands_on_one_session_give_one_success_and_one
     events = events_of(
         kafka_bootstrap, SESSION_EVENTS.name, patient_id, types=("DoseAdministered",)
     )
-    assert sum(e.type.endswith("DoseAdministered.v1") for e in events) == 1
+    assert sum(e.type.endswith("DoseAdministered.v2") for e in events) == 1
 
 
 def test_roles_each_do_their_part(

@@ -1,21 +1,26 @@
 """The storage contract every event-store backend keeps: runs on SQLite and on PostgreSQL."""
 
 import asyncio
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
 
-from carepath.chassis.errors import ConcurrencyError
+from carepath.chassis.errors import ConcurrencyError, PatientErased
 from carepath.chassis.inbox import Inbox
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.outbox import Outbox
+from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
-from carepath.chassis.store import EventMetadata, EventStore
+from carepath.chassis.store import EventMetadata, EventRecord, EventStore
 from carepath.contracts import CloudEvent, PatientReferred
+from carepath.contracts.intake import PatientReferredV1
 from support import end_offsets, read_records
 
 METADATA = EventMetadata(
@@ -34,11 +39,19 @@ def referral(patient_id: UUID, given_name: str = "Ada") -> PatientReferred:
     )
 
 
+KEK = KeyEncryptionKey("storage-contract", bytes(range(32)))
+
+
+def store_on(engine: AsyncEngine) -> EventStore:
+    """An event store with the key store in the same database, as intake has."""
+    return EventStore(engine, keys=PatientKeys(engine, KEK))
+
+
 class TestEventStoreContract:
     async def test_appended_events_load_in_order_with_gapless_sequences(
         self, engine: AsyncEngine
     ) -> None:
-        store, patient = EventStore(engine), uuid4()
+        store, patient = store_on(engine), uuid4()
         stream = f"intake-{patient}"
 
         first = await store.append(
@@ -63,7 +76,7 @@ class TestEventStoreContract:
     async def test_every_stored_event_says_when_it_happened_clinically(
         self, engine: AsyncEngine
     ) -> None:
-        store, patient = EventStore(engine), uuid4()
+        store, patient = store_on(engine), uuid4()
         charted = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
         cause_happened = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
         dated = referral(patient, "Dated").model_copy(update={"occurred_at": charted})
@@ -87,14 +100,14 @@ class TestEventStoreContract:
         assert reacted.to_cloud_event().time == reacted.recorded_at
 
     async def test_unknown_stream_loads_empty_at_version_zero(self, engine: AsyncEngine) -> None:
-        store = EventStore(engine)
+        store = store_on(engine)
         assert await store.load("intake-nobody") == []
         assert await store.version("intake-nobody") == 0
 
     async def test_append_at_a_stale_version_is_a_conflict_and_writes_nothing(
         self, engine: AsyncEngine
     ) -> None:
-        store, patient = EventStore(engine), uuid4()
+        store, patient = store_on(engine), uuid4()
         stream = f"intake-{patient}"
         await store.append(stream, 0, [referral(patient)], subject=str(patient), metadata=METADATA)
 
@@ -113,7 +126,7 @@ class TestEventStoreContract:
 
         # Two writers with their own connection pools, as two service replicas would have.
         other_engine = create_engine(database_url)
-        stores = [EventStore(engine), EventStore(other_engine)]
+        stores = [store_on(engine), store_on(other_engine)]
         try:
             for _round in range(10):
                 patient = uuid4()
@@ -142,7 +155,7 @@ class TestEventStoreContract:
     async def test_new_events_wait_in_the_outbox_until_marked_published(
         self, engine: AsyncEngine
     ) -> None:
-        store, patient = EventStore(engine), uuid4()
+        store, patient = store_on(engine), uuid4()
         recorded = await store.append(
             f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA
         )
@@ -189,7 +202,7 @@ class TestRelayAndInboxContract:
         self, engine: AsyncEngine, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         settings = ServiceSettings(service_name="test", kafka_bootstrap_servers=kafka_bootstrap)
-        store, patient = EventStore(engine), uuid4()
+        store, patient = store_on(engine), uuid4()
         topic = PatientReferred.topic().name
         start = end_offsets(kafka_bootstrap, topic)
         [recorded] = await store.append(
@@ -224,7 +237,7 @@ class TestRelayAndInboxContract:
         assert [e.id for e in events] == [recorded.event_id, recorded.event_id]
 
         # A consumer sees both deliveries; its inbox applies the effect once.
-        effects = EventStore(engine)
+        effects = store_on(engine)
 
         async def record_screening_started(session: AsyncSession, event: CloudEvent) -> None:
             subject = UUID(event.subject)
@@ -246,7 +259,7 @@ class TestRelayAndInboxContract:
         self, engine: AsyncEngine
     ) -> None:
         patient = uuid4()
-        store = EventStore(engine)
+        store = store_on(engine)
         [recorded] = await store.append(
             f"intake-{patient}", 0, [referral(patient)], subject=str(patient), metadata=METADATA
         )
@@ -273,3 +286,76 @@ class TestRelayAndInboxContract:
 
         assert len(await inbox.apply([event, event], append)) == 1
         assert len(await store.load(f"screening-{patient}")) == 1
+
+
+class TestPatientDataContract:
+    """Protected fields are sealed in the store, open for the service, and erased for everyone
+    when the patient's key is destroyed; the same on SQLite and PostgreSQL."""
+
+    async def test_protected_fields_are_stored_sealed_and_load_in_clear(
+        self, engine: AsyncEngine
+    ) -> None:
+        store, patient = store_on(engine), uuid4()
+        stream = f"intake-{patient}"
+
+        await store.append(
+            stream, 0, [referral(patient, "Philippa")], subject=str(patient), metadata=METADATA
+        )
+
+        async with store.transaction() as session:
+            row = (
+                await session.scalars(
+                    select(EventRecord).where(col(EventRecord.stream_id) == stream)
+                )
+            ).one()
+        assert row.payload["given_name"].startswith("enc:v1:")
+        assert row.payload["date_of_birth"].startswith("enc:v1:")
+        assert "Philippa" not in json.dumps(row.payload) and "1980-05-17" not in json.dumps(
+            row.payload
+        )
+        assert row.payload["referral_reason"] == "depression"  # plain fields stay plain
+        [loaded] = await store.load(stream)
+        assert loaded.event() == referral(patient, "Philippa").model_copy(
+            update={"occurred_at": loaded.event().occurred_at}
+        )
+        # The evidence covers what is stored: the digest of the loaded event is the stored form's.
+        assert loaded.to_cloud_event().data == row.payload
+
+    async def test_after_erasure_the_fields_read_erased_and_nothing_more_is_sealed(
+        self, engine: AsyncEngine
+    ) -> None:
+        keys = PatientKeys(engine, KEK)
+        store, patient = EventStore(engine, keys=keys), uuid4()
+        stream = f"intake-{patient}"
+        await store.append(stream, 0, [referral(patient)], subject=str(patient), metadata=METADATA)
+
+        async with store.transaction() as session:
+            await keys.erase(patient, session)
+        await keys.purge_erased()
+
+        [loaded] = await store.load(stream)
+        erased = loaded.event()
+        assert isinstance(erased, PatientReferred)
+        assert (erased.given_name, erased.family_name, erased.referrer) == ("erased",) * 3
+        assert erased.date_of_birth is None  # no text fits a date: absent
+        assert erased.referral_reason == "depression" and erased.patient_id == patient
+        with pytest.raises(PatientErased):
+            await store.append(
+                stream, 1, [referral(patient)], subject=str(patient), metadata=METADATA
+            )
+
+    async def test_a_referral_stored_in_clear_before_sealing_still_loads(
+        self, engine: AsyncEngine
+    ) -> None:
+        # The upgrade path: events written before version 2 stay as they are (the log is
+        # forever) and are read as version 2, in clear.
+        store, patient = store_on(engine), uuid4()
+        stream = f"intake-{patient}"
+        old = PatientReferredV1.model_validate(referral(patient, "Legacy").model_dump())
+        await store.append(stream, 0, [old], subject=str(patient), metadata=METADATA)
+
+        [loaded] = await store.load(stream)
+        assert loaded.event_type == "carepath.intake.PatientReferred.v1"
+        assert loaded.payload["given_name"] == "Legacy"  # was never sealed
+        upcast = loaded.event()
+        assert type(upcast) is PatientReferred and upcast.given_name == "Legacy"

@@ -20,6 +20,7 @@ CREATES = {
 }
 CATEGORY = {
     "PatientReferred": "demographics",
+    "ErasureRecorded": "demographics",
     "IntakeFormSubmitted": "intake_form",
     "IntakeCompleted": "intake_form",
     "AssessmentScored": "assessments",
@@ -100,7 +101,15 @@ def entry_for(event: CloudEvent, location: str, previous_hash: str) -> AuditEntr
             data.get("client_address"),
         )
     else:
-        action = "E" if role == "service" else "C" if name in CREATES else "U"
+        action = (
+            "E"
+            if role == "service"
+            else "C"
+            if name in CREATES
+            else "D"
+            if name == "ErasureRecorded"  # the patient's identifying data, destroyed
+            else "U"
+        )
         outcome, category = "0", CATEGORY.get(name, CONTEXT_CATEGORY.get(context, context))
         purpose = "operations" if name == "AlertAcknowledged" else "treatment"
         consent, client = None, None

@@ -62,6 +62,9 @@ async def summary(_caller: Viewer, service: Service) -> dict[str, Any]:
 class Timeline(BaseModel):
     patient_id: UUID
     entries: list[dict[str, Any]]
+    erased_at: str | None = None
+    """When the patient's identifying and free-text data was erased; the pathway's plain facts
+    remain."""
 
 
 @router.get("/api/patients/{patient_id}/timeline", responses={404: {}})
@@ -75,7 +78,8 @@ async def patient_timeline(
     await service.runtime.record_read(
         request, context, patient_id, [DataCategory.SESSION_CLINICAL, DataCategory.ASSESSMENTS]
     )
-    return Timeline(patient_id=patient_id, entries=entries)
+    erased_at = next((e["at"] for e in entries if e["type"] == "ErasureRecorded"), None)
+    return Timeline(patient_id=patient_id, entries=entries, erased_at=erased_at)
 
 
 class Acknowledgement(ContractModel):

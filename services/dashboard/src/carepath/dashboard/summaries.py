@@ -1,6 +1,7 @@
 """One-line summaries of events for the timeline and alerts.
 
-Summaries carry no names, contact details or free-text notes (PHI stays in the services)."""
+Summaries carry no names, contact details or free-text notes: the dashboard holds no patient's
+data key, and reads those fields sealed (PHI stays in the services)."""
 
 from typing import Any
 
@@ -12,7 +13,10 @@ def summary_of(event: DomainEvent) -> str:
     data: Any = event
     match event.name():
         case "PatientReferred":
-            return f"Referred for {data.referral_reason.value.replace('_', ' ')} by {data.referrer}"
+            return f"Referred for {data.referral_reason.value.replace('_', ' ')}"
+        case "ErasureRecorded":
+            ground = data.ground.value.replace("_", " ")
+            return f"Identifying and free-text data erased ({ground}, {data.request_reference})"
         case "AssessmentScored":
             band = f" ({data.band.value.replace('_', ' ')})" if data.band else ""
             return f"{data.instrument.value} {data.total}{band}"

@@ -922,7 +922,10 @@
           ),
         ),
       );
-      status.textContent = entries.length ? `${entries.length} entries, newest first` : "No entries yet.";
+      const erased = timeline.erased_at ? " · identifying data erased" : "";
+      status.textContent = entries.length
+        ? `${entries.length} entries, newest first${erased}`
+        : "No entries yet.";
     } catch (error) {
       if (error instanceof Unauthorized) return showSignIn();
       if (state.timelinePatient !== patientId) return;
