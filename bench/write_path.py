@@ -16,6 +16,7 @@ from carepath.chassis.commands import execute
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.outbox import Outbox
+from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts.intake import ReferPatient
 from carepath.intake.clinic_policy import load_policy
@@ -40,11 +41,14 @@ def referral(n: int) -> ReferPatient:
 async def refer_patients(database_url: str, keys_dir: Path, count: int, writers: int) -> float:
     """Refer `count` fresh patients with `writers` concurrent tasks; returns commands/s.
 
-    The events stay unpublished in the store, for the relay to publish next."""
+    Each referral's identifying fields are sealed with a new data key of its patient (made,
+    wrapped and stored in the same transaction), as intake does. The events stay unpublished in
+    the store, for the relay to publish next."""
     engine = create_engine(database_url)
     try:
         await create_tables(engine)
-        store = EventStore(engine, load_signer("intake", keys_dir))
+        keys = PatientKeys(engine, KeyEncryptionKey("bench", bytes(range(32))))
+        store = EventStore(engine, load_signer("intake", keys_dir), keys)
         decider = intake_decider(load_policy())
         metadata = EventMetadata(
             source="/carepath/intake", actor="intake_coordinator:bench", correlation_id=str(uuid4())

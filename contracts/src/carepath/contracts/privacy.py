@@ -50,8 +50,9 @@ def data_class(model: type[BaseModel], field_name: str) -> DataClass:
     return DataClass(marked) if isinstance(marked, str) else DataClass.PLAIN
 
 
+@cache
 def protected_fields(model: type[BaseModel]) -> dict[str, DataClass]:
-    """The top-level fields of `model` that are identifying or free text."""
+    """The top-level fields of `model` that are identifying or free text (do not modify)."""
     return {
         name: found
         for name in model.model_fields
@@ -143,6 +144,7 @@ def masked(model: type[M], stored: BaseModel, mask: str = PROTECTED) -> M:
     return model.model_construct(_fields_set=stored.model_fields_set, **values)
 
 
+@cache
 def _mask_for(model: type[BaseModel], name: str, mask: str) -> Any:
     adapter: TypeAdapter[Any] = TypeAdapter(model.model_fields[name].annotation or Any)
     candidates: tuple[object, ...] = (mask, [])

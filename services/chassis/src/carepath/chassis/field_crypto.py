@@ -36,21 +36,28 @@ def is_token(value: object) -> bool:
     return isinstance(value, str) and value.startswith(CIPHERTEXT_PREFIX)
 
 
-def encrypt_field(key: bytes, event_id: UUID, field: str, value: Any) -> str:
+def cipher(key: bytes) -> AESGCM:
+    """The AES-256-GCM cipher of a data key, to seal or open several fields with it."""
+    return AESGCM(key)
+
+
+def encrypt_field(key: bytes | AESGCM, event_id: UUID, field: str, value: Any) -> str:
     """The token of `value` (any JSON value) for `field` of event `event_id`."""
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     nonce = os.urandom(NONCE_BYTES)
     plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-    sealed = AESGCM(key).encrypt(nonce, plaintext, _associated_data(event_id, field))
+    sealed = aead.encrypt(nonce, plaintext, _associated_data(event_id, field))
     return CIPHERTEXT_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
-def decrypt_field(key: bytes, event_id: UUID, field: str, token: str) -> Any:
+def decrypt_field(key: bytes | AESGCM, event_id: UUID, field: str, token: str) -> Any:
     """The JSON value sealed in `token`; `UndecryptableField` if the key or context is wrong."""
     if not is_token(token):
         raise UndecryptableField(f"{field}: not an encrypted field")
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
         raw = base64.urlsafe_b64decode(token[len(CIPHERTEXT_PREFIX) :])
-        plaintext = AESGCM(key).decrypt(
+        plaintext = aead.decrypt(
             raw[:NONCE_BYTES], raw[NONCE_BYTES:], _associated_data(event_id, field)
         )
     except (InvalidTag, ValueError) as error:

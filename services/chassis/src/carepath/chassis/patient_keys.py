@@ -12,14 +12,18 @@ import base64
 import logging
 import os
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from sqlalchemy import Column, DateTime, LargeBinary, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -69,33 +73,47 @@ class KeyEncryptionKey:
 class PatientKeys:
     """The key store: one data key per patient, in the owning service's database."""
 
-    def __init__(self, engine: AsyncEngine, kek: KeyEncryptionKey) -> None:
+    def __init__(
+        self, engine: AsyncEngine, kek: KeyEncryptionKey, cache_seconds: float = 30.0
+    ) -> None:
         self.kek = kek
+        self.cache_seconds = cache_seconds
         self._engine = engine
         self._sessions = session_factory(engine)
+        # Keys read back from the table (so committed), kept briefly: loading a stream then
+        # costs no query. An erasure clears this replica's entry; another intake replica's
+        # entry lives out `cache_seconds` (as every other service's cache does).
+        self._cache: dict[UUID, tuple[float, bytes]] = {}
 
     async def data_key(self, patient_id: UUID, *, session: AsyncSession | None = None) -> bytes:
         """The patient's data key, made on first use; `PatientErased` after an erasure. With
         `session`, in the caller's transaction (a new key is kept only if it commits)."""
+        cached = self._cache.get(patient_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         if session is not None:
             return await self._data_key(session, patient_id)
         async with self._sessions() as own, own.begin():
             return await self._data_key(own, patient_id)
 
     async def _data_key(self, session: AsyncSession, patient_id: UUID) -> bytes:
-        record = await session.get(PatientKeyRecord, patient_id)
-        if record is None:
-            data_key = new_data_key()
-            session.add(
-                PatientKeyRecord(
-                    patient_id=patient_id,
-                    wrapped_key=self.kek.wrap(data_key),
-                    kek_id=self.kek.id,
-                    created_at=datetime.now(UTC),
-                )
+        data_key = new_data_key()
+        table = PatientKeyRecord.__table__  # type: ignore[attr-defined]
+        made = await session.scalar(  # Core, not the ORM: one plain statement
+            _insert(session)(table)
+            .values(
+                patient_id=patient_id,
+                wrapped_key=self.kek.wrap(data_key),
+                kek_id=self.kek.id,
+                created_at=datetime.now(UTC),
             )
-            await session.flush()  # a key made at the same moment elsewhere fails here, retried
-            return data_key
+            .on_conflict_do_nothing()
+            .returning(table.c.patient_id)
+        )
+        if made is not None:
+            return data_key  # a new patient's key: one statement
+        record = await session.get(PatientKeyRecord, patient_id)
+        assert record is not None
         if record.wrapped_key is None:
             raise PatientErased(
                 f"patient {patient_id}'s data was erased at {record.erased_at:%Y-%m-%dT%H:%M:%SZ}"
@@ -105,7 +123,9 @@ class PatientKeys:
                 f"patient {patient_id}'s key is wrapped by key-encryption key {record.kek_id!r}, "
                 f"not by the configured {self.kek.id!r}"
             )
-        return self.kek.unwrap(record.wrapped_key)
+        existing = self.kek.unwrap(record.wrapped_key)
+        self._cache[patient_id] = (time.monotonic() + self.cache_seconds, existing)
+        return existing
 
     async def purge_erased(self) -> None:
         """Leave no copy of an overwritten key in the database's files: SQLite writes pages back
@@ -123,6 +143,7 @@ class PatientKeys:
     async def erase(self, patient_id: UUID, session: AsyncSession) -> datetime:
         """Destroy the patient's data key (made absent if there was none), in the caller's
         transaction; returns when."""
+        self._cache.pop(patient_id, None)
         erased_at = datetime.now(UTC)
         if await session.get(PatientKeyRecord, patient_id) is None:
             session.add(
@@ -140,6 +161,12 @@ class PatientKeys:
                 .values(wrapped_key=None, erased_at=erased_at)
             )
         return erased_at
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
+    bind = session.get_bind()
+    return sqlite_insert if bind.dialect.name == "sqlite" else postgresql_insert
 
 
 def _checkpoint_sqlite(database: str) -> None:

@@ -59,7 +59,7 @@ class ServiceRuntime:
         self.engine = create_engine(settings.resolved_database_url())
         signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)
         self.keys: PatientKeys | RemoteKeyring = (
-            PatientKeys(self.engine, load_kek(settings))
+            PatientKeys(self.engine, load_kek(settings), settings.key_cache_seconds)
             if settings.owns_key_store
             else RemoteKeyring(settings)
         )

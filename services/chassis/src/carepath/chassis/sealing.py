@@ -14,7 +14,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis.errors import PatientErased
-from carepath.chassis.field_crypto import decrypt_field, encrypt_field
+from carepath.chassis.field_crypto import cipher, decrypt_field, encrypt_field
 from carepath.contracts import DomainEvent, registry
 from carepath.contracts.privacy import is_sealed, is_sealed_value, protected_fields
 
@@ -55,10 +55,10 @@ def seal(payload: dict[str, Any], event_type: str, event_id: UUID, key: bytes) -
     model = registry.model_for(event_type)
     if not is_sealed(model):
         return payload
-    sealed = dict(payload)
+    sealed, aead = dict(payload), cipher(key)
     for name in protected_fields(model):
         if sealed.get(name) is not None:
-            sealed[name] = encrypt_field(key, event_id, name, sealed[name])
+            sealed[name] = encrypt_field(aead, event_id, name, sealed[name])
     return sealed
 
 
@@ -73,8 +73,8 @@ def is_sealed_payload(event_type: str, payload: dict[str, Any]) -> bool:
 def unseal(payload: dict[str, Any], event_type: str, event_id: UUID, key: bytes) -> dict[str, Any]:
     """A stored payload with its sealed fields decrypted; `UndecryptableField` when `key` does
     not open one (another patient's key, or an altered value)."""
-    opened = dict(payload)
+    opened, aead = dict(payload), cipher(key)
     for name in protected_fields(registry.model_for(event_type)):
         if is_sealed_value(opened.get(name)):
-            opened[name] = decrypt_field(key, event_id, name, opened[name])
+            opened[name] = decrypt_field(aead, event_id, name, opened[name])
     return opened
