@@ -14,24 +14,17 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-from write_path import refer_patients, referral
+from write_path import IntakeWriter, refer_patients, referral
 
-from carepath.chassis.commands import execute
 from carepath.chassis.database import create_engine, create_tables
-from carepath.chassis.evidence import load_signer
 from carepath.chassis.field_crypto import new_data_key
-from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.sealing import seal, unseal
-from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import PatientReferred, registry
 from carepath.contracts.intake import ConsentWithdrawn, GiveConsent, ReferPatient, WithdrawConsent
-from carepath.intake.clinic_policy import load_policy
-from carepath.intake.domain import IntakeCommand, intake_decider, stream_id
 
 TYPE = PatientReferred.event_type()
 
@@ -68,34 +61,17 @@ async def withdrawals(database_url: str, keys_dir: Path, count: int, writers: in
     engine = create_engine(database_url)
     try:
         await create_tables(engine)
-        keys = PatientKeys(engine, KeyEncryptionKey("bench", bytes(range(32))))
-        store = EventStore(engine, load_signer("intake", keys_dir), keys)
-        decider = intake_decider(load_policy())
-        metadata = EventMetadata(
-            source="/carepath/intake", actor="clinician:bench", correlation_id=str(uuid4())
-        )
+        intake = IntakeWriter(engine, keys_dir, "clinician:bench")
         patients = [referral(n) for n in range(count)]
-
-        async def run(request: Any, patient_id: UUID) -> None:
-            command = IntakeCommand(request=request, now=datetime.now(UTC))
-            await execute(
-                store,
-                decider,
-                stream_id(patient_id),
-                command,
-                subject=str(patient_id),
-                metadata=metadata,
-            )
-
         consent = GiveConsent(consent_version="bench-1", consent_text_sha256="ab" * 32)
         for patient in patients:
-            await run(patient, patient.patient_id)
-            await run(consent, patient.patient_id)
+            await intake.run(patient, patient.patient_id)
+            await intake.run(consent, patient.patient_id)
+        reason = WithdrawConsent(reason="Moving away; prefers a clinic nearer home")
 
         async def writer(share: list[ReferPatient]) -> None:
             for patient in share:
-                reason = WithdrawConsent(reason="Moving away; prefers a clinic nearer home")
-                await run(reason, patient.patient_id)
+                await intake.run(reason, patient.patient_id)
 
         started = time.perf_counter()
         await asyncio.gather(*(writer(patients[k::writers]) for k in range(writers)))

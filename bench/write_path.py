@@ -6,11 +6,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carepath.chassis.commands import execute
 from carepath.chassis.database import create_engine, create_tables
@@ -20,7 +21,7 @@ from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts.intake import ReferPatient
 from carepath.intake.clinic_policy import load_policy
-from carepath.intake.domain import IntakeCommand, intake_decider, stream_id
+from carepath.intake.domain import IntakeCommand, Request, intake_decider, stream_id
 
 REASONS = ("depression", "ptsd", "anxiety", "chronic_pain")
 
@@ -38,34 +39,45 @@ def referral(n: int) -> ReferPatient:
     )
 
 
+class IntakeWriter:
+    """Intake's write path without HTTP: a command through the decider into the event store,
+    which seals the identifying and free-text fields with the patient's key, as intake does."""
+
+    def __init__(self, engine: AsyncEngine, keys_dir: Path, actor: str) -> None:
+        keys = PatientKeys(engine, KeyEncryptionKey("bench", bytes(range(32))))
+        self.store = EventStore(engine, load_signer("intake", keys_dir), keys)
+        self.decider = intake_decider(load_policy())
+        self.metadata = EventMetadata(
+            source="/carepath/intake", actor=actor, correlation_id=str(uuid4())
+        )
+
+    async def run(self, request: Request, patient_id: UUID) -> None:
+        """Run one command on the patient's intake stream."""
+        await execute(
+            self.store,
+            self.decider,
+            stream_id(patient_id),
+            IntakeCommand(request=request, now=datetime.now(UTC)),
+            subject=str(patient_id),
+            metadata=self.metadata,
+        )
+
+
 async def refer_patients(database_url: str, keys_dir: Path, count: int, writers: int) -> float:
     """Refer `count` fresh patients with `writers` concurrent tasks; returns commands/s.
 
     Each referral's identifying fields are sealed with a new data key of its patient (made,
-    wrapped and stored in the same transaction), as intake does. The events stay unpublished in
-    the store, for the relay to publish next."""
+    wrapped and stored in the same transaction). The events stay unpublished in the store, for
+    the relay to publish next."""
     engine = create_engine(database_url)
     try:
         await create_tables(engine)
-        keys = PatientKeys(engine, KeyEncryptionKey("bench", bytes(range(32))))
-        store = EventStore(engine, load_signer("intake", keys_dir), keys)
-        decider = intake_decider(load_policy())
-        metadata = EventMetadata(
-            source="/carepath/intake", actor="intake_coordinator:bench", correlation_id=str(uuid4())
-        )
+        intake = IntakeWriter(engine, keys_dir, "intake_coordinator:bench")
         commands = [referral(n) for n in range(count)]
 
         async def writer(share: list[ReferPatient]) -> None:
             for request in share:
-                command = IntakeCommand(request=request, now=datetime.now(UTC))
-                await execute(
-                    store,
-                    decider,
-                    stream_id(request.patient_id),
-                    command,
-                    subject=str(request.patient_id),
-                    metadata=metadata,
-                )
+                await intake.run(request, request.patient_id)
 
         started = time.perf_counter()
         await asyncio.gather(*(writer(commands[k::writers]) for k in range(writers)))

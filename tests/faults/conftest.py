@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from system import TrialResult
+from system import ClinicSystem, TrialResult
 
 from carepath.chassis.kafka import ensure_topics
 from carepath.contracts import ALL_TOPICS
@@ -65,6 +65,16 @@ def fault_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KillableB
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="module")
+def clinic(
+    fault_broker: KillableBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClinicSystem]:
+    """The whole system, every service a process of its own, on the module's broker."""
+    system = ClinicSystem(tmp_path_factory.mktemp("clinic"), fault_broker.bootstrap).start()
+    yield system
+    system.stop()
 
 
 @pytest.fixture(scope="session")

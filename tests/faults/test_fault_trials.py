@@ -4,7 +4,6 @@ and nothing stalls. Each trial adds a row to the table printed at the end of the
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
@@ -23,15 +22,6 @@ from support import eventually, token
 pytestmark = pytest.mark.broker
 
 SETTLE_WITHIN_S = 180
-
-
-@pytest.fixture(scope="module")
-def clinic(
-    fault_broker: KillableBroker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClinicSystem]:
-    system = ClinicSystem(tmp_path_factory.mktemp("clinic"), fault_broker.bootstrap).start()
-    yield system
-    system.stop()
 
 
 def assert_sound(result: TrialResult, fault_results: list[TrialResult]) -> None:

@@ -10,7 +10,6 @@ import base64
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -33,15 +32,6 @@ from support import JWT_SECRET, ROOT, ServiceProcess, token, wait_until
 pytestmark = pytest.mark.broker
 
 SETTLE_WITHIN_S = 120
-
-
-@pytest.fixture(scope="module")
-def clinic(
-    fault_broker: KillableBroker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClinicSystem]:
-    system = ClinicSystem(tmp_path_factory.mktemp("clinic"), fault_broker.bootstrap).start()
-    yield system
-    system.stop()
 
 
 def distinctive(label: str) -> str:

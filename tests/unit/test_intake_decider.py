@@ -24,10 +24,13 @@ from intake_fixtures import (
     when,
 )
 
-from carepath.chassis.errors import InvalidField, NotFound, RuleViolation
+from carepath.chassis.errors import InvalidField, NotFound, PatientErased, RuleViolation
 from carepath.contracts.common import SeverityBand, SuicideRisk
 from carepath.contracts.intake import (
     AssessmentScored,
+    ErasePatientData,
+    ErasureGround,
+    ErasureRecorded,
     GiveConsent,
     IntakeCompleted,
     PatientReferred,
@@ -36,7 +39,7 @@ from carepath.contracts.intake import (
     SuicideRiskScreened,
     WithdrawConsent,
 )
-from carepath.intake.domain import IntakeCommand, IntakeStatus, age_on, intake_decider
+from carepath.intake.domain import IntakeCommand, IntakeStatus, Request, age_on, intake_decider
 
 # --- referral --------------------------------------------------------------------------------
 
@@ -336,3 +339,36 @@ def test_age_in_whole_years(born: str, age: int) -> None:
     from datetime import date
 
     assert age_on(date.fromisoformat(born), NOW.date()) == age
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+ERASURE = ErasePatientData(ground=ErasureGround.DATA_SUBJECT_REQUEST, request_reference="DSR-7")
+
+
+def test_an_erasure_is_recorded_with_its_ground_and_no_personal_data() -> None:
+    [event] = when(given(refer()), ERASURE)
+    assert isinstance(event, ErasureRecorded)
+    assert (event.patient_id, event.erased_at, event.ground) == (
+        PATIENT,
+        NOW,
+        ErasureGround.DATA_SUBJECT_REQUEST,
+    )
+    assert set(type(event).model_fields) == {
+        "patient_id",
+        "erased_at",
+        "ground",
+        "request_reference",
+        "occurred_at",
+    }
+
+
+@pytest.mark.parametrize("after", [FORM, CONSENT, phq9_total(12), ERASURE])
+def test_nothing_more_is_recorded_about_an_erased_patient(after: Request) -> None:
+    with pytest.raises(PatientErased, match="erased"):
+        when(given(refer(), ERASURE), after)
+
+
+def test_an_unknown_patient_cannot_be_erased() -> None:
+    with pytest.raises(NotFound):
+        when(given(), ERASURE)

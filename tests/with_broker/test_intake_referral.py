@@ -4,7 +4,7 @@ import base64
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -13,6 +13,7 @@ from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.sealing import unseal
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent, PatientReferred, registry
+from carepath.contracts.topics import ACCESS_EVENTS
 from support import ServiceProcess, end_offsets, read_records, read_to_end, token
 
 pytestmark = pytest.mark.broker
@@ -200,3 +201,30 @@ def test_health_endpoints_need_no_token(intake_service: ServiceProcess) -> None:
     ready = httpx.get(f"{intake_service.url}/readyz").json()
     assert ready["checks"] == {"database": "ok"}
     assert set(ready["outbox"]) == {"backlog", "parked"}
+
+
+def test_a_patient_s_key_is_for_services_only_and_every_fetch_is_recorded(
+    intake_service: ServiceProcess, kafka_bootstrap: str
+) -> None:
+    created = httpx.post(
+        f"{intake_service.url}/patients", json=REFERRAL, headers=token(Role.CLINICIAN)
+    )
+    patient_id = created.json()["patient_id"]
+    url = f"{intake_service.url}/patients/{patient_id}/data-key"
+
+    assert httpx.get(url, headers=token(Role.CLINICIAN)).status_code == 403
+    assert httpx.get(url, headers=token(Role.AUDITOR)).status_code == 403
+    unknown = f"{intake_service.url}/patients/{uuid4()}/data-key"
+    assert httpx.get(unknown, headers=token(Role.SERVICE)).status_code == 404
+    start = end_offsets(kafka_bootstrap, ACCESS_EVENTS.name)
+    fetched = httpx.get(url, headers=token(Role.SERVICE, "subscriber-analytics"))
+
+    assert fetched.status_code == 200
+    assert len(base64.b64decode(fetched.json()["key"])) == 32
+    key = str(patient_id).encode()
+    records = read_records(
+        kafka_bootstrap, start, until=lambda found: any(r.key == key for r in found)
+    )
+    [access] = [CloudEvent.from_json(r.value) for r in records if r.key == key]
+    assert access.data["data_categories"] == ["data_key"]
+    assert (access.data["user_id"], access.data["role"]) == ("subscriber-analytics", "service")

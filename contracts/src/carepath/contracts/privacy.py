@@ -136,7 +136,7 @@ def stored_form(model: type[BaseModel]) -> type[BaseModel]:
 
 def masked(model: type[M], stored: BaseModel, mask: str = PROTECTED) -> M:
     """The event `model` read from its validated stored form without opening it: every sealed
-    value replaced by `mask` (an empty list for a list field, null where no text fits)."""
+    value replaced by `mask` (`[mask]` for a list field, null where no text fits)."""
     values = dict(stored)
     for name in protected_fields(model):
         if values.get(name) is not None:
@@ -147,7 +147,7 @@ def masked(model: type[M], stored: BaseModel, mask: str = PROTECTED) -> M:
 @cache
 def _mask_for(model: type[BaseModel], name: str, mask: str) -> Any:
     adapter: TypeAdapter[Any] = TypeAdapter(model.model_fields[name].annotation or Any)
-    candidates: tuple[object, ...] = (mask, [])
+    candidates: tuple[object, ...] = (mask, [mask], [])
     for candidate in candidates:
         try:
             return adapter.validate_python(candidate)

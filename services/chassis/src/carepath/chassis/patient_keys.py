@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel
 
 from carepath.chassis.database import session_factory
+from carepath.chassis.errors import NotFound
 from carepath.chassis.field_crypto import KEY_BYTES, new_data_key
 from carepath.chassis.files import create_private_file
 from carepath.chassis.sealing import PatientErased
@@ -85,18 +86,41 @@ class PatientKeys:
         # entry lives out `cache_seconds` (as every other service's cache does).
         self._cache: dict[UUID, tuple[float, bytes]] = {}
 
-    async def data_key(self, patient_id: UUID, *, session: AsyncSession | None = None) -> bytes:
-        """The patient's data key, made on first use; `PatientErased` after an erasure. With
-        `session`, in the caller's transaction (a new key is kept only if it commits)."""
+    async def data_key(
+        self, patient_id: UUID, *, session: AsyncSession | None = None, create: bool = True
+    ) -> bytes:
+        """The patient's data key, made on first use (unless not `create`: `NotFound`);
+        `PatientErased` after an erasure. With `session`, in the caller's transaction (a new
+        key is kept only if it commits)."""
         cached = self._cache.get(patient_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         if session is not None:
-            return await self._data_key(session, patient_id)
+            return await self._data_key(session, patient_id, create)
         async with self._sessions() as own, own.begin():
-            return await self._data_key(own, patient_id)
+            return await self._data_key(own, patient_id, create)
 
-    async def _data_key(self, session: AsyncSession, patient_id: UUID) -> bytes:
+    async def _data_key(self, session: AsyncSession, patient_id: UUID, create: bool) -> bytes:
+        if create and (made := await self._made(session, patient_id)) is not None:
+            return made  # a new patient's key: one statement
+        record = await session.get(PatientKeyRecord, patient_id)
+        if record is None:
+            raise NotFound(f"no data key for patient {patient_id}: no such patient")
+        if record.wrapped_key is None:
+            raise PatientErased(
+                f"patient {patient_id}'s data was erased at {record.erased_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
+        if record.kek_id != self.kek.id:
+            raise ValueError(
+                f"patient {patient_id}'s key is wrapped by key-encryption key {record.kek_id!r}, "
+                f"not by the configured {self.kek.id!r}"
+            )
+        existing = self.kek.unwrap(record.wrapped_key)
+        self._cache[patient_id] = (time.monotonic() + self.cache_seconds, existing)
+        return existing
+
+    async def _made(self, session: AsyncSession, patient_id: UUID) -> bytes | None:
+        """A new key for the patient, stored; None when the patient has one already."""
         data_key = new_data_key()
         table = PatientKeyRecord.__table__  # type: ignore[attr-defined]
         made = await session.scalar(  # Core, not the ORM: one plain statement
@@ -110,22 +134,7 @@ class PatientKeys:
             .on_conflict_do_nothing()
             .returning(table.c.patient_id)
         )
-        if made is not None:
-            return data_key  # a new patient's key: one statement
-        record = await session.get(PatientKeyRecord, patient_id)
-        assert record is not None
-        if record.wrapped_key is None:
-            raise PatientErased(
-                f"patient {patient_id}'s data was erased at {record.erased_at:%Y-%m-%dT%H:%M:%SZ}"
-            )
-        if record.kek_id != self.kek.id:
-            raise ValueError(
-                f"patient {patient_id}'s key is wrapped by key-encryption key {record.kek_id!r}, "
-                f"not by the configured {self.kek.id!r}"
-            )
-        existing = self.kek.unwrap(record.wrapped_key)
-        self._cache[patient_id] = (time.monotonic() + self.cache_seconds, existing)
-        return existing
+        return data_key if made is not None else None
 
     async def purge_erased(self) -> None:
         """Leave no copy of an overwritten key in the database's files: SQLite writes pages back

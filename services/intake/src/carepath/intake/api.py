@@ -229,12 +229,12 @@ class DataKey(BaseModel):
     key: str = Field(description="The 256-bit key, base64.")
 
 
-@router.get("/patients/{patient_id}/data-key", responses={410: {}})
+@router.get("/patients/{patient_id}/data-key", responses={404: {}, 410: {}})
 async def patient_data_key(
     patient_id: UUID, request: Request, context: KeyHolder, service: Service
 ) -> DataKey:
-    """The patient's data key (role `service`); 410 once their data was erased. Every fetch is
-    recorded on `carepath.access.events`."""
+    """The patient's data key (role `service`); 404 for no such patient, 410 once their data
+    was erased. Every fetch is recorded on `carepath.access.events`."""
     key = await service.data_key(patient_id)
     await service.runtime.record_read(request, context, patient_id, [DataCategory.DATA_KEY])
     return DataKey(patient_id=patient_id, key=base64.b64encode(key).decode())

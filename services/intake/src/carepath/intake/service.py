@@ -52,7 +52,7 @@ class Intake(DomainService[IntakePolicy, IntakeState, IntakeCommand]):
         """The patient's data key, for a service or entitled subscriber (the key API)."""
         keys = self.runtime.keys
         assert isinstance(keys, PatientKeys), "intake owns the key store"
-        return await keys.data_key(patient_id)
+        return await keys.data_key(patient_id, create=False)
 
     async def record(self, patient_id: UUID) -> tuple[IntakeState, int]:
         """A patient's intake record and its version; NotFound for an unknown patient."""
