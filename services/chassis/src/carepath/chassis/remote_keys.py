@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carepath.chassis.auth import Role, issue_token
+from carepath.chassis.errors import NotFound
 from carepath.chassis.sealing import KeyServiceUnavailable, PatientErased
 from carepath.chassis.settings import ServiceSettings
 
@@ -57,6 +58,8 @@ class RemoteKeyring:
             return PatientErased(response.json().get("detail", f"patient {patient_id} was erased"))
         if response.status_code >= 500:
             raise KeyServiceUnavailable(f"key service answered {response.status_code}")
+        if response.status_code == httpx.codes.NOT_FOUND:
+            raise NotFound(f"the key service knows no patient {patient_id}")
         if response.status_code != httpx.codes.OK:
             raise PermissionError(
                 f"key service refused this service ({response.status_code}): check its role"
