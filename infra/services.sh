@@ -64,7 +64,7 @@ ensure_dev_secret(ServiceSettings(service_name="services"))'
       exit 1
     fi
     log "starting $name on :$port"
-    CAREPATH_HTTP_PORT=$port setsid nohup ".venv/bin/$command" >>"var/log/$name.log" 2>&1 </dev/null &
+    CAREPATH_DEV_MODE=${CAREPATH_DEV_MODE:-true} CAREPATH_HTTP_PORT=$port setsid nohup ".venv/bin/$command" >>"var/log/$name.log" 2>&1 </dev/null &
     echo $! >"var/run/$name.pid"
   done
   for entry in "${services[@]}"; do

@@ -53,6 +53,7 @@ def test_a_services_own_install_builds_its_app_and_nothing_else(
         "CAREPATH_VAR_DIR": str(tmp_path / "state"),
         "CAREPATH_KEYS_DIR": str(tmp_path / "state" / "keys"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CAREPATH_DEV_MODE": "true",  # a dev key, as a local run makes
         "PATH": os.environ["PATH"],
     }
     run = subprocess.run(

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -43,13 +43,8 @@ def test_a_token_signed_with_another_key_is_refused() -> None:
 
 
 def test_a_token_with_an_unknown_role_is_refused() -> None:
-    forged = jwt.encode(
-        {"sub": "x", "role": "superuser", "exp": 4102444800, "iss": "carepath", "aud": "carepath"},
-        SETTINGS.jwt_secret,
-        algorithm="HS256",
-    )
     with pytest.raises(ValueError, match="superuser"):
-        verify_token(SETTINGS, forged)
+        verify_token(SETTINGS, forged_claims(role="superuser"))
 
 
 def test_without_a_configured_key_a_dev_key_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -133,3 +128,47 @@ def test_a_dev_signing_key_is_private_from_the_start_and_kept(tmp_path: Path) ->
     assert load_signer("intake", tmp_path).public_key() == first.public_key()
     assert (tmp_path / "intake.pub").read_text() == first.public_key() + "\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["intake.key", "intake.pub"]
+
+
+def forged_claims(**claims: object) -> str:
+    """A token with `claims` over sound defaults, signed with the clinic's key."""
+    now = datetime.now(UTC)
+    defaults: dict[str, object] = {
+        "sub": "nurse-12",
+        "role": "nurse",
+        "iss": SETTINGS.jwt_issuer,
+        "aud": SETTINGS.jwt_audience,
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
+    return jwt.encode({**defaults, **claims}, signing_secret(SETTINGS), algorithm="HS256")
+
+
+@pytest.mark.parametrize("subject", ["", "   "])
+def test_a_token_without_a_subject_is_refused(subject: str) -> None:
+    with pytest.raises(jwt.InvalidTokenError, match="subject"):
+        verify_token(SETTINGS, forged_claims(sub=subject))
+
+
+def test_a_token_living_to_the_year_3000_is_refused() -> None:
+    with pytest.raises(jwt.InvalidTokenError, match="longer than"):
+        verify_token(SETTINGS, forged_claims(exp=datetime(3000, 1, 1, tzinfo=UTC)))
+
+
+def test_a_token_without_an_issue_time_is_refused() -> None:
+    token = jwt.encode(
+        {"sub": "n", "role": "nurse", "iss": "carepath", "aud": "carepath", "exp": 4102444800},
+        signing_secret(SETTINGS),
+        algorithm="HS256",
+    )
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        verify_token(SETTINGS, token)
+
+
+def test_a_token_issued_in_the_future_is_refused_beyond_a_minute_of_clock_skew() -> None:
+    now = datetime.now(UTC)
+    verify_token(SETTINGS, forged_claims(iat=now + timedelta(seconds=30)))  # skew: accepted
+    with pytest.raises(jwt.ImmatureSignatureError):
+        verify_token(
+            SETTINGS, forged_claims(iat=now + timedelta(hours=1), exp=now + timedelta(hours=2))
+        )

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from carepath.chassis.database import async_url
+from carepath.chassis.runtime import ServiceRuntime, UnsafeConfiguration
 from carepath.chassis.settings import ServiceSettings
 
 
@@ -74,3 +75,38 @@ def test_local_runs_use_plaintext() -> None:
     from carepath.chassis.kafka import broker_security
 
     assert broker_security(ServiceSettings(service_name="intake")) is None
+
+
+SAFE = {
+    "jwt_secret": "a-random-clinic-key-4f9c2b7e1d3a5c8e0b6f",
+    "DATABASE_URL": "postgresql+psycopg://intake:pw@db/intake",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"jwt_secret": None}, "CAREPATH_JWT_SECRET is not set"),
+        ({"jwt_secret": ""}, "CAREPATH_JWT_SECRET is not set"),
+        ({"jwt_secret": "short-key"}, "shorter than 32"),
+        ({"jwt_secret": "REPLACE-ME-with-a-random-key-of-at-least-32-bytes"}, "placeholder"),
+        (
+            {"jwt_secret": "dev-only-jwt-secret-change-me-0123456789"},  # compose's default
+            "placeholder",
+        ),
+        ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
+        ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
+    ],
+)
+def test_a_service_refuses_to_start_with_an_unsafe_setting(
+    change: dict[str, str | None], reason: str
+) -> None:
+    settings = ServiceSettings.model_validate({"service_name": "intake", **SAFE, **change})
+    with pytest.raises(UnsafeConfiguration, match=reason):
+        ServiceRuntime(settings)
+
+
+def test_dev_mode_accepts_what_a_local_run_uses(tmp_path: Path) -> None:
+    settings = ServiceSettings(service_name="intake", var_dir=tmp_path, dev_mode=True)
+    assert settings.unsafe() == []
+    assert ServiceSettings.model_validate({"service_name": "intake", **SAFE}).unsafe() == []

@@ -2,6 +2,7 @@
 found, with its location, and exits non-zero; an untouched log exits 0, and so does a log holding
 copies the relay redelivered."""
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.contracts import CloudEvent, PatientReferred, Topic
 from carepath.contracts.intake import ConsentGiven, ConsentWithdrawn
+from carepath.contracts.session import CourseOpened, CourseOpeningBasis
 from support import ROOT
 
 pytestmark = pytest.mark.broker
@@ -258,3 +260,44 @@ def test_an_event_signed_by_an_unknown_service_is_found(
     result = verify(kafka_bootstrap, other, publish(kafka_bootstrap, log[:1]))
     assert result.returncode == 1
     assert "no public key for source /carepath/intake" in result.stdout
+
+
+def test_an_event_signed_by_a_service_that_may_not_produce_it_is_found(
+    kafka_bootstrap: str, keys: Path
+) -> None:
+    # Intake's key is genuine and its signature holds; but only the session service opens courses.
+    async def forge() -> bytes:
+        engine = create_engine(f"sqlite:///{keys.parent / f'forger-{uuid4().hex[:6]}.db'}")
+        await create_tables(engine)
+        store = EventStore(engine, load_signer("intake", keys))
+        patient = uuid4()
+        [recorded] = await store.append(
+            f"session-{patient}",
+            0,
+            [
+                CourseOpened(
+                    patient_id=patient,
+                    course_id=uuid4(),
+                    basis=CourseOpeningBasis.ELIGIBLE,
+                    basis_event_id=uuid4(),
+                    planned_dosing_sessions=6,
+                    planned_weeks=3,
+                    policy_version="2026.1",
+                )
+            ],
+            subject=str(patient),
+            metadata=EventMetadata(
+                source="/carepath/intake", actor="intake_coordinator:mallory", correlation_id="c"
+            ),
+        )
+        await engine.dispose()
+        return recorded.to_cloud_event().to_json()
+
+    topic = publish(kafka_bootstrap, [asyncio.run(forge())])
+    result = verify(kafka_bootstrap, keys, topic)
+
+    assert result.returncode == 1
+    assert any(
+        f"{topic}[0]@0 producer" in line and "/carepath/intake may not produce" in line
+        for line in findings(result)
+    ), result.stdout

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from carepath.chassis.evidence import Verifier, digest
-from carepath.contracts import CloudEvent, registry
+from carepath.contracts import ALL_TOPICS, CloudEvent, registry
 from carepath.contracts.events import UnknownEventType
 
 
@@ -58,6 +58,10 @@ def evidence_fingerprint(event_digest: str, signature: str | None) -> bytes:
     return hashlib.sha256(f"{event_digest}/{signature or ''}".encode()).digest()
 
 
+ACCESS_CONTEXT = "access"  # record-access events: every service produces them
+CAREPATH_TOPICS = {topic.name for topic in ALL_TOPICS}
+
+
 @dataclass
 class _Stream:
     sequence: int = 0
@@ -93,6 +97,7 @@ class LogVerifier:
         if self._id_seen_before(location, event, event_digest):
             return  # its first copy was checked; checking a copy again would break the chain
         self._schema(location, event)
+        self._producer(location, event)
         self._chain(location, event, event_digest)
         if problem := self.verifier.problem(event):
             self._found(location, "signature", problem)
@@ -123,6 +128,26 @@ class LogVerifier:
         except ValidationError as error:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
             self._found(location, "schema", f"{event.type} does not validate: {fields}")
+
+    def _producer(self, location: Location, event: CloudEvent) -> None:
+        """The service that signed the event may produce its type, on that topic: a context's
+        events come from that context's service only (any service records access events), and
+        each type lives on its context's topic. A valid signature by the wrong service is no
+        evidence: intake's key cannot vouch for a dose."""
+        try:
+            model = registry.model_for(event.type)
+        except UnknownEventType:
+            return  # reported by the schema check
+        service = event.source.removeprefix("/carepath/")
+        if model.context != ACCESS_CONTEXT and service != model.context:
+            self._found(
+                location,
+                "producer",
+                f"{event.source} may not produce {event.type}: only /carepath/{model.context}",
+            )
+        home = model.topic().name
+        if location.topic in CAREPATH_TOPICS and location.topic != home:
+            self._found(location, "producer", f"{event.type} belongs on {home}")
 
     def _chain(self, location: Location, event: CloudEvent, event_digest: str) -> None:
         stream = self._streams.setdefault(event.streamid, _Stream())

@@ -74,17 +74,36 @@ def issue_token(
     return jwt.encode(claims, signing_secret(settings), algorithm=ALGORITHM)
 
 
+CLOCK_SKEW = timedelta(minutes=1)
+
+
 def verify_token(settings: ServiceSettings, token: str) -> Principal:
-    """The caller of a valid token; `jwt.InvalidTokenError` (or ValueError) otherwise."""
+    """The caller of a valid token; `jwt.InvalidTokenError` (or ValueError) otherwise.
+
+    Beyond the signature, audience, issuer and expiry: a subject that names someone, an issue
+    time not in the future, and a lifetime of at most `jwt_max_lifetime_hours` (a token that
+    lives for years is a password nobody can revoke)."""
     claims = jwt.decode(
         token,
         signing_secret(settings),
         algorithms=[ALGORITHM],
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
-        options={"require": ["sub", "role", "exp"]},
+        options={"require": ["sub", "role", "exp", "iat"], "verify_iat": False},
     )
-    return Principal(user_id=str(claims["sub"]), role=Role(claims["role"]))
+    subject = str(claims["sub"]).strip()
+    if not subject:
+        raise jwt.InvalidTokenError("the token's subject (sub) is empty")
+    issued = datetime.fromtimestamp(claims["iat"], UTC)
+    if issued > datetime.now(UTC) + CLOCK_SKEW:
+        raise jwt.ImmatureSignatureError(f"the token is issued in the future ({issued:%FT%TZ})")
+    lifetime = datetime.fromtimestamp(claims["exp"], UTC) - issued
+    longest = timedelta(hours=settings.jwt_max_lifetime_hours)
+    if lifetime > longest:
+        raise jwt.InvalidTokenError(
+            f"the token lives {lifetime}, longer than the {longest} allowed (exp - iat)"
+        )
+    return Principal(user_id=subject, role=Role(claims["role"]))
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -3,10 +3,11 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
-from uuid import uuid4
+from uuid import UUID, uuid4
 
-from fastapi import Depends, FastAPI, Header, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carepath.chassis.auth import Principal, Role, authenticated, require_role
 from carepath.chassis.errors import ConcurrencyError, InvalidField, NotFound, RuleViolation
@@ -57,11 +58,78 @@ def request_context(
     """FastAPI dependency: the context of an authenticated request."""
     return RequestContext(
         principal=principal,
-        correlation_id=request.headers.get(CORRELATION_HEADER) or str(uuid4()),
+        correlation_id=correlation_id(request),
         traceparent=current_traceparent(),
         client=request.client.host if request.client else None,
         purpose_of_use=purpose or DEFAULT_PURPOSE.get(principal.role, PurposeOfUse.TREATMENT),
     )
+
+
+def correlation_id(request: Request) -> str:
+    """The caller's `X-Correlation-ID` (a UUID: it is copied into every event and header this
+    request causes, so free text is refused), or a new one."""
+    given = request.headers.get(CORRELATION_HEADER)
+    if given is None:
+        return str(uuid4())
+    try:
+        return str(UUID(given))
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "type": "uuid_parsing",
+                    "loc": ["header", CORRELATION_HEADER],
+                    "msg": "must be a UUID, e.g. 3f0c9a52-5b1e-4d2a-9c41-7a1e2f3b4c5d",
+                }
+            ],
+        ) from None
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over `max_bytes` is refused with 413 before anything
+    parses it or checks who sent it, by its Content-Length or, without one, as it arrives.
+    (Starlette has no such limit of its own; this is the smallest one that covers both.)"""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        messages, size = [], 0  # no declared length: read it (up to the limit), then replay
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        replay = iter(messages)
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"the request body is larger than {self.max_bytes:,} bytes"},
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
 
 
 def context_for(*allowed: Role) -> Callable[..., RequestContext]:

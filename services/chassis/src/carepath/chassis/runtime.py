@@ -27,7 +27,7 @@ from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import load_signer
-from carepath.chassis.http import RequestContext, add_error_handlers
+from carepath.chassis.http import BodySizeLimit, RequestContext, add_error_handlers
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.patient_keys import PatientKeys, load_kek
 from carepath.chassis.relay import OutboxRelay
@@ -49,10 +49,19 @@ Policy = Callable[[DomainEvent, UUID], C | None]
 """Event in, command out: the command an upstream event (and its id) calls for, or None."""
 
 
+class UnsafeConfiguration(RuntimeError):
+    """Settings that must not serve a clinic (a placeholder key, no database...)."""
+
+
 class ServiceRuntime:
     """Everything a running service owns, built once from its settings."""
 
     def __init__(self, settings: ServiceSettings) -> None:
+        if problems := settings.unsafe():
+            raise UnsafeConfiguration(
+                f"{settings.service_name} refuses to start: {'; '.join(problems)}. Set them, "
+                "or CAREPATH_DEV_MODE=true for a local run (never in a clinic)."
+            )
         self.settings = settings
         ensure_dev_secret(settings)  # before any request: the dev key exists from the start
         setup_tracing(settings.service_name)
@@ -282,6 +291,7 @@ class ServiceRuntime:
             app.include_router(router)
         add_error_handlers(app)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+        app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)  # outermost
         return app
 
 

@@ -7,6 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_SECRET_LENGTH = 32
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "replace", "dev-only")
+
 
 class ServiceSettings(BaseSettings):
     """What every CarePath service reads at start. Subclass to add a service's own settings."""
@@ -33,9 +36,20 @@ class ServiceSettings(BaseSettings):
     kafka_ca_file: Path | None = Field(default=None, description="CA of the brokers' TLS listener.")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body taken (413 beyond)."
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="Local runs only: accept a missing, short or placeholder key (a dev key is "
+        "made under var/) and a missing DATABASE_URL (SQLite under var/).",
+    )
     jwt_secret: str | None = Field(
         default=None,
         description="HS256 key for bearer tokens; unset: a dev key generated under var/.",
+    )
+    jwt_max_lifetime_hours: float = Field(
+        default=12, gt=0, le=24, description="The longest a bearer token may live (exp - iat)."
     )
     jwt_issuer: str = "carepath"
     jwt_audience: str = "carepath"
@@ -106,6 +120,22 @@ class ServiceSettings(BaseSettings):
     def clinic_zone(self) -> ZoneInfo:
         """The clinic's time zone."""
         return ZoneInfo(self.clinic_timezone)
+
+    def unsafe(self) -> list[str]:
+        """Why this configuration must not serve a clinic (empty: it may); ignored in dev mode."""
+        if self.dev_mode:
+            return []
+        found = []
+        secret = (self.jwt_secret or "").strip()
+        if not secret:
+            found.append("CAREPATH_JWT_SECRET is not set (or empty)")
+        elif len(secret) < MIN_SECRET_LENGTH:
+            found.append(f"CAREPATH_JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters")
+        elif any(word in secret.lower() for word in PLACEHOLDER_WORDS):
+            found.append("CAREPATH_JWT_SECRET is a placeholder, not a key")
+        if not (self.database_url or "").strip():
+            found.append("DATABASE_URL is not set (or empty)")
+        return found
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an embedded SQLite file per service."""

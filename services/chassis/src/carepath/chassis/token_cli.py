@@ -15,7 +15,10 @@ app = typer.Typer(add_completion=False, help=__doc__)
 def token(
     role: Annotated[Role, typer.Argument(help="The role the token carries.")],
     sub: Annotated[str, typer.Option("--sub", help="User id (the token's subject).")] = "dev-user",
-    hours: Annotated[float, typer.Option(help="Validity in hours.", min=0.01, max=24 * 7)] = 12,
+    hours: Annotated[
+        float,
+        typer.Option(help="Validity in hours (the services take at most 12).", min=0.01, max=24),
+    ] = 12,
 ) -> None:
     """Print a JWT for local use, signed with the key the local services use."""
     settings = ServiceSettings(service_name="token")

@@ -1,0 +1,168 @@
+"""The authorization matrix: every endpoint of every service, called with every role, with no
+token, an expired token, a token for another audience and a forged one.
+
+The expected roles are written here, as the README's table says them, not read from the code: a
+change to who may do what is a change to this table, reviewed. An endpoint that is in a service
+but not in the table fails the run, so no new endpoint goes without a role check.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+from test_input_bounds_over_http import SECRET, running, settings
+
+from carepath.audit.app import AuditSettings
+from carepath.audit.app import create_app as audit_app
+from carepath.chassis.auth import Role, issue_token
+from carepath.chassis.settings import ServiceSettings
+from carepath.dashboard.app import DashboardSettings
+from carepath.dashboard.app import create_app as dashboard_app
+from carepath.eligibility.app import EligibilitySettings
+from carepath.eligibility.app import create_app as eligibility_app
+from carepath.intake.app import IntakeSettings
+from carepath.intake.app import create_app as intake_app
+from carepath.integration.app import IntegrationSettings
+from carepath.integration.app import create_app as integration_app
+from carepath.session.app import SessionSettings
+from carepath.session.app import create_app as session_app
+
+R = Role
+PUBLIC = frozenset({"public"})
+VIEWERS = {R.CLINICIAN, R.NURSE, R.THERAPIST, R.INTAKE_COORDINATOR, R.AUDITOR}
+
+# (service, method, path) -> the roles that may call it (PUBLIC: no token needed).
+MATRIX: dict[tuple[str, str, str], frozenset[Any]] = {
+    **{
+        (service, "GET", path): PUBLIC
+        for service in ("intake", "eligibility", "session", "integration", "dashboard", "audit")
+        for path in ("/healthz", "/readyz")
+    },
+    ("intake", "POST", "/patients"): frozenset({R.INTAKE_COORDINATOR, R.CLINICIAN}),
+    ("intake", "PUT", "/patients/{id}/intake-form"): frozenset({R.INTAKE_COORDINATOR, R.CLINICIAN}),
+    ("intake", "POST", "/patients/{id}/assessments"): frozenset(
+        {R.INTAKE_COORDINATOR, R.CLINICIAN}
+    ),
+    ("intake", "POST", "/patients/{id}/consents"): frozenset({R.INTAKE_COORDINATOR, R.CLINICIAN}),
+    ("intake", "POST", "/patients/{id}/consents/withdrawal"): frozenset(
+        {R.INTAKE_COORDINATOR, R.CLINICIAN}
+    ),
+    ("intake", "GET", "/patients/{id}"): frozenset({R.INTAKE_COORDINATOR, R.CLINICIAN, R.AUDITOR}),
+    ("intake", "POST", "/patients/{id}/erasure"): frozenset({R.PRIVACY_OFFICER}),
+    ("intake", "GET", "/patients/{id}/data-key"): frozenset({R.SERVICE}),
+    ("eligibility", "GET", "/screenings/{id}"): frozenset(
+        {R.CLINICIAN, R.INTAKE_COORDINATOR, R.AUDITOR}
+    ),
+    ("eligibility", "POST", "/screenings/{id}/reviews"): frozenset({R.CLINICIAN}),
+    ("session", "GET", "/courses/{id}"): frozenset({R.CLINICIAN, R.NURSE, R.THERAPIST, R.AUDITOR}),
+    ("session", "POST", "/courses/{id}/preparation-sessions"): frozenset(
+        {R.THERAPIST, R.CLINICIAN}
+    ),
+    ("session", "POST", "/courses/{id}/dosing-sessions"): frozenset({R.NURSE, R.CLINICIAN}),
+    ("session", "POST", "/courses/{id}/suspension"): frozenset({R.CLINICIAN}),
+    ("session", "POST", "/courses/{id}/resumption"): frozenset({R.CLINICIAN}),
+    ("session", "POST", "/courses/{id}/maintenance"): frozenset({R.CLINICIAN}),
+    ("session", "POST", "/courses/{id}/boosters"): frozenset({R.CLINICIAN}),
+    ("session", "POST", "/dosing-sessions/{id}/check-in"): frozenset({R.NURSE, R.CLINICIAN}),
+    ("session", "POST", "/dosing-sessions/{id}/dose"): frozenset({R.CLINICIAN}),
+    ("session", "POST", "/dosing-sessions/{id}/vitals"): frozenset({R.NURSE, R.CLINICIAN}),
+    ("session", "POST", "/dosing-sessions/{id}/observations"): frozenset({R.NURSE, R.CLINICIAN}),
+    ("session", "POST", "/dosing-sessions/{id}/adverse-events"): frozenset({R.NURSE, R.CLINICIAN}),
+    ("session", "POST", "/dosing-sessions/{id}/discharge"): frozenset({R.CLINICIAN}),
+    ("integration", "GET", "/plans/{id}"): frozenset(
+        {R.CLINICIAN, R.THERAPIST, R.NURSE, R.AUDITOR}
+    ),
+    ("integration", "POST", "/plans/{id}/integration-sessions"): frozenset(
+        {R.THERAPIST, R.CLINICIAN}
+    ),
+    ("integration", "POST", "/patients/{id}/outcomes"): frozenset(
+        {R.CLINICIAN, R.THERAPIST, R.NURSE}
+    ),
+    ("integration", "POST", "/courses/{id}/completion"): frozenset({R.CLINICIAN}),
+    ("integration", "POST", "/courses/{id}/discontinuation"): frozenset({R.CLINICIAN}),
+    ("dashboard", "GET", "/api/summary"): frozenset(VIEWERS),
+    ("dashboard", "GET", "/api/patients/{id}/timeline"): frozenset(VIEWERS),
+    ("dashboard", "POST", "/api/alerts/{id}/acknowledgement"): frozenset({R.CLINICIAN, R.NURSE}),
+    ("audit", "GET", "/trail"): frozenset({R.AUDITOR}),
+    ("audit", "GET", "/trail/verify"): frozenset({R.AUDITOR}),
+}
+
+APPS: dict[str, tuple[Callable[..., Any], type[ServiceSettings]]] = {
+    "intake": (intake_app, IntakeSettings),
+    "eligibility": (eligibility_app, EligibilitySettings),
+    "session": (session_app, SessionSettings),
+    "integration": (integration_app, IntegrationSettings),
+    "dashboard": (dashboard_app, DashboardSettings),
+    "audit": (audit_app, AuditSettings),
+}
+TOKENS = ServiceSettings(service_name="matrix", jwt_secret=SECRET)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def refused_tokens() -> dict[str, dict[str, str]]:
+    """Every way of calling without a valid token: each must be 401."""
+    elsewhere = ServiceSettings(service_name="matrix", jwt_secret=SECRET, jwt_audience="billing")
+    forger = ServiceSettings(service_name="matrix", jwt_secret="a-key-that-is-not-the-clinics-0123")
+    return {
+        "no token": {},
+        "expired": bearer(issue_token(TOKENS, R.CLINICIAN, "u", ttl=timedelta(seconds=-5))),
+        "another audience": bearer(issue_token(elsewhere, R.CLINICIAN, "u")),
+        "forged": bearer(issue_token(forger, R.CLINICIAN, "u")),
+        "not a token": bearer("not-a-jwt"),
+    }
+
+
+@pytest.fixture(params=list(APPS))
+async def service(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, httpx.AsyncClient, Any]]:
+    name = request.param
+    create, kind = APPS[name]
+    app = create(settings(kind, name, tmp_path))
+    async for client in running(app):
+        yield name, client, app
+
+
+def endpoints(name: str, app: Any) -> set[tuple[str, str, str]]:
+    """What the service serves, from its OpenAPI document, ids written `{id}`."""
+    found = set()
+    for path, operations in app.openapi()["paths"].items():
+        generic = "/".join("{id}" if p.startswith("{") else p for p in path.split("/"))
+        found |= {(name, method.upper(), generic) for method in operations}
+    return found
+
+
+async def call(client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]) -> int:
+    url = path.replace("{id}", str(uuid4()))
+    body = {"json": {}} if method in ("POST", "PUT") else {}
+    return (await client.request(method, url, headers=headers, **body)).status_code
+
+
+async def test_every_endpoint_answers_every_role_and_every_bad_token_as_the_matrix_says(
+    service: tuple[str, httpx.AsyncClient, Any],
+) -> None:
+    name, client, app = service
+    served = endpoints(name, app)
+    assert served == {key for key in MATRIX if key[0] == name}, "endpoints not in the matrix"
+    wrong: list[str] = []
+    for _, method, path in sorted(served):
+        allowed = MATRIX[(name, method, path)]
+        if allowed == PUBLIC:
+            continue
+        for what, headers in refused_tokens().items():
+            if (status := await call(client, method, path, headers)) != 401:
+                wrong.append(f"{method} {path} with {what}: {status}, not 401")
+        for role in Role:
+            status = await call(client, method, path, bearer(issue_token(TOKENS, role, "u")))
+            if role in allowed and status in (401, 403):
+                wrong.append(f"{method} {path} as {role.value}: {status}, but it is allowed")
+            if role not in allowed and status != 403:
+                wrong.append(f"{method} {path} as {role.value}: {status}, not 403")
+    assert not wrong, "\n".join(wrong)
