@@ -108,3 +108,33 @@ async def test_a_uuid_correlation_id_is_carried_into_the_events(
     assert response.status_code == 201, response.text
     [event] = await runtime.relay.outbox.unpublished(10)
     assert event.metadata["correlation_id"] == str(correlation)
+
+
+async def test_a_refused_request_about_a_patient_is_recorded_as_a_denied_access(
+    intake: tuple[httpx.AsyncClient, ServiceRuntime],
+) -> None:
+    client, runtime = intake
+    patient = uuid4()
+
+    anonymous = await client.get(f"/patients/{patient}")
+    refused = await client.get(f"/patients/{patient}/data-key", headers=auth(Role.NURSE))
+
+    assert (anonymous.status_code, refused.status_code) == (401, 403)
+    assert refused.json()["detail"].startswith("role nurse may not do this")
+    recorded = [e.event() for e in await runtime.relay.outbox.unpublished(10)]
+    assert [
+        (e.user_id, e.role, e.resource, e.outcome.value)  # type: ignore[attr-defined]
+        for e in recorded
+    ] == [
+        ("anonymous", "anonymous", "GET /patients/{patient_id}", "denied"),
+        ("bounds-test", "nurse", "GET /patients/{patient_id}/data-key", "denied"),
+    ]
+    assert all(e.patient_id == patient for e in recorded)  # type: ignore[attr-defined]
+
+
+async def test_a_refused_request_that_names_no_patient_records_nothing(
+    intake: tuple[httpx.AsyncClient, ServiceRuntime],
+) -> None:
+    client, runtime = intake
+    assert (await client.post("/patients", json=REFERRAL)).status_code == 401
+    assert await stored_events(runtime) == 0

@@ -223,8 +223,14 @@ def test_a_patient_s_key_is_for_services_only_and_every_fetch_is_recorded(
     assert len(base64.b64decode(fetched.json()["key"])) == 32
     key = str(patient_id).encode()
     records = read_records(
-        kafka_bootstrap, start, until=lambda found: any(r.key == key for r in found)
+        kafka_bootstrap,
+        start,
+        until=lambda found: any(r.key == key and b'"outcome":"success"' in r.value for r in found),
     )
-    [access] = [CloudEvent.from_json(r.value) for r in records if r.key == key]
+    [access] = [  # (the refusals above are recorded too, as denied)
+        event
+        for event in (CloudEvent.from_json(r.value) for r in records if r.key == key)
+        if event.data["outcome"] == "success"
+    ]
     assert access.data["data_categories"] == ["data_key"]
     assert (access.data["user_id"], access.data["role"]) == ("subscriber-analytics", "service")

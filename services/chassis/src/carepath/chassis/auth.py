@@ -127,9 +127,11 @@ def authenticated(
         raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     settings: ServiceSettings = request.app.state.settings
     try:
-        return verify_token(settings, token)
+        principal = verify_token(settings, token)
     except (jwt.InvalidTokenError, ValueError) as error:
         raise _unauthorized(f"the bearer token is not valid: {error}") from None
+    request.state.principal = principal  # who, should a role check then refuse them
+    return principal
 
 
 def require_role(*allowed: Role) -> Callable[..., Principal]:

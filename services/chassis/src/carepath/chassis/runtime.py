@@ -13,12 +13,14 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carepath.chassis import health
-from carepath.chassis.access import record_access, route_template
+from carepath.chassis.access import record_access, record_refusal, route_template
 from carepath.chassis.auth import ensure_dev_secret
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.commands import Decision, execute, load_state
@@ -290,9 +292,22 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         add_error_handlers(app)
+        app.add_exception_handler(StarletteHTTPException, self._refused)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)  # outermost
         return app
+
+    async def _refused(self, request: Request, error: Exception) -> Response:
+        """401 and 403 about a patient are recorded as denied accesses, then answered as
+        FastAPI would."""
+        assert isinstance(error, StarletteHTTPException)
+        if error.status_code in (401, 403):
+            try:
+                if await record_refusal(self.store, request, self.settings.service_name):
+                    self.relay.wake()
+            except Exception:  # the refusal stands whether or not it could be recorded
+                log.exception("a refused request could not be recorded")
+        return await http_exception_handler(request, error)
 
 
 def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> None:
