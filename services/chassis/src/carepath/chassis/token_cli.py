@@ -17,7 +17,7 @@ def token(
     sub: Annotated[str, typer.Option("--sub", help="User id (the token's subject).")] = "dev-user",
     hours: Annotated[
         float,
-        typer.Option(help="Validity in hours (the services take at most 12).", min=0.01, max=24),
+        typer.Option(help="Validity in hours (the services take at most 12).", min=0.01, max=12),
     ] = 12,
 ) -> None:
     """Print a JWT for local use, signed with the key the local services use."""
