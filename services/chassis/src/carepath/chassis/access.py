@@ -60,17 +60,20 @@ async def record_access(
         purpose_of_use=context.purpose_of_use,
         outcome=outcome,
     )
-    stream = f"access-{service}-{patient_id}"
-    # Reads of one patient may race; each appends at the version it sees, and retries.
+    await _append(store, event, service, context.metadata(service))
+
+
+async def _append(
+    store: EventStore, event: RecordAccessed, service: str, metadata: EventMetadata
+) -> None:
+    """Append `event` to the patient's access stream of `service`."""
+    stream = f"access-{service}-{event.patient_id}"
+    # Accesses to one patient may race; each appends at the version it sees, and retries.
     for attempt in range(APPEND_ATTEMPTS):
         try:
             version = await store.version(stream)
             await store.append(
-                stream,
-                version,
-                [event],
-                subject=str(patient_id),
-                metadata=context.metadata(service),
+                stream, version, [event], subject=str(event.patient_id), metadata=metadata
             )
             return
         except ConcurrencyError:
@@ -121,13 +124,5 @@ async def record_refusal(store: EventStore, request: Request, service: str) -> b
         correlation_id=str(uuid4()),
         traceparent=current_traceparent(),
     )
-    stream = f"access-{service}-{patient_id}"
-    for attempt in range(APPEND_ATTEMPTS):
-        try:
-            version = await store.version(stream)
-            await store.append(stream, version, [event], subject=str(patient_id), metadata=metadata)
-            return True
-        except ConcurrencyError:
-            if attempt == APPEND_ATTEMPTS - 1:
-                raise
-    return False
+    await _append(store, event, service, metadata)
+    return True

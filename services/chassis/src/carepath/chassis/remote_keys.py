@@ -28,10 +28,13 @@ class RemoteKeyring:
         self._cache: dict[UUID, tuple[float, bytes | PatientErased]] = {}
         self._token: tuple[float, str] | None = None
 
-    async def data_key(self, patient_id: UUID, *, session: AsyncSession | None = None) -> bytes:
+    async def data_key(
+        self, patient_id: UUID, *, session: AsyncSession | None = None, create: bool = True
+    ) -> bytes:
         """The patient's data key; `PatientErased` once destroyed; `KeyServiceUnavailable` when
-        the key service cannot be reached."""
-        del session  # the key store is another service's
+        the key service cannot be reached. (The key service makes keys itself: `create` and
+        `session` are for a key store in this service's own database.)"""
+        del session, create
         cached = self._cache.get(patient_id)
         if cached is None or cached[0] < time.monotonic():
             cached = (

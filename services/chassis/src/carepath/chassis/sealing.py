@@ -36,9 +36,12 @@ class KeyServiceUnavailable(ConnectionError):
 class Keyring(Protocol):
     """Where a service gets a patient's data key."""
 
-    async def data_key(self, patient_id: UUID, *, session: AsyncSession | None = None) -> bytes:
+    async def data_key(
+        self, patient_id: UUID, *, session: AsyncSession | None = None, create: bool = True
+    ) -> bytes:
         """The patient's data key; `PatientErased` once it was destroyed. `session`: the
-        caller's transaction, which a key store in the same database takes part in."""
+        caller's transaction, which a key store in the same database takes part in; `create`:
+        make the key of a patient who has none yet (to seal), or not (to open)."""
         ...
 
 

@@ -309,7 +309,11 @@ class EventStore:
                 continue
             if event.subject not in keys:
                 try:
-                    keys[event.subject] = await self.keys.data_key(UUID(event.subject), session=tx)
+                    keys[event.subject] = await self.keys.data_key(
+                        UUID(event.subject),
+                        session=tx,
+                        create=False,  # sealed: it has one
+                    )
                 except PatientErased:
                     keys[event.subject] = None
             key = keys[event.subject]
