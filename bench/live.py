@@ -17,7 +17,7 @@ import httpx
 from servers import BENCH_VAR
 
 from carepath.chassis.auth import Role
-from support import JWT_SECRET, ServiceProcess, token
+from support import ServiceProcess, identity_env, token
 
 REFERRAL = {
     "given_name": "Bench",
@@ -39,7 +39,7 @@ def start_services(bootstrap: str) -> dict[str, ServiceProcess]:
             "DATABASE_URL": f"sqlite:///{work / f'{name}.db'}",
             "CAREPATH_VAR_DIR": str(work),
             "CAREPATH_KEYS_DIR": str(work / "keys"),
-            "CAREPATH_JWT_SECRET": JWT_SECRET,
+            **identity_env(),
         }
         services[name] = ServiceProcess(name, f"carepath.{name}.app:create_app", env, work).start()
     return services

@@ -50,11 +50,10 @@ wait_ready() {
 }
 
 start() {
-  # The dev key of bearer tokens (var/dev-jwt-secret), shared by the services, carepath-token and
-  # carepath-seed: made before any of them needs it (nothing to do when CAREPATH_JWT_SECRET is set).
-  .venv/bin/python -c 'from carepath.chassis.auth import ensure_dev_secret
-from carepath.chassis.settings import ServiceSettings
-ensure_dev_secret(ServiceSettings(service_name="services"))'
+  # The dev issuer of bearer tokens (var/dev-issuer: its key pair and JWKS), trusted by the
+  # services in dev mode and used by carepath-token and carepath-seed: made before any of them
+  # needs it (with CAREPATH_OIDC_JWKS_URL set, the services trust that provider instead).
+  .venv/bin/carepath-issuer jwks >/dev/null
   for entry in "${services[@]}"; do
     IFS=: read -r name port command <<<"$entry"
     if alive "$name"; then log "$name already running (pid $(pid_of "$name")) on :$port"; continue; fi

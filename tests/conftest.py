@@ -22,11 +22,15 @@ from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.kafka import ensure_topics
 from carepath.contracts import ALL_TOPICS
 from carepath.contracts.topics import dead_letter_topics
-from support import JWT_SECRET, ROOT, ServiceProcess, docker_engine_answers, local_kafka
+from support import (
+    ROOT,
+    TEST_VAR,
+    ServiceProcess,
+    docker_engine_answers,
+    identity_env,
+    local_kafka,
+)
 
-# Where a test run keeps its broker, database and keys; another folder (CAREPATH_TEST_VAR) lets two
-# runs share a machine without stopping each other's broker.
-TEST_VAR = Path(os.environ.get("CAREPATH_TEST_VAR") or ROOT / "var" / "test")
 sys.path.insert(0, str(ROOT / "tests" / "with_broker"))  # the scripted clinic staff, for e2e too
 
 
@@ -114,7 +118,7 @@ def _service(
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "DATABASE_URL": f"sqlite:///{work / f'{name}.db'}",
             "CAREPATH_VAR_DIR": str(work),
-            "CAREPATH_JWT_SECRET": JWT_SECRET,
+            **identity_env(),
             "CAREPATH_KEYS_DIR": str(KEYS_DIR),
             **keys,
         },

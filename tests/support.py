@@ -19,9 +19,13 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 if TYPE_CHECKING:
     from carepath.chassis.auth import Role
+    from carepath.chassis.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-JWT_SECRET = "test-secret-for-the-services-under-test-0123456789"
+# Where a test run keeps its broker, database and keys; another folder (CAREPATH_TEST_VAR) lets two
+# runs share a machine without stopping each other's broker.
+TEST_VAR = Path(os.environ.get("CAREPATH_TEST_VAR") or ROOT / "var" / "test")
+ISSUER_DIR = TEST_VAR / "dev-issuer"  # the identity provider of the services under test
 T = TypeVar("T")
 
 
@@ -227,10 +231,63 @@ class ServiceProcess:
             self._process.wait()
 
 
+def issuer_settings(name: str = "test") -> "ServiceSettings":
+    """Settings whose dev issuer is the one the services under test trust (for `issue_token`,
+    and for the seed's `Tokens`)."""
+    from carepath.chassis.settings import ServiceSettings
+
+    return ServiceSettings(service_name=name, dev_issuer_dir=ISSUER_DIR)
+
+
 def token(role: "Role", user: str = "test-user") -> dict[str, str]:
     """An Authorization header the services under test accept."""
     from carepath.chassis.auth import issue_token
-    from carepath.chassis.settings import ServiceSettings
 
-    settings = ServiceSettings(service_name="test", jwt_secret=JWT_SECRET)
-    return {"Authorization": f"Bearer {issue_token(settings, role, user)}"}
+    return {"Authorization": f"Bearer {issue_token(issuer_settings(), role, user)}"}
+
+
+_issuer: tuple[subprocess.Popen[bytes], dict[str, str]] | None = None
+
+
+def identity_env() -> dict[str, str]:
+    """The identity provider settings of a service under test: the dev issuer served over HTTP
+    (`carepath-issuer serve`, started once per test run), so the services take the production
+    path: tokens checked through the provider's JWKS URL, and their own tokens for the key
+    service from its token endpoint (client credentials)."""
+    global _issuer
+    if _issuer is None or _issuer[0].poll() is not None:
+        import atexit
+
+        import httpx
+
+        from carepath.chassis.dev_issuer import DevIssuer
+
+        issuer = DevIssuer(ISSUER_DIR).ensure()
+        port = free_port()
+        log = (TEST_VAR / "dev-issuer.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "carepath.chassis.issuer_cli", "serve", "--port", str(port)],
+            env={**os.environ, "CAREPATH_DEV_ISSUER_DIR": str(ISSUER_DIR)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        atexit.register(process.terminate)
+        url = f"http://127.0.0.1:{port}"
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"the dev issuer exited: {TEST_VAR / 'dev-issuer.log'}")
+            try:
+                return httpx.get(f"{url}/jwks.json", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(serving, timeout=30, what="the dev issuer to serve its JWKS", every=0.1)
+        env = {
+            "CAREPATH_OIDC_JWKS_URL": f"{url}/jwks.json",
+            "CAREPATH_OIDC_TOKEN_URL": f"{url}/token",
+            "CAREPATH_OIDC_CLIENT_SECRET": issuer.client_secret(),
+        }
+        _issuer = (process, env)
+    return _issuer[1]

@@ -34,7 +34,7 @@ from carepath.seed.calls import Tokens
 from carepath.seed.clinic import Clinic, Endpoints, treat_cohort
 from carepath.seed.cohort import plan_cohort
 from carepath.seed.journey import Journey
-from support import JWT_SECRET, ROOT, ServiceProcess, eventually
+from support import ROOT, ServiceProcess, eventually, identity_env, issuer_settings
 
 SERVICES = ("intake", "eligibility", "session", "integration", "dashboard", "audit")
 CONSUMERS = tuple(SUBSCRIPTIONS)
@@ -93,7 +93,7 @@ class ClinicSystem:
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "DATABASE_URL": self.databases[name],
                 "CAREPATH_VAR_DIR": str(folder),
-                "CAREPATH_JWT_SECRET": JWT_SECRET,
+                **identity_env(),
                 "CAREPATH_KEYS_DIR": str(self.keys_dir),
                 **self.key_service(name),
             },
@@ -122,7 +122,7 @@ class ClinicSystem:
         self, patients: int, seed: int, deadline_s: float = 120
     ) -> list[Journey]:
         """Take a synthetic cohort through the pathway over HTTP; returns each journey."""
-        settings = ServiceSettings(service_name="faults", jwt_secret=JWT_SECRET)
+        settings = issuer_settings("faults")
         plan = plan_cohort(patients, seed, datetime.now(UTC), settings.clinic_zone)
         endpoints = Endpoints(
             self.url("intake"),

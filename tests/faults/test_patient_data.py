@@ -27,7 +27,7 @@ from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import ALL_TOPICS, CloudEvent, dlq_topic
 from carepath.contracts.intake import IntakeCompleted
 from carepath.contracts.topics import SUBSCRIPTIONS
-from support import JWT_SECRET, ROOT, ServiceProcess, token, wait_until
+from support import ISSUER_DIR, ROOT, ServiceProcess, identity_env, token, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -147,7 +147,7 @@ def test_an_erased_patient_cannot_be_read_from_anything_that_remains_and_verify_
             *("--ground", "data_subject_request", "--reference", "DSR-2026-0042"),
             *("--url", clinic.url("intake"), "--yes"),
         ],
-        env={"CAREPATH_JWT_SECRET": JWT_SECRET, "PATH": ""},
+        env={"CAREPATH_DEV_ISSUER_DIR": str(ISSUER_DIR), "PATH": ""},
         capture_output=True,
         text=True,
         timeout=60,
@@ -329,7 +329,7 @@ def intake_on_postgres(broker: KillableBroker, database: str, work: Path) -> Int
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "DATABASE_URL": database,
             "CAREPATH_VAR_DIR": str(work),
-            "CAREPATH_JWT_SECRET": JWT_SECRET,
+            **identity_env(),
             "CAREPATH_KEYS_DIR": str(work / "keys"),
         },
         work,

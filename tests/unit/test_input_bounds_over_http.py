@@ -27,15 +27,14 @@ from carepath.session.app import SessionSettings
 from carepath.session.app import create_app as create_session_app
 from carepath.session.domain import OpenCourse, stream_id
 from carepath.session.service import Sessions
+from support import ISSUER_DIR, issuer_settings
 
-SECRET = "input-bounds-test-secret-0123456789abcdef0123"
 YEAR_ONE = "0001-01-01T00:00:00+01:00"  # as posted in issue 17
 RATIONALE = "Worsening insomnia; review in a week."
 
 
 def auth(role: Role) -> dict[str, str]:
-    settings = ServiceSettings(service_name="test", jwt_secret=SECRET)
-    return {"Authorization": f"Bearer {issue_token(settings, role, 'bounds-test')}"}
+    return {"Authorization": f"Bearer {issue_token(issuer_settings(), role, 'bounds-test')}"}
 
 
 def settings(kind: type[ServiceSettings], name: str, folder: Path) -> Any:
@@ -45,7 +44,8 @@ def settings(kind: type[ServiceSettings], name: str, folder: Path) -> Any:
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never contacted: the relay is not started
             "var_dir": folder,
             "keys_dir": folder / "keys",
-            "jwt_secret": SECRET,
+            "dev_mode": True,  # no identity provider: the tests' dev issuer signs and verifies
+            "dev_issuer_dir": ISSUER_DIR,
             "owns_key_store": True,  # one service alone: it keeps the patients' keys itself
         }
     )

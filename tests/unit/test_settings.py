@@ -78,20 +78,23 @@ def test_local_runs_use_plaintext() -> None:
 
 
 SAFE = {
-    "jwt_secret": "a-random-clinic-key-4f9c2b7e1d3a5c8e0b6f",
-    "DATABASE_URL": "postgresql+psycopg://intake:pw@db/intake",
+    "oidc_jwks_url": "https://idp.clinic.example/realms/carepath/protocol/openid-connect/certs",
+    "oidc_token_url": "https://idp.clinic.example/realms/carepath/protocol/openid-connect/token",
+    "oidc_client_secret": "a-random-client-secret-4f9c2b7e1d3a5c8e0b6f",
+    "DATABASE_URL": "postgresql+psycopg://eligibility:pw@db/eligibility",
 }
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"jwt_secret": None}, "CAREPATH_JWT_SECRET is not set"),
-        ({"jwt_secret": ""}, "CAREPATH_JWT_SECRET is not set"),
-        ({"jwt_secret": "short-key"}, "shorter than 32"),
-        ({"jwt_secret": "REPLACE-ME-with-a-random-key-of-at-least-32-bytes"}, "placeholder"),
+        ({"oidc_jwks_url": None}, "CAREPATH_OIDC_JWKS_URL is not set"),
+        ({"oidc_jwks_url": ""}, "CAREPATH_OIDC_JWKS_URL is not set"),
+        ({"oidc_token_url": None}, "CAREPATH_OIDC_TOKEN_URL and CAREPATH_OIDC_CLIENT_SECRET"),
+        ({"oidc_client_secret": ""}, "CAREPATH_OIDC_TOKEN_URL and CAREPATH_OIDC_CLIENT_SECRET"),
+        ({"oidc_client_secret": "short-key"}, "shorter than 32"),
         (
-            {"jwt_secret": "dev-only-jwt-secret-change-me-0123456789"},  # compose's default
+            {"oidc_client_secret": "REPLACE-ME-with-a-random-key-of-at-least-32-bytes"},
             "placeholder",
         ),
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
@@ -101,7 +104,7 @@ SAFE = {
 def test_a_service_refuses_to_start_with_an_unsafe_setting(
     change: dict[str, str | None], reason: str
 ) -> None:
-    settings = ServiceSettings.model_validate({"service_name": "intake", **SAFE, **change})
+    settings = ServiceSettings.model_validate({"service_name": "eligibility", **SAFE, **change})
     with pytest.raises(UnsafeConfiguration, match=reason):
         ServiceRuntime(settings)
 
@@ -109,4 +112,7 @@ def test_a_service_refuses_to_start_with_an_unsafe_setting(
 def test_dev_mode_accepts_what_a_local_run_uses(tmp_path: Path) -> None:
     settings = ServiceSettings(service_name="intake", var_dir=tmp_path, dev_mode=True)
     assert settings.unsafe() == []
-    assert ServiceSettings.model_validate({"service_name": "intake", **SAFE}).unsafe() == []
+    assert ServiceSettings.model_validate({"service_name": "eligibility", **SAFE}).unsafe() == []
+    key_service = {"service_name": "intake", "owns_key_store": True, **SAFE}
+    del key_service["oidc_token_url"], key_service["oidc_client_secret"]
+    assert ServiceSettings.model_validate(key_service).unsafe() == []  # it calls no one

@@ -57,6 +57,41 @@ def test_the_trail_answers_who_did_what_to_which_patient(
     assert [e["user_id"] for e in by_user] == sorted((e["user_id"] for e in by_user), reverse=True)
 
 
+def test_each_entry_names_the_consent_in_force_and_its_purpose(
+    audit_service: ServiceProcess, intake_service: ServiceProcess
+) -> None:
+    coordinator = Coordinator(intake_service.url)
+    patient = coordinator.complete_intake()
+    read = httpx.get(
+        f"{intake_service.url}/patients/{patient}",
+        headers={**token(Role.AUDITOR, "auditor-7"), "X-Purpose-Of-Use": "audit"},
+    )
+    assert read.status_code == 200, read.text
+    coordinator.client.post(f"/patients/{patient}/consents/withdrawal", json={}).raise_for_status()
+    coordinator.client.get(f"/patients/{patient}").raise_for_status()
+
+    def both_reads_and_the_withdrawal() -> list[dict[str, str]] | None:
+        found = trail(audit_service, patient=patient)
+        readers = {e["user_id"] for e in found if e["event_type"].endswith("RecordAccessed.v1")}
+        withdrawn = any("ConsentWithdrawn" in e["event_type"] for e in found)
+        return found if {"auditor-7", "coordinator-3"} <= readers and withdrawn else None
+
+    entries = wait_until(
+        both_reads_and_the_withdrawal, timeout=60, what="the reads and the withdrawal in the trail"
+    )
+    given = next(e for e in entries if ".ConsentGiven." in e["event_type"])
+    reads = {e["user_id"]: e for e in entries if e["event_type"].endswith("RecordAccessed.v1")}
+    before, after = reads["auditor-7"], reads["coordinator-3"]
+    assert (before["user_id"], before["purpose"], before["consent"]) == (
+        "auditor-7",
+        "audit",
+        given["event_id"],
+    )
+    assert (after["user_id"], after["consent"]) == ("coordinator-3", None)  # withdrawn by then
+    referral = next(e for e in entries if ".PatientReferred." in e["event_type"])
+    assert (referral["purpose"], referral["consent"]) == ("treatment", None)  # none given yet
+
+
 def test_only_auditors_read_the_trail(audit_service: ServiceProcess) -> None:
     assert httpx.get(f"{audit_service.url}/trail", headers=token(Role.CLINICIAN)).status_code == 403
     assert httpx.get(f"{audit_service.url}/trail").status_code == 401

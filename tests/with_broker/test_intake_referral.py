@@ -126,9 +126,10 @@ def test_without_a_token_referral_is_401_and_nothing_is_stored(
     assert stored_event_count(work) == before
 
 
-def test_a_forged_token_is_401(intake_service: ServiceProcess) -> None:
+def test_a_forged_token_is_401(intake_service: ServiceProcess, tmp_path: Path) -> None:
+    # An issuer of the same name with keys of its own: not in the provider's JWKS.
     forged = issue_token(
-        ServiceSettings(service_name="x", jwt_secret="not-the-clinic-key-0123456789-abcdef"),
+        ServiceSettings(service_name="x", dev_issuer_dir=tmp_path / "forger"),
         Role.CLINICIAN,
         "mallory",
     )

@@ -4,13 +4,12 @@ not be there yet, and wait for a condition another service brings about, up to a
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from carepath.chassis.auth import DEV_SECRET_FILE, Role, issue_token
+from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.settings import ServiceSettings
 from carepath.seed.journey import Refusal
 
@@ -28,7 +27,7 @@ class Refused(Exception):
 
 
 class MissingSigningKey(Exception):
-    """No key to sign tokens with: neither CAREPATH_JWT_SECRET nor the local dev key."""
+    """No key to sign tokens with: the local dev issuer the services trust is not there."""
 
 
 class BadSettings(Exception):
@@ -57,13 +56,13 @@ class Tokens:
 
     @classmethod
     def for_local_services(cls, settings: ServiceSettings) -> "Tokens":
-        """Tokens the services started by `make up` accept: signed with CAREPATH_JWT_SECRET or
-        the dev key they share (`var/dev-jwt-secret`); `MissingSigningKey` when neither is there."""
-        dev_key = Path(settings.var_dir) / DEV_SECRET_FILE
-        if settings.jwt_secret is None and not dev_key.exists():
+        """Tokens the services started by `make up` accept: signed by the dev issuer they trust
+        (`var/dev-issuer`, made when they start); `MissingSigningKey` when it is not there."""
+        issuer = settings.resolved_dev_issuer_dir() / "jwks.json"
+        if not issuer.exists():
             raise MissingSigningKey(
-                f"No signing key: {dev_key} does not exist. Run from the repository root after "
-                "`make up`, or set CAREPATH_JWT_SECRET (or CAREPATH_VAR_DIR) to what the "
+                f"No dev issuer: {issuer} does not exist. Run from the repository root after "
+                "`make up`, or set CAREPATH_DEV_ISSUER_DIR (or CAREPATH_VAR_DIR) to what the "
                 "services use."
             )
         return cls(settings)

@@ -40,13 +40,35 @@ class TrailRow(SQLModel, table=True):
     entry_hash: str
 
 
+class ConsentBasis(SQLModel, table=True):
+    """Each patient's consent in force, as the trail has seen it: the `ConsentGiven` that every
+    later access and change relied on, until a `ConsentWithdrawn` (then null)."""
+
+    __tablename__ = "audit_consent_basis"
+
+    patient_id: str = Field(primary_key=True)
+    consent_event_id: str | None = None
+
+
+GIVEN, WITHDRAWN = ".ConsentGiven.", ".ConsentWithdrawn."
+
+
 async def append_entry(session: AsyncSession, event: CloudEvent) -> None:
-    """Inbox effect: add the event's entry, chained to the last one."""
+    """Inbox effect: add the event's entry, chained to the last one, naming the consent in force
+    for its patient (unless the event names its own)."""
     last = await session.scalar(
         select(col(TrailRow.entry_hash)).order_by(col(TrailRow.position).desc()).limit(1)
     )
-    entry = entry_for(event, f"{event.streamid}#{event.sequence}", last or "")
+    basis = await session.get(ConsentBasis, event.subject)
+    in_force = basis.consent_event_id if basis else None
+    entry = entry_for(event, f"{event.streamid}#{event.sequence}", last or "", in_force)
     session.add(TrailRow(**entry.as_dict()))
+    if GIVEN in event.type or WITHDRAWN in event.type:
+        consent = str(event.id) if GIVEN in event.type else None
+        if basis is None:
+            session.add(ConsentBasis(patient_id=event.subject, consent_event_id=consent))
+        else:
+            basis.consent_event_id = consent
 
 
 def chain_breaks(rows: list[TrailRow]) -> list[int]:
@@ -63,4 +85,4 @@ def chain_breaks(rows: list[TrailRow]) -> list[int]:
     return broken
 
 
-__all__ = ["AuditEntry", "TrailRow", "append_entry", "chain_breaks"]
+__all__ = ["AuditEntry", "ConsentBasis", "TrailRow", "append_entry", "chain_breaks"]

@@ -59,6 +59,10 @@ FIELDS = (
 )
 
 
+DEFAULT_PURPOSE = {"service": "operations", "operator": "operations", "auditor": "audit"}
+"""A change's purpose of use when its event does not say (events before `purposeofuse`)."""
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One line of the trail."""
@@ -83,8 +87,12 @@ class AuditEntry:
         return asdict(self)
 
 
-def entry_for(event: CloudEvent, location: str, previous_hash: str) -> AuditEntry:
-    """The trail entry of one event, chained to the entry before it."""
+def entry_for(
+    event: CloudEvent, location: str, previous_hash: str, consent_in_force: str | None = None
+) -> AuditEntry:
+    """The trail entry of one event, chained to the entry before it. Its purpose of use is the
+    one the caller declared (a read's, or a change's `purposeofuse` attribute), else the role's
+    default; its consent is the one the event names, else the patient's consent in force."""
     name = event.type.split(".")[2]
     context = event.type.split(".")[1]
     role, user_id = parse_actor(event.actor)
@@ -97,7 +105,7 @@ def entry_for(event: CloudEvent, location: str, previous_hash: str) -> AuditEntr
         category = ",".join(data["data_categories"])
         purpose, consent, client = (
             data["purpose_of_use"],
-            data.get("consent_event_id"),
+            data.get("consent_event_id") or consent_in_force,
             data.get("client_address"),
         )
     else:
@@ -111,8 +119,9 @@ def entry_for(event: CloudEvent, location: str, previous_hash: str) -> AuditEntr
             else "U"
         )
         outcome, category = "0", CATEGORY.get(name, CONTEXT_CATEGORY.get(context, context))
-        purpose = "operations" if name == "AlertAcknowledged" else "treatment"
-        consent, client = None, None
+        declared = getattr(event, "purposeofuse", None)
+        purpose = declared or DEFAULT_PURPOSE.get(role, "treatment")
+        consent, client = consent_in_force, None
     entry = AuditEntry(
         recorded=event.time.isoformat(),
         patient_id=event.subject,

@@ -50,7 +50,7 @@ class RemoteKeyring:
         try:
             response = await self._client.get(
                 f"/patients/{patient_id}/data-key",
-                headers={"Authorization": f"Bearer {self._bearer()}"},
+                headers={"Authorization": f"Bearer {await self._bearer()}"},
             )
         except httpx.HTTPError as error:
             raise KeyServiceUnavailable(
@@ -69,14 +69,49 @@ class RemoteKeyring:
             )
         return base64.b64decode(response.json()["key"])
 
-    def _bearer(self) -> str:
+    async def _bearer(self) -> str:
+        """This service's own token for the key service (role `service`), kept until half its
+        life is gone: from the identity provider's token endpoint (client credentials), or in
+        dev mode signed by the local dev issuer."""
         now = time.monotonic()
         if self._token is None or self._token[0] < now:
-            token = issue_token(
-                self.settings, Role.SERVICE, self.settings.service_name, ttl=TOKEN_LIFETIME
-            )
-            self._token = (now + TOKEN_LIFETIME.total_seconds() / 2, token)
+            token, lifetime = await self._new_token()
+            self._token = (now + lifetime / 2, token)
         return self._token[1]
+
+    async def _new_token(self) -> tuple[str, float]:
+        settings = self.settings
+        if settings.oidc_token_url is None or settings.oidc_client_secret is None:
+            token = issue_token(
+                settings,
+                Role.SERVICE,
+                settings.service_name,
+                ttl=TOKEN_LIFETIME,
+                audience=settings.key_service_audience,
+            )
+            return token, TOKEN_LIFETIME.total_seconds()
+        try:
+            response = await self._client.post(
+                settings.oidc_token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": settings.resolved_client_id(),
+                    "client_secret": settings.oidc_client_secret.get_secret_value(),
+                    "audience": settings.key_service_audience,
+                },
+            )
+        except httpx.HTTPError as error:
+            raise KeyServiceUnavailable(
+                f"identity provider {settings.oidc_token_url} not reachable "
+                f"({type(error).__name__})"
+            ) from None
+        if response.status_code != httpx.codes.OK:
+            raise KeyServiceUnavailable(
+                f"identity provider refused this service's client credentials "
+                f"({response.status_code}): check CAREPATH_OIDC_CLIENT_ID and _SECRET"
+            )
+        body = response.json()
+        return body["access_token"], float(body.get("expires_in", 300))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carepath.chassis import health
 from carepath.chassis.access import record_access, record_refusal, route_template
-from carepath.chassis.auth import ensure_dev_secret
+from carepath.chassis.auth import dev_issuer
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.commands import Decision, execute, load_state
 from carepath.chassis.consumer import EventConsumer, RetryPolicy
@@ -65,7 +65,8 @@ class ServiceRuntime:
                 "or CAREPATH_DEV_MODE=true for a local run (never in a clinic)."
             )
         self.settings = settings
-        ensure_dev_secret(settings)  # before any request: the dev key exists from the start
+        if not settings.oidc_jwks_url:  # dev mode: the dev issuer's keys exist from the start
+            dev_issuer(settings)
         setup_tracing(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
         signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)

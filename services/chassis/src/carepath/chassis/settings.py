@@ -41,18 +41,47 @@ class ServiceSettings(BaseSettings):
     )
     dev_mode: bool = Field(
         default=False,
-        description="Local runs only: accept a missing, short or placeholder key (a dev key is "
-        "made under var/) and a missing DATABASE_URL (SQLite under var/).",
+        description="Local runs only: accept no identity provider (the dev issuer under var/ "
+        "signs and verifies tokens) and a missing DATABASE_URL (SQLite under var/).",
     )
-    jwt_secret: str | None = Field(
+    oidc_issuer: str = Field(
+        default="carepath-dev-issuer",
+        description="The identity provider's issuer (the tokens' `iss`); default: the dev issuer.",
+    )
+    oidc_jwks_url: str | None = Field(
         default=None,
-        description="HS256 key for bearer tokens; unset: a dev key generated under var/.",
+        description="The provider's JWKS (its public signing keys); unset: the dev issuer's "
+        "file under dev_issuer_dir (dev mode only).",
+    )
+    oidc_jwks_cooldown_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="Least time between two fetches of the JWKS for an unknown key id: a "
+        "provider's new key is picked up within this time.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="This service's audience (`aud`); unset: carepath-<service>."
+    )
+    oidc_role_claim: str = Field(
+        default="role", description="The claim holding the CarePath role (a string or a list)."
+    )
+    oidc_token_url: str | None = Field(
+        default=None,
+        description="The provider's token endpoint, for this service's own client-credentials "
+        "tokens (it calls the key service); unset: the dev issuer signs them (dev mode only).",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="This service's OAuth client id; unset: carepath-<service>."
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="This service's OAuth client secret."
+    )
+    dev_issuer_dir: Path | None = Field(
+        default=None, description="The local dev issuer's keys; unset: var_dir/dev-issuer."
     )
     jwt_max_lifetime_hours: float = Field(
         default=12, gt=0, le=24, description="The longest a bearer token may live (exp - iat)."
     )
-    jwt_issuer: str = "carepath"
-    jwt_audience: str = "carepath"
     keys_dir: Path = Field(
         default=Path("var/keys"),
         description="Where public keys are published for auditors (and dev signing keys live).",
@@ -78,6 +107,9 @@ class ServiceSettings(BaseSettings):
     key_service_url: str = Field(
         default="http://127.0.0.1:8001",
         description="The key service (intake) that every other service asks for patients' keys.",
+    )
+    key_service_audience: str = Field(
+        default="carepath-intake", description="The key service's audience (`aud`)."
     )
     key_cache_seconds: float = Field(
         default=30.0,
@@ -126,16 +158,41 @@ class ServiceSettings(BaseSettings):
         if self.dev_mode:
             return []
         found = []
-        secret = (self.jwt_secret or "").strip()
-        if not secret:
-            found.append("CAREPATH_JWT_SECRET is not set (or empty)")
-        elif len(secret) < MIN_SECRET_LENGTH:
-            found.append(f"CAREPATH_JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters")
+        if not (self.oidc_jwks_url or "").strip():
+            found.append("CAREPATH_OIDC_JWKS_URL is not set (the identity provider's keys)")
+        secret = (self.oidc_client_secret or SecretStr("")).get_secret_value().strip()
+        if not self.owns_key_store and not (self.oidc_token_url and secret):
+            found.append(
+                "CAREPATH_OIDC_TOKEN_URL and CAREPATH_OIDC_CLIENT_SECRET are not set (this "
+                "service's own token for the key service)"
+            )
+        if secret and len(secret) < MIN_SECRET_LENGTH:
+            found.append(
+                f"CAREPATH_OIDC_CLIENT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
+            )
         elif any(word in secret.lower() for word in PLACEHOLDER_WORDS):
-            found.append("CAREPATH_JWT_SECRET is a placeholder, not a key")
+            found.append("CAREPATH_OIDC_CLIENT_SECRET is a placeholder, not a secret")
         if not (self.database_url or "").strip():
             found.append("DATABASE_URL is not set (or empty)")
         return found
+
+    def resolved_dev_issuer_dir(self) -> Path:
+        """Where the local dev issuer keeps its keys."""
+        return self.dev_issuer_dir or self.var_dir / "dev-issuer"
+
+    def resolved_jwks_url(self) -> str:
+        """The identity provider's JWKS: configured, or the dev issuer's file (a `file:` URL)."""
+        if self.oidc_jwks_url:
+            return self.oidc_jwks_url
+        return (self.resolved_dev_issuer_dir() / "jwks.json").resolve().as_uri()
+
+    def resolved_audience(self) -> str:
+        """The `aud` a token must carry to be accepted by this service."""
+        return self.oidc_audience or f"carepath-{self.service_name}"
+
+    def resolved_client_id(self) -> str:
+        """This service's OAuth client id at the identity provider."""
+        return self.oidc_client_id or f"carepath-{self.service_name}"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an embedded SQLite file per service."""

@@ -1,4 +1,5 @@
-"""`carepath-token ROLE [--sub USER]`: print a bearer token that the local services accept."""
+"""`carepath-token ROLE [--sub USER]`: print a bearer token that the local services accept,
+signed by the local dev issuer (`carepath-issuer` shows, rotates and serves its keys)."""
 
 from datetime import timedelta
 from typing import Annotated
@@ -19,10 +20,21 @@ def token(
         float,
         typer.Option(help="Validity in hours (the services take at most 12).", min=0.01, max=12),
     ] = 12,
+    audience: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--audience",
+            help="A service the token is for (carepath-intake, ...; repeatable). "
+            "Default: every local service.",
+        ),
+    ] = None,
 ) -> None:
-    """Print a JWT for local use, signed with the key the local services use."""
+    """Print a JWT for local use, signed by the dev issuer (var/dev-issuer, or
+    CAREPATH_DEV_ISSUER_DIR) that the local services trust."""
     settings = ServiceSettings(service_name="token")
-    typer.echo(issue_token(settings, role, sub, ttl=timedelta(hours=hours)))
+    typer.echo(
+        issue_token(settings, role, sub, ttl=timedelta(hours=hours), audience=audience or None)
+    )
 
 
 def main() -> None:
