@@ -95,7 +95,8 @@ demo: up ## start everything, seed a synthetic clinic cohort, print where to loo
 	@$(MAKE) --no-print-directory seed
 	@token=$$($(UV) run carepath-token clinician --sub demo-clinician) && echo && \
 		echo "CarePath is running." && \
-		echo "  dashboard   http://127.0.0.1:8000/login?token=$$token"
+		echo "  dashboard   http://127.0.0.1:8000   (sign in: paste this clinician's token into its form)" && \
+		echo "              $$token"
 	@echo "  intake      http://127.0.0.1:8001/docs"
 	@echo "  eligibility http://127.0.0.1:8002/docs"
 	@echo "  session     http://127.0.0.1:8003/docs"

@@ -99,7 +99,7 @@ def dashboard_rebuild(bootstrap: str) -> tuple[int, float]:
     database = BENCH_VAR / "dashboard.db"
     command = [
         str(TOOLS / "carepath-dashboard"), "rebuild", "--database", f"sqlite:///{database}",
-        "--bootstrap-servers", bootstrap,
+        "--bootstrap-servers", bootstrap, "--keys-dir", str(BENCH_VAR / "keys"),
     ]  # fmt: skip
     started = time.perf_counter()
     subprocess.run([*command[:2], "--help"], capture_output=True, check=True)  # noqa: S603 (fixed argv)

@@ -15,20 +15,19 @@ from typing import Any
 
 import yaml
 
-from carepath.contracts.topics import (
-    ALL_TOPICS,
-    SUBSCRIPTIONS,
-    Topic,
-    dead_letter_topics,
-    dlq_topic,
-)
+from carepath.chassis.kafka_acls import AUDITOR, Permission, permissions, user_name
+from carepath.contracts.topics import ALL_TOPICS, Topic, dead_letter_topics
 
 DEPLOY = Path(__file__).resolve().parents[1]
 BASE = DEPLOY / "k8s" / "base"
 PART_OF = "carepath"
 KAFKA_CLUSTER = "carepath"  # the Strimzi Kafka resource, in namespace KAFKA_NAMESPACE
 KAFKA_NAMESPACE = "kafka"
-KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap.{KAFKA_NAMESPACE}.svc:9092"
+KAFKA_PORT = 9093  # the cluster's `tls` listener: SCRAM-SHA-512 over TLS (deploy/k8s/kafka)
+KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap.{KAFKA_NAMESPACE}.svc:{KAFKA_PORT}"
+# Strimzi's cluster CA (ca.crt), copied from namespace KAFKA_NAMESPACE (deploy/README.md)
+KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
+KAFKA_CA_DIR = "/etc/carepath/kafka-ca"
 PARTITIONS = 6
 TOPIC_REPLICAS = 3
 UID = 10001
@@ -43,7 +42,6 @@ class Service:
     name: str
     port: int
     script: str
-    produces_own_topic: bool  # a bounded context with its own events topic
     singleton: bool = False  # must never run twice at once (see `audit` below)
 
     @property
@@ -56,26 +54,21 @@ class Service:
             f"carepath-{self.name}-secrets"  # not the KafkaUser name: its operator owns that Secret
         )
 
-    def consumes(self) -> tuple[Topic, ...]:
-        return SUBSCRIPTIONS.get(self.name, ())
-
-    def produces(self) -> list[str]:
-        """Every topic this service writes: its context topic, access events, its DLQs."""
-        own = [topic.name for topic in ALL_TOPICS if topic.context == self.name]
-        access = [topic.name for topic in ALL_TOPICS if topic.context == "access"]
-        dlqs = [dlq_topic(topic, self.name).name for topic in self.consumes()]
-        return [*(own if self.produces_own_topic else []), *access, *dlqs]
+    @property
+    def kafka_user(self) -> str:
+        """The KafkaUser, and the Secret the User Operator makes for it (key `password`)."""
+        return user_name(self.name)
 
 
 SERVICES = (
-    Service("dashboard", 8000, "carepath-dashboard", produces_own_topic=False),
-    Service("intake", 8001, "carepath-intake", produces_own_topic=True),
-    Service("eligibility", 8002, "carepath-eligibility", produces_own_topic=True),
-    Service("session", 8003, "carepath-session", produces_own_topic=True),
-    Service("integration", 8004, "carepath-integration", produces_own_topic=True),
+    Service("dashboard", 8000, "carepath-dashboard"),
+    Service("intake", 8001, "carepath-intake"),
+    Service("eligibility", 8002, "carepath-eligibility"),
+    Service("session", 8003, "carepath-session"),
+    Service("integration", 8004, "carepath-integration"),
     # The audit trail is one hash chain: each entry reads the last hash, then appends. Two
     # writers at once would fork the chain, so audit runs as one pod, replaced (not rolled).
-    Service("audit", 8005, "carepath-audit-service", produces_own_topic=False, singleton=True),
+    Service("audit", 8005, "carepath-audit-service", singleton=True),
 )
 WORKSPACE_MEMBERS = (
     "contracts",
@@ -162,6 +155,7 @@ def configmap(service: Service) -> dict[str, str]:
         "CAREPATH_VAR_DIR": STATE_DIR,
         "CAREPATH_KEYS_DIR": f"{STATE_DIR}/keys",
         "CAREPATH_SIGNING_KEY_FILE": f"{SIGNING_DIR}/signing-key.pem",
+        "CAREPATH_KAFKA_USERNAME": service.kafka_user,
         **key_store_config(service),
     }
 
@@ -178,9 +172,22 @@ def key_store_config(service: Service) -> dict[str, str]:
     return {"CAREPATH_KEY_SERVICE_URL": f"http://carepath-{KEY_SERVICE}:{port}"}
 
 
+PLACEHOLDER = "REPLACE-ME"  # base Secrets carry placeholders; see deploy/README.md
 COMMON_CONFIG = {
     "KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
+    # Each service as its KafkaUser; the password comes from the User Operator's Secret.
+    "CAREPATH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "CAREPATH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+    "CAREPATH_KAFKA_CA_FILE": f"{KAFKA_CA_DIR}/ca.crt",
     "CAREPATH_CLINIC_TIMEZONE": "UTC",  # the clinic's IANA zone: what "today" means
+    # The clinic's OpenID Connect provider (deploy/README.md, "Identity provider").
+    "CAREPATH_OIDC_ISSUER": f"https://{PLACEHOLDER}.idp.example/realms/carepath",
+    "CAREPATH_OIDC_JWKS_URL": (
+        f"https://{PLACEHOLDER}.idp.example/realms/carepath/protocol/openid-connect/certs"
+    ),
+    "CAREPATH_OIDC_TOKEN_URL": (
+        f"https://{PLACEHOLDER}.idp.example/realms/carepath/protocol/openid-connect/token"
+    ),
 }
 
 
@@ -197,7 +204,17 @@ def deployment(service: Service) -> dict[str, Any]:
         ],
         "env": [
             _secret_env("DATABASE_URL", service.secret, "database-url"),
-            _secret_env("CAREPATH_JWT_SECRET", "carepath-jwt", "jwt-secret"),
+            _secret_env("CAREPATH_KAFKA_PASSWORD", service.kafka_user, "password"),
+            *(
+                [_secret_env("CAREPATH_OIDC_CLIENT_SECRET", service.secret, "oidc-client-secret")]
+                if service.name != KEY_SERVICE  # it asks no one for a key
+                else []
+            ),
+            *(  # one CSRF key for every replica: a browser's token holds whichever it reaches
+                [_secret_env("CAREPATH_CSRF_KEY", service.secret, "csrf-key")]
+                if service.name == "dashboard"
+                else []
+            ),
         ],
         "resources": {
             "requests": {"cpu": "100m", "memory": "256Mi"},
@@ -223,6 +240,8 @@ def deployment(service: Service) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
             {"name": "state", "mountPath": STATE_DIR},
             {"name": "signing-key", "mountPath": SIGNING_DIR, "readOnly": True},
+            {"name": "public-keys", "mountPath": f"{STATE_DIR}/keys", "readOnly": True},
+            {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True},
             *(
                 [{"name": "kek", "mountPath": KEK_DIR, "readOnly": True}]
                 if service.name == KEY_SERVICE
@@ -263,6 +282,15 @@ def deployment(service: Service) -> dict[str, Any]:
                             "secretName": service.secret,
                             "defaultMode": 0o440,
                             "items": [{"key": "signing-key.pem", "path": "signing-key.pem"}],
+                        },
+                    },
+                    {"name": "public-keys", "configMap": {"name": PUBLIC_KEYS}},
+                    {
+                        "name": "kafka-ca",
+                        "secret": {
+                            "secretName": KAFKA_CA_SECRET,
+                            "defaultMode": 0o444,
+                            "items": [{"key": "ca.crt", "path": "ca.crt"}],
                         },
                     },
                 ],
@@ -359,7 +387,7 @@ def network_policy(service: Service) -> dict[str, Any]:
             "egress": [
                 {
                     "to": [kafka_pods],
-                    "ports": [{"protocol": "TCP", "port": 9092}, {"protocol": "TCP", "port": 9093}],
+                    "ports": [{"protocol": "TCP", "port": KAFKA_PORT}],
                 },
                 {"to": [postgres_pods], "ports": [{"protocol": "TCP", "port": 5432}]},
                 *key_service_egress(service),
@@ -385,33 +413,32 @@ def key_service_egress(service: Service) -> list[dict[str, Any]]:
     ]
 
 
-def kafka_acls(service: Service) -> list[dict[str, Any]]:
-    """Simple-authorization ACLs: write what it produces, read what it consumes."""
-    acls = [_acl("topic", name, ["Write", "Describe"]) for name in service.produces()]
-    acls += [_acl("topic", topic.name, ["Read", "Describe"]) for topic in service.consumes()]
-    if service.consumes():
-        acls.append(_acl("group", f"carepath.{service.name}", ["Read"]))
-    return acls
+def kafka_acls(client: str) -> list[dict[str, Any]]:
+    """Simple-authorization ACLs, from the one derivation the local secured broker uses too."""
+    return [_acl(permission) for permission in permissions(client)]
 
 
-def _acl(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
-    resource = {"type": kind, "name": name, "patternType": "literal"}
-    return {"type": "allow", "resource": resource, "operations": operations}
+def _acl(permission: Permission) -> dict[str, Any]:
+    resource = {"type": permission.resource, "name": permission.name, "patternType": "literal"}
+    return {"type": "allow", "resource": resource, "operations": list(permission.operations)}
 
 
-def kafka_user(service: Service) -> dict[str, Any]:
+def kafka_user(client: str, labels: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",
         "metadata": {
-            "name": f"carepath-{service.name}",
-            "labels": {**service.labels, "strimzi.io/cluster": KAFKA_CLUSTER},
+            "name": user_name(client),
+            "labels": {**labels, "strimzi.io/cluster": KAFKA_CLUSTER},
         },
         "spec": {
             "authentication": {"type": "scram-sha-512"},
-            "authorization": {"type": "simple", "acls": kafka_acls(service)},
+            "authorization": {"type": "simple", "acls": kafka_acls(client)},
         },
     }
+
+
+AUDITOR_LABELS = {"app.kubernetes.io/name": AUDITOR, "app.kubernetes.io/part-of": PART_OF}
 
 
 def kafka_topic(topic: Topic) -> dict[str, Any]:
@@ -430,9 +457,6 @@ def kafka_topic(topic: Topic) -> dict[str, Any]:
     }
 
 
-PLACEHOLDER = "REPLACE-ME"  # base Secrets carry placeholders; see deploy/README.md
-
-
 def service_secret(service: Service) -> dict[str, Any]:
     database = f"carepath_{service.name}"
     return {
@@ -449,17 +473,36 @@ def service_secret(service: Service) -> dict[str, Any]:
                 f"{PLACEHOLDER}: the service's Ed25519 private key (PKCS#8 PEM), "
                 "see deploy/README.md\n"
             ),
+            **(
+                {"oidc-client-secret": f"{PLACEHOLDER}: its client secret at the provider"}
+                if service.name != KEY_SERVICE
+                else {}
+            ),
+            **(
+                {"csrf-key": f"{PLACEHOLDER}: 48 random bytes, base64 (openssl rand -base64 48)"}
+                if service.name == "dashboard"
+                else {}
+            ),
         },
     }
 
 
-JWT_SECRET = {
+PUBLIC_KEYS = "carepath-public-keys"
+PUBLIC_KEYS_CONFIGMAP = {
     "apiVersion": "v1",
-    "kind": "Secret",
-    "metadata": {"name": "carepath-jwt", "labels": {"app.kubernetes.io/part-of": PART_OF}},
-    "type": "Opaque",
-    "stringData": {"jwt-secret": f"{PLACEHOLDER}-with-a-random-key-of-at-least-32-bytes"},
+    "kind": "ConfigMap",
+    "metadata": {
+        "name": PUBLIC_KEYS,
+        "labels": {"app.kubernetes.io/part-of": PART_OF},
+        "annotations": {
+            "carepath.example/fill": "every service's <service>.pub and <service>.<keyid>.pub "
+            "(current and retired signing keys): consumers check each record's signature with "
+            "them; see deploy/README.md"
+        },
+    },
+    "data": {},
 }
+
 
 KEK_SECRET = {
     "apiVersion": "v1",
@@ -490,7 +533,9 @@ def base_kustomization() -> dict[str, Any]:
             "namespace.yaml",
             "network-default-deny.yaml",
             "secrets.yaml",
+            "public-keys.yaml",
             "kafka-topics.yaml",
+            "kafka-auditor.yaml",
             *(f"{s.name}.yaml" for s in SERVICES),
         ],
         "configMapGenerator": [
@@ -516,7 +561,7 @@ NAMESPACE = {
 
 def production_secret_deletions() -> list[dict[str, Any]]:
     """The production overlay ships no Secret: the operator creates them (deploy/README.md)."""
-    names = ["carepath-jwt", "carepath-kek", *(s.secret for s in SERVICES)]
+    names = ["carepath-kek", *(s.secret for s in SERVICES)]
     return [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "$patch": "delete"}
         for name in names
@@ -544,13 +589,13 @@ def expected_files() -> dict[Path, str]:
         objects = [deployment(service), k8s_service(service), pdb(service)]
         if not service.singleton:
             objects.append(hpa(service))
-        objects += [network_policy(service), kafka_user(service)]
+        objects += [network_policy(service), kafka_user(service.name, service.labels)]
         files[BASE / f"{service.name}.yaml"] = _yaml(*objects)
     topics = (*ALL_TOPICS, *dead_letter_topics())
     files[BASE / "kafka-topics.yaml"] = _yaml(*(kafka_topic(t) for t in topics))
-    files[BASE / "secrets.yaml"] = _yaml(
-        JWT_SECRET, KEK_SECRET, *(service_secret(s) for s in SERVICES)
-    )
+    files[BASE / "kafka-auditor.yaml"] = _yaml(kafka_user(AUDITOR, AUDITOR_LABELS))
+    files[BASE / "secrets.yaml"] = _yaml(KEK_SECRET, *(service_secret(s) for s in SERVICES))
+    files[BASE / "public-keys.yaml"] = _yaml(PUBLIC_KEYS_CONFIGMAP)
     files[BASE / "network-default-deny.yaml"] = _yaml(DEFAULT_DENY)
     files[BASE / "namespace.yaml"] = _yaml(NAMESPACE)
     files[BASE / "kustomization.yaml"] = _yaml(base_kustomization())

@@ -25,6 +25,21 @@
 # min.insync.replicas min(2, that). Only start and bootstrap read KAFKA_BROKERS and the ports;
 # the other commands act on what start last set up in KAFKA_DATA_DIR (KAFKA_DATA_DIR/cluster.env).
 # Every command is safe to repeat: a second start with a running broker does nothing.
+#
+# Secured (opt-in; plaintext is the default): KAFKA_SECURITY=sasl_ssl infra/kafka/kafka.sh start
+# formats and starts the broker(s) with a SASL_SSL client listener on KAFKA_PORT (SCRAM-SHA-512
+# over TLS; see sasl_ssl.properties) and the standard authorizer (nothing without an ACL, super
+# user `admin`), then creates a SCRAM user and the ACLs per CarePath service from the topic
+# registry (`python -m carepath.chassis.kafka_users apply`, run with KAFKA_PYTHON when set, else
+# `uv run python`), exactly as the Strimzi KafkaUsers of deploy/k8s. It keeps in KAFKA_DATA_DIR:
+#   tls/ca.crt                          the local CA (clients: CAREPATH_KAFKA_CA_FILE); made once
+#                                       with openssl, with the broker's key and certificate
+#   credentials/admin.env               the super user's settings (KAFKA_BOOTSTRAP_SERVERS and
+#                                       CAREPATH_KAFKA_*), for carepath-topics and operators
+#   credentials/carepath-<service>.env  a service's settings (`set -a; . FILE; set +a`), and
+#   credentials/carepath-auditor.env    the auditors' read-only ones (carepath-audit)
+# A data dir keeps the security it was formatted with (KAFKA_DATA_DIR/security): remove the data
+# dir to switch. KAFKA_SECURITY=plaintext (the default) is the broker as before, no credentials.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,6 +51,8 @@ data=$(cd "$data" && pwd)
 recorded="$data/cluster.env" # brokers=N and bootstrap=... of the cluster start set up last
 timeout=${KAFKA_START_TIMEOUT:-90}
 started_line="Kafka Server started"
+tls="$data/tls"                 # secured: the local CA, the broker's keystore
+credentials="$data/credentials" # secured: admin.env and one <user>.env per SCRAM user
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -91,7 +108,7 @@ layout_recorded() {
 node_dir() { if [ "$n" -eq 1 ]; then echo "$data"; else echo "$data/node-$1"; fi; }
 pidfile() { echo "$(node_dir "$1")/kafka.pid"; }
 # A node's client port, from the configuration start wrote for it.
-node_port() { sed -n 's|^advertised.listeners=PLAINTEXT://localhost:||p' "$(node_dir "$1")/server.properties"; }
+node_port() { sed -n 's|^advertised.listeners=[A-Z_]*://localhost:||p' "$(node_dir "$1")/server.properties"; }
 node_ids() { seq 1 "$n"; }
 label() { if [ "$n" -gt 1 ]; then echo "node $1 "; fi; } # "node ID " in a cluster's messages
 check_id() {
@@ -132,14 +149,104 @@ configure() { # configure ID: write node ID's server.properties
   fi
   rf=$((n < 3 ? n : 3))
   min_isr=$((rf < 2 ? rf : 2))
-  sed -e "s|@NODE_ID@|$id|g" -e "s|@QUORUM@|$quorum|g" \
+  (
+    umask 077 # a secured node's configuration holds the admin password
+    template | sed -e "s|@NODE_ID@|$id|g" -e "s|@QUORUM@|$quorum|g" \
       -e "s|@KAFKA_PORT@|${ports[id - 1]}|g" -e "s|@CONTROLLER_PORT@|${controller_ports[id - 1]}|g" \
       -e "s|@DATA_DIR@|$dir|g" -e "s|@REPLICATION_FACTOR@|$rf|g" -e "s|@MIN_ISR@|$min_isr|g" \
-      "$here/server.properties" > "$dir/server.properties"
+      -e "s|@TLS_DIR@|$tls|g" -e "s|@ADMIN_PASSWORD@|${admin_password:-}|g" \
+      -e "s|@TLS_PASSWORD@|${tls_password:-}|g" > "$dir/server.properties"
+  )
+}
+
+template() { # server.properties; secured: with the keys of sasl_ssl.properties replaced by those
+  if [ "$security" = plaintext ]; then cat "$here/server.properties"; return; fi
+  awk -F= 'NR == FNR { if ($0 ~ /^[a-z]/) secured[$1] = 1; next } !($1 in secured)' \
+    "$here/sasl_ssl.properties" "$here/server.properties"
+  cat "$here/sasl_ssl.properties"
+}
+
+# --- security (KAFKA_SECURITY=sasl_ssl) ---------------------------------------------------------
+security=plaintext
+admin_password=""
+tls_password=""
+
+security_from_env() {
+  security=${KAFKA_SECURITY:-plaintext}
+  case "$security" in
+    plaintext | sasl_ssl) ;;
+    *) die "KAFKA_SECURITY must be plaintext or sasl_ssl, not '$security'" ;;
+  esac
+  local formatted
+  formatted=$(cat "$data/security" 2>/dev/null || true)
+  if [ -z "$formatted" ] && { [ -f "$data/data/meta.properties" ] || [ -f "$data/node-1/data/meta.properties" ]; }; then
+    formatted=plaintext # formatted before secured brokers existed
+  fi
+  if [ -n "$formatted" ] && [ "$formatted" != "$security" ]; then
+    die "$data was formatted with KAFKA_SECURITY=$formatted: use that, or remove $data to start over with $security"
+  fi
+}
+
+secret() { openssl rand -hex 24; } # hex: safe in properties, JAAS and sed
+
+# The local CA and the broker's key and certificate (SAN localhost, 127.0.0.1), made once.
+make_certificates() {
+  [ -f "$tls/broker.p12" ] && return 0
+  command -v openssl >/dev/null || die "openssl is required for KAFKA_SECURITY=sasl_ssl"
+  log "making a local CA and the broker's certificate in $tls"
+  rm -rf "$tls" && mkdir -p "$tls" && chmod 700 "$tls"
+  (
+    cd "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout ca.key -out ca.crt \
+      -subj "/CN=CarePath local Kafka CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile broker.ext -out broker.crt
+    secret > keystore.password
+    openssl pkcs12 -export -name broker -in broker.crt -inkey broker.key -certfile ca.crt \
+      -out broker.p12.partial -passout "file:keystore.password"
+    mv broker.p12.partial broker.p12
+    chmod 600 ./*
+    chmod 644 ca.crt
+  ) >/dev/null 2>&1 || die "making the certificates in $tls failed"
+}
+
+prepare_security() { # the secrets of a secured start: certificates, the admin password
+  [ "$security" = sasl_ssl ] || return 0
+  make_certificates
+  mkdir -p "$credentials" && chmod 700 "$credentials"
+  [ -s "$credentials/admin.password" ] || (umask 077; secret > "$credentials/admin.password")
+  admin_password=$(cat "$credentials/admin.password")
+  tls_password=$(cat "$tls/keystore.password")
+}
+
+client_env() { # client_env USER PASSWORD: a client's settings for the secured listener
+  printf '%s\n' "KAFKA_BOOTSTRAP_SERVERS=$(bootstrap_from_env)" \
+    "CAREPATH_KAFKA_SECURITY_PROTOCOL=SASL_SSL" "CAREPATH_KAFKA_SASL_MECHANISM=SCRAM-SHA-512" \
+    "CAREPATH_KAFKA_USERNAME=$1" "CAREPATH_KAFKA_PASSWORD=$2" "CAREPATH_KAFKA_CA_FILE=$tls/ca.crt"
+}
+
+# The services' SCRAM users and ACLs from the topic registry, applied as admin.
+apply_acls() {
+  (umask 077; client_env admin "$admin_password" > "$credentials/admin.env")
+  local python
+  if [ -n "${KAFKA_PYTHON:-}" ]; then python=("$KAFKA_PYTHON")
+  else python=("${UV:-$(command -v uv || echo "$HOME/.local/bin/uv")}" run --project "$root" --quiet python); fi
+  log "creating the services' SCRAM users and ACLs from the topic registry"
+  (
+    # shellcheck source=/dev/null # written just above
+    set -a; . "$credentials/admin.env"; set +a
+    cd "$root" && "${python[@]}" -m carepath.chassis.kafka_users apply --credentials-dir "$credentials"
+  ) || die "applying the ACLs failed (the broker runs; see above)"
 }
 
 format_storage() { # format every node that has no storage yet, with one cluster id
-  local id dir cluster_id="" pids=() failed=0 pid
+  local id dir cluster_id="" pids=() failed=0 pid scram=()
+  if [ "$security" = sasl_ssl ]; then
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$admin_password]")
+  fi
   for id in $(node_ids); do
     dir=$(node_dir "$id")
     if [ -f "$dir/data/meta.properties" ]; then
@@ -153,15 +260,16 @@ format_storage() { # format every node that has no storage yet, with one cluster
     log "formatting storage in $dir/data"
     if [ "$n" -eq 1 ]; then # the node is the whole quorum (its voter set is recorded in the log)
       java_run "$dir" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
-        -c "$dir/server.properties" >/dev/null
+        -c "$dir/server.properties" "${scram[@]}" >/dev/null
     else # the voters are static (controller.quorum.voters); the nodes format side by side
       java_run "$dir" kafka.tools.StorageTool format -t "$cluster_id" \
-        -c "$dir/server.properties" >/dev/null &
+        -c "$dir/server.properties" "${scram[@]}" >/dev/null &
       pids+=("$!")
     fi
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [ "$failed" -eq 0 ] || die "formatting the storage failed"
+  echo "$security" > "$data/security"
 }
 
 declare -A started_before=()
@@ -218,6 +326,7 @@ cluster_running() {
 
 start() {
   layout_from_env
+  security_from_env
   if [ "$n" -eq 1 ]; then
     cluster_running && die "a cluster of nodes runs from $data: stop it first (kafka.sh stop, make down)"
     rm -f "$recorded"
@@ -236,13 +345,17 @@ start() {
       todo+=("$id")
     fi
   done
-  [ "${#todo[@]}" -eq 0 ] && return 0
+  if [ "${#todo[@]}" -eq 0 ]; then
+    if [ "$security" = sasl_ssl ]; then prepare_security; apply_acls; fi
+    return 0
+  fi
   for id in "${todo[@]}"; do
     for port in "${ports[id - 1]}" "${controller_ports[id - 1]}"; do
       listening "$port" && die "port $port is taken by another process (ss -ltnp 'sport = :$port')"
     done
   done
   fetch
+  prepare_security
   for id in $(node_ids); do configure "$id"; done
   if [ "$n" -gt 1 ]; then
     printf 'brokers=%s\nbootstrap=%s\n' "$n" "$(bootstrap_from_env)" > "$recorded"
@@ -253,7 +366,8 @@ start() {
     launch "$id"
   done
   wait_ready "${todo[@]}"
-  log "ready on $(bootstrap_from_env)"
+  if [ "$security" = sasl_ssl ]; then apply_acls; fi
+  log "ready on $(bootstrap_from_env)$([ "$security" = sasl_ssl ] && echo " (SASL_SSL; clients: $credentials/*.env)")"
 }
 
 # --- the other commands -------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """The rendered dev Deployments and the code agree on configuration: each service, started with
 exactly the environment its Deployment sets (ConfigMaps and Secrets resolved from the rendered
 objects, the image's command from its Dockerfile), becomes ready. Only the addresses of the
-outside world are swapped for the test's: Kafka, the database, the mounted paths, the port."""
+outside world are swapped for the test's: Kafka, the database, the mounted paths, the port. The
+Deployments connect to Strimzi's SCRAM listener with the password the User Operator puts in the
+KafkaUser's Secret; here they connect to the test's plaintext broker instead (the secured
+connection itself is tested in tests/faults/test_kafka_security.py)."""
 
 import base64
 import os
@@ -35,8 +38,16 @@ def deployment_environment(
             env[variable["name"]] = variable["value"]
         else:
             ref = variable["valueFrom"]["secretKeyRef"]
-            env[variable["name"]] = named(objects, "Secret", ref["name"])["stringData"][ref["key"]]
+            env[variable["name"]] = secret_value(objects, ref["name"], ref["key"])
     return env
+
+
+def secret_value(objects: list[dict[str, Any]], name: str, key: str) -> str:
+    """A key of a rendered Secret, or of the Secret the User Operator makes for a KafkaUser."""
+    if name in {user["metadata"]["name"] for user in of_kind(objects, "KafkaUser")}:
+        assert key == "password", f"the User Operator's Secret {name} has no key {key}"
+        return "made-by-the-strimzi-user-operator"
+    return str(named(objects, "Secret", name)["stringData"][key])
 
 
 def image_command(service: str) -> list[str]:
@@ -74,8 +85,10 @@ def test_every_service_starts_ready_with_its_dev_deployment_environment(
                 Path(env["CAREPATH_KEK_FILE"]).write_bytes(base64.b64encode(os.urandom(32)))
             assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
             port = free_port()
+            assert env["CAREPATH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
             env |= {
                 "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "CAREPATH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # the test's broker
                 "DATABASE_URL": f"sqlite:///{work / 'service.db'}",
                 "CAREPATH_HTTP_HOST": "127.0.0.1",
                 "CAREPATH_HTTP_PORT": str(port),

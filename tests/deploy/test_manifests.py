@@ -2,6 +2,7 @@
 and the hardening every pod must have."""
 
 import os
+import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -102,6 +103,9 @@ def _expected_acls(service: str) -> set[tuple[str, str, str]]:
     expected |= {("topic", t.name, op) for t in consumed for op in ("Read", "Describe")}
     if consumed:
         expected.add(("group", f"carepath.{service}", "Read"))
+    if service == "dashboard":  # its dead-letter panel: every DLQ's size, what was replayed
+        expected |= {("topic", t.name, "Describe") for t in dead_letter_topics()}
+        expected |= {("group", f"carepath.dlq-replay.{c}", "Describe") for c in SUBSCRIPTIONS}
     return expected
 
 
@@ -111,10 +115,16 @@ def test_every_kafka_user_may_do_exactly_what_the_registry_says(
     users = of_kind(rendered["production"], "KafkaUser")
     assert {u["metadata"]["name"] for u in users} == {
         f"carepath-{s.name}" for s in generator.SERVICES
-    }
+    } | {"carepath-auditor"}
     for service in generator.SERVICES:
         user = named(users, "KafkaUser", f"carepath-{service.name}")
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
         assert _acls(user) == _expected_acls(service.name), service.name
+    # The auditors' tool replays every context topic from offset 0, in no consumer group.
+    auditor = named(users, "KafkaUser", "carepath-auditor")
+    assert _acls(auditor) == {
+        ("topic", t.name, op) for t in ALL_TOPICS for op in ("Read", "Describe")
+    }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -148,6 +158,19 @@ def _config_maps(objects: list[dict[str, Any]], container: dict[str, Any]) -> li
     ]
 
 
+# Secrets that Strimzi makes, not the overlays: the User Operator's one per KafkaUser (same name,
+# key `password`), and the cluster CA's certificate, copied from namespace `kafka`.
+KAFKA_CA_SECRET = "carepath-cluster-ca-cert"
+
+
+def _secret_keys(objects: list[dict[str, Any]], name: str) -> set[str]:
+    if name == KAFKA_CA_SECRET:
+        return {"ca.crt"}
+    if name in {user["metadata"]["name"] for user in of_kind(objects, "KafkaUser")}:
+        return {"password", "sasl.jaas.config"}
+    return set(named(objects, "Secret", name)["stringData"])
+
+
 def test_dev_references_only_config_maps_and_secrets_it_renders(rendered: Rendered) -> None:
     objects = rendered["dev"]
     for deployment in of_kind(objects, "Deployment"):
@@ -155,11 +178,11 @@ def test_dev_references_only_config_maps_and_secrets_it_renders(rendered: Render
         _config_maps(objects, container)  # fails when one is missing
         for variable in container["env"]:
             ref = variable["valueFrom"]["secretKeyRef"]
-            assert ref["key"] in named(objects, "Secret", ref["name"])["stringData"]
+            assert ref["key"] in _secret_keys(objects, ref["name"]), ref
         for volume in deployment["spec"]["template"]["spec"]["volumes"]:
             if "secret" in volume:
-                secret = named(objects, "Secret", volume["secret"]["secretName"])
-                assert {i["key"] for i in volume["secret"]["items"]} <= set(secret["stringData"])
+                keys = _secret_keys(objects, volume["secret"]["secretName"])
+                assert {i["key"] for i in volume["secret"]["items"]} <= keys, volume
 
 
 def test_dev_runs_one_replica_without_autoscaling(rendered: Rendered) -> None:
@@ -204,6 +227,65 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
         policy = named(objects, "NetworkPolicy", f"carepath-{service.name}")["spec"]
         assert policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": service.port}]}]
         egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-        # Kafka, PostgreSQL, DNS; and intake, the key service, for every other service.
+        # Kafka's TLS/SCRAM listener, PostgreSQL, DNS; and intake, the key service, for the others.
         key_service = set() if service.name == "intake" else {8001}
-        assert egress_ports == {9092, 9093, 5432, 53} | key_service
+        assert egress_ports == {9093, 5432, 53} | key_service
+
+
+def _kafka_cluster(kustomize: Path, variant: str) -> list[dict[str, Any]]:
+    built = subprocess.run(
+        [kustomize, "build", ROOT / "deploy" / "k8s" / "kafka" / variant],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+
+
+@pytest.mark.parametrize("variant", ["base", "dev"])
+def test_the_kafka_cluster_has_a_scram_tls_listener_and_refuses_what_no_acl_allows(
+    kustomize: Path, variant: str, strimzi_schemas: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    objects = _kafka_cluster(kustomize, variant)
+    for obj in objects:
+        schema = strimzi_schemas[(obj["apiVersion"], obj["kind"])]
+        errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(obj)]
+        assert not errors, f"{_label(obj)}: {errors}"
+        assert obj["metadata"]["namespace"] == "kafka"
+    kafka = named(objects, "Kafka", "carepath")["spec"]
+    assert kafka["kafka"]["authorization"]["type"] == "simple"
+    listeners = kafka["kafka"]["listeners"]
+    assert all(listener.get("authentication") for listener in listeners), "an open listener"
+    (tls,) = [listener for listener in listeners if listener["port"] == 9093]
+    assert tls["tls"] and tls["authentication"]["type"] == "scram-sha-512"
+    watched = {
+        kafka["entityOperator"][op]["watchedNamespace"] for op in ("topicOperator", "userOperator")
+    }
+    assert watched == {"carepath"}
+    nodes = named(objects, "KafkaNodePool", "dual-role")["spec"]["replicas"]
+    assert nodes == (1 if variant == "dev" else 3)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_connects_over_sasl_ssl_as_its_kafka_user(
+    rendered: Rendered, overlay: str
+) -> None:
+    objects = rendered[overlay]
+    for deployment in of_kind(objects, "Deployment"):
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        config = {k: v for ref in _config_maps(objects, container) for k, v in ref.items()}
+        assert config["KAFKA_BOOTSTRAP_SERVERS"].endswith(".kafka.svc:9093"), name
+        assert config["CAREPATH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert config["CAREPATH_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert config["CAREPATH_KAFKA_USERNAME"] == name, "the KafkaUser is named as the service"
+        named(objects, "KafkaUser", name)
+        password = next(e for e in container["env"] if e["name"] == "CAREPATH_KAFKA_PASSWORD")
+        assert password["valueFrom"]["secretKeyRef"] == {"name": name, "key": "password"}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+        ca = Path(config["CAREPATH_KAFKA_CA_FILE"])
+        secret = mounts[str(ca.parent)]["secret"]
+        assert secret["secretName"] == KAFKA_CA_SECRET, name
+        assert {"key": "ca.crt", "path": ca.name} in secret["items"], name

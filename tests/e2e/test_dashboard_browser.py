@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -148,11 +149,27 @@ def dosed_half_an_hour_ago(session_url: str, patient_id: str) -> str:
     return session_id
 
 
-def sign_in(page: Page, dashboard: ServiceProcess) -> None:
-    """What a clinician does once a day: visit `/login?token=...`; the cookie does the rest."""
-    jwt = token(Role.CLINICIAN, "dr-browser")["Authorization"].removeprefix("Bearer ")
-    page.goto(f"{dashboard.url}/login?token={jwt}")
-    expect(page).to_have_url(f"{dashboard.url}/")
+def sign_in(page: Page, url: str, jwt: str) -> None:
+    """What a clinician does once a day: paste a token into the page's form (a POST: the token
+    is in no address); the session cookie does the rest. Over http://127.0.0.1, which Chromium
+    treats as a secure context, so it keeps the Secure `__Host-` cookie."""
+    addresses: list[str] = []
+    page.on("request", lambda request: addresses.append(request.url))
+    page.goto(f"{url}/")
+    page.get_by_label("Token").fill(jwt)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signed-in")).to_be_visible(timeout=PROJECTED_MS)
+    expect(page).to_have_url(f"{url}/")  # the sign-in's result is not left in the address
+    assert not [address for address in addresses if jwt in address], "a token in a URL"
+    [cookie] = page.context.cookies()
+    assert (cookie["name"], cookie["value"]) == ("__Host-carepath-session", jwt)
+    assert (cookie["path"], cookie["domain"]) == ("/", urlsplit(url).hostname)
+    assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
+    assert page.evaluate("document.cookie") == ""  # nothing a script on the page could read
+
+
+def clinician_token(user: str = "dr-browser") -> str:
+    return token(Role.CLINICIAN, user)["Authorization"].removeprefix("Bearer ")
 
 
 def test_the_page_shows_the_summary_and_follows_the_clinic_live(
@@ -167,8 +184,6 @@ def test_the_page_shows_the_summary_and_follows_the_clinic_live(
     def console(message: ConsoleMessage) -> None:
         if message.type == "error":
             problems.append(f"console error: {message.text}")
-
-    page.on("console", console)
 
     # Given a few intakes, one of them with thoughts of self-harm (PHQ-9 item 9 = 1), and one
     # patient dosed half an hour ago.
@@ -190,8 +205,10 @@ def test_the_page_shows_the_summary_and_follows_the_clinic_live(
 
     # The page shows the same funnel as the API (the page re-reads on every update, so the
     # auto-waiting assertions also ride out events still being projected).
-    sign_in(page, dashboard)
+    sign_in(page, dashboard.url, clinician_token())
+    page.on("console", console)  # from here (before, the signed-out page's read was a 401)
     expect(page.locator("#signin")).to_be_hidden()
+    expect(page.locator("#signed-in-as")).to_have_text("dr-browser (clinician)")
     expect(page.locator("#connection")).to_have_text("Live", timeout=PROJECTED_MS)
     funnel = summary(dashboard)["funnel"]
     assert len(funnel) == 7, funnel
@@ -257,6 +274,41 @@ def test_without_a_token_the_page_asks_to_sign_in(dashboard: ServiceProcess, pag
     expect(page.locator("#dashboard")).to_be_hidden()
 
 
+def test_a_token_not_accepted_is_said_so_and_left_nowhere(
+    dashboard: ServiceProcess, page: Page
+) -> None:
+    forged = clinician_token()[:-6] + "AAAAAA"
+    page.goto(f"{dashboard.url}/")
+    page.get_by_label("Token").fill(forged)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.locator("#signin-failed")).to_be_visible()
+    expect(page).to_have_url(f"{dashboard.url}/")
+    expect(page.locator("#dashboard")).to_be_hidden()
+    assert page.context.cookies() == []
+    assert forged not in page.content()
+
+
+def test_a_therapist_sees_the_board_not_the_alerts_and_signs_out(
+    dashboard: ServiceProcess, page: Page
+) -> None:
+    therapist = token(Role.THERAPIST, "therapist-browser")["Authorization"]
+    sign_in(page, dashboard.url, therapist.removeprefix("Bearer "))
+
+    expect(page.locator("#signed-in-as")).to_have_text("therapist-browser (therapist)")
+    expect(page.locator("#today-section")).to_be_visible()
+    expect(page.locator("#funnel-section")).to_be_visible()
+    expect(page.locator("#alerts-section")).to_be_hidden()  # not theirs: hidden, not "none"
+
+    page.get_by_role("button", name="Sign out").click()  # a POST with the session's CSRF token
+
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#dashboard")).to_be_hidden()
+    assert page.context.cookies() == []
+    page.reload()
+    expect(page.locator("#signin")).to_be_visible()
+
+
 @pytest.mark.skipif(DEMO_URL is None, reason="looks at a running `make demo` (make demo-check)")
 def test_the_demo_shows_todays_board_and_timelines_that_read_as_a_course(page: Page) -> None:
     """What a newcomer sees after `make demo`: patients in post-dose monitoring with minutes
@@ -266,7 +318,8 @@ def test_the_demo_shows_todays_board_and_timelines_that_read_as_a_course(page: P
     from carepath.chassis.settings import ServiceSettings
 
     jwt = issue_token(ServiceSettings(service_name="demo-check"), Role.CLINICIAN, "demo-clinician")
-    page.goto(f"{DEMO_URL}/login?token={jwt}")
+    assert DEMO_URL is not None
+    sign_in(page, DEMO_URL.rstrip("/"), jwt)
     expect(page.locator("#connection")).to_have_text("Live", timeout=PROJECTED_MS)
     monitored = page.locator("#monitoring .monitoring-item")
     expect(monitored.first.locator(".minutes-left")).to_have_text(

@@ -14,7 +14,7 @@ from clinic import CONSENT, FORM, NO_RISK_CSSRS, Coordinator, events_of, referra
 from carepath.chassis.auth import Role
 from carepath.contracts.topics import ACCESS_EVENTS
 from carepath.dashboard.cli import read_model_differences
-from support import ROOT, ServiceProcess, token, wait_until
+from support import ROOT, TEST_VAR, ServiceProcess, token, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -180,6 +180,8 @@ def test_a_rebuild_from_offset_0_equals_the_live_read_models(
             rebuilt,
             "--bootstrap-servers",
             kafka_bootstrap,
+            "--keys-dir",  # the live dashboard's public keys: it skips what that one refuses
+            str(TEST_VAR / "keys"),
         ],
         capture_output=True,
         text=True,

@@ -26,7 +26,6 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import create_engine, text
 
-from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import ALL_TOPICS
 from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard.cli import read_model_differences
@@ -256,6 +255,7 @@ class ClinicSystem:
             [
                 *(sys.executable, "-m", "carepath.dashboard.cli", "rebuild"),
                 *("--database", rebuilt, "--bootstrap-servers", self.bootstrap),
+                *("--keys-dir", str(self.keys_dir)),
             ],
             capture_output=True,
             text=True,

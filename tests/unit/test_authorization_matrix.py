@@ -14,14 +14,17 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from test_input_bounds_over_http import SECRET, running, settings
+from dashboard_fixtures import without_broker
+from test_input_bounds_over_http import running, settings
 
 from carepath.audit.app import AuditSettings
 from carepath.audit.app import create_app as audit_app
-from carepath.chassis.auth import Role, issue_token
+from carepath.chassis.auth import LOCAL_SERVICES, Role, issue_token
+from carepath.chassis.dev_issuer import DevIssuer
 from carepath.chassis.settings import ServiceSettings
 from carepath.dashboard.app import DashboardSettings
 from carepath.dashboard.app import create_app as dashboard_app
+from carepath.dashboard.signin import CSRF_HEADER, SESSION_COOKIE, UNSAFE_METHODS
 from carepath.eligibility.app import EligibilitySettings
 from carepath.eligibility.app import create_app as eligibility_app
 from carepath.intake.app import IntakeSettings
@@ -30,6 +33,7 @@ from carepath.integration.app import IntegrationSettings
 from carepath.integration.app import create_app as integration_app
 from carepath.session.app import SessionSettings
 from carepath.session.app import create_app as session_app
+from support import issuer_settings
 
 R = Role
 PUBLIC = frozenset({"public"})
@@ -85,10 +89,12 @@ MATRIX: dict[tuple[str, str, str], frozenset[Any]] = {
     ("integration", "POST", "/courses/{id}/completion"): frozenset({R.CLINICIAN}),
     ("integration", "POST", "/courses/{id}/discontinuation"): frozenset({R.CLINICIAN}),
     ("dashboard", "GET", "/api/summary"): frozenset(VIEWERS),
+    ("dashboard", "GET", "/api/session"): frozenset(VIEWERS),
     ("dashboard", "GET", "/api/patients/{id}/timeline"): frozenset(VIEWERS),
     ("dashboard", "POST", "/api/alerts/{id}/acknowledgement"): frozenset({R.CLINICIAN, R.NURSE}),
     ("audit", "GET", "/trail"): frozenset({R.AUDITOR}),
     ("audit", "GET", "/trail/verify"): frozenset({R.AUDITOR}),
+    ("audit", "POST", "/exports"): frozenset({R.AUDITOR}),
 }
 
 APPS: dict[str, tuple[Callable[..., Any], type[ServiceSettings]]] = {
@@ -99,22 +105,27 @@ APPS: dict[str, tuple[Callable[..., Any], type[ServiceSettings]]] = {
     "dashboard": (dashboard_app, DashboardSettings),
     "audit": (audit_app, AuditSettings),
 }
-TOKENS = ServiceSettings(service_name="matrix", jwt_secret=SECRET)
+TOKENS = issuer_settings("matrix")  # the dev issuer the services under test trust
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def refused_tokens() -> dict[str, dict[str, str]]:
-    """Every way of calling without a valid token: each must be 401."""
-    elsewhere = ServiceSettings(service_name="matrix", jwt_secret=SECRET, jwt_audience="billing")
-    forger = ServiceSettings(service_name="matrix", jwt_secret="a-key-that-is-not-the-clinics-0123")
+def for_service(name: str, role: Role, **options: Any) -> dict[str, str]:
+    """A bearer token of `role` for service `name` only (its audience)."""
+    return bearer(issue_token(TOKENS, role, "u", audience=f"carepath-{name}", **options))
+
+
+def refused_tokens(name: str, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Every way of calling service `name` without a valid token: each must be 401."""
+    other = next(service for service in LOCAL_SERVICES if service != name)
+    forger = DevIssuer(tmp_path / "forger").ensure()  # the same issuer name, its own keys
     return {
         "no token": {},
-        "expired": bearer(issue_token(TOKENS, R.CLINICIAN, "u", ttl=timedelta(seconds=-5))),
-        "another audience": bearer(issue_token(elsewhere, R.CLINICIAN, "u")),
-        "forged": bearer(issue_token(forger, R.CLINICIAN, "u")),
+        "expired": for_service(name, R.CLINICIAN, ttl=timedelta(seconds=-90)),
+        "another audience": for_service(other, R.CLINICIAN),
+        "forged": bearer(forger.issue("clinician", "u", f"carepath-{name}")),
         "not a token": bearer("not-a-jwt"),
     }
 
@@ -126,6 +137,8 @@ async def service(
     name = request.param
     create, kind = APPS[name]
     app = create(settings(kind, name, tmp_path))
+    if name == "dashboard":
+        without_broker(app)  # its summary answers at once, not after a broker's timeout
     async for client in running(app):
         yield name, client, app
 
@@ -146,7 +159,7 @@ async def call(client: httpx.AsyncClient, method: str, path: str, headers: dict[
 
 
 async def test_every_endpoint_answers_every_role_and_every_bad_token_as_the_matrix_says(
-    service: tuple[str, httpx.AsyncClient, Any],
+    service: tuple[str, httpx.AsyncClient, Any], tmp_path: Path
 ) -> None:
     name, client, app = service
     served = endpoints(name, app)
@@ -156,13 +169,54 @@ async def test_every_endpoint_answers_every_role_and_every_bad_token_as_the_matr
         allowed = MATRIX[(name, method, path)]
         if allowed == PUBLIC:
             continue
-        for what, headers in refused_tokens().items():
+        for what, headers in refused_tokens(name, tmp_path).items():
             if (status := await call(client, method, path, headers)) != 401:
                 wrong.append(f"{method} {path} with {what}: {status}, not 401")
         for role in Role:
-            status = await call(client, method, path, bearer(issue_token(TOKENS, role, "u")))
+            status = await call(client, method, path, for_service(name, role))
             if role in allowed and status in (401, 403):
                 wrong.append(f"{method} {path} as {role.value}: {status}, but it is allowed")
             if role not in allowed and status != 403:
                 wrong.append(f"{method} {path} as {role.value}: {status}, not 403")
+    assert not wrong, "\n".join(wrong)
+
+
+def verdict(allowed: frozenset[Any], role: Role, status: int) -> str | None:
+    """What is wrong with `status` for `role` on an endpoint open to `allowed` (None: right)."""
+    if role in allowed and status in (401, 403):
+        return f"{status}, but it is allowed"
+    if role not in allowed and status != 403:
+        return f"{status}, not 403"
+    return None
+
+
+async def test_only_the_dashboard_takes_its_browser_cookie_and_a_change_needs_its_csrf_token(
+    service: tuple[str, httpx.AsyncClient, Any],
+) -> None:
+    """The dashboard's session cookie, without a bearer token: every other service answers 401;
+    the dashboard answers a read as it would the bearer token, and a change (POST...) 403 unless
+    it carries the session's CSRF token, then as the bearer token."""
+    name, client, app = service
+    wrong: list[str] = []
+    for _, method, path in sorted(endpoints(name, app)):
+        allowed = MATRIX[(name, method, path)]
+        if allowed == PUBLIC:
+            continue
+        for role in Role:
+            token = issue_token(TOKENS, role, "u")
+            cookie = {"Cookie": f"{SESSION_COOKIE}={token}"}
+            status = await call(client, method, path, cookie)
+            where = f"{method} {path} as {role.value} with the cookie"
+            if name != "dashboard":
+                if status != 401:
+                    wrong.append(f"{where}: {status}, not 401")
+                continue
+            if method in UNSAFE_METHODS:
+                if status != 403:
+                    wrong.append(f"{where} and no CSRF token: {status}, not 403")
+                csrf = {CSRF_HEADER: app.state.browser_sessions.csrf_token(token)}
+                status = await call(client, method, path, cookie | csrf)
+                where += " and its CSRF token"
+            if problem := verdict(allowed, role, status):
+                wrong.append(f"{where}: {problem}")
     assert not wrong, "\n".join(wrong)

@@ -67,7 +67,11 @@ def test_each_entry_names_the_consent_in_force_and_its_purpose(
         headers={**token(Role.AUDITOR, "auditor-7"), "X-Purpose-Of-Use": "audit"},
     )
     assert read.status_code == 200, read.text
-    coordinator.client.post(f"/patients/{patient}/consents/withdrawal", json={}).raise_for_status()
+    coordinator.client.post(
+        f"/patients/{patient}/consents/withdrawal",
+        json={},
+        headers={"X-Purpose-Of-Use": "patient_request"},  # the patient asked
+    ).raise_for_status()
     coordinator.client.get(f"/patients/{patient}").raise_for_status()
 
     def both_reads_and_the_withdrawal() -> list[dict[str, str]] | None:
@@ -88,6 +92,8 @@ def test_each_entry_names_the_consent_in_force_and_its_purpose(
         given["event_id"],
     )
     assert (after["user_id"], after["consent"]) == ("coordinator-3", None)  # withdrawn by then
+    withdrawal = next(e for e in entries if ".ConsentWithdrawn." in e["event_type"])
+    assert (withdrawal["purpose"], withdrawal["consent"]) == ("patient_request", given["event_id"])
     referral = next(e for e in entries if ".PatientReferred." in e["event_type"])
     assert (referral["purpose"], referral["consent"]) == ("treatment", None)  # none given yet
 

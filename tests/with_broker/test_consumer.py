@@ -62,7 +62,10 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
     settings = ServiceSettings(service_name="probe", kafka_bootstrap_servers=kafka_bootstrap)
     broker = make_broker(settings)
     name = f"probe-{uuid4().hex[:8]}"
-    consumer = EventConsumer(probe_engine, broker, name, INTAKE_EVENTS, note_trace)
+    # unsigned poison must reach the schema check: provenance is tested in test_forged_records
+    consumer = EventConsumer(
+        probe_engine, broker, name, INTAKE_EVENTS, note_trace, check_provenance=False
+    )
     ensure_topics(kafka_bootstrap, [consumer.dead_letter_topic])
     dlq_start = end_offsets(kafka_bootstrap, consumer.dead_letter_topic.name)
     await broker.start()

@@ -49,10 +49,25 @@ class CloudEvent(BaseModel):
     )
     actor: str = Field(description="`<role>:<user id>` of who caused the event.")
     traceparent: str | None = Field(default=None, description="W3C trace context of the cause.")
+    purposeofuse: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=r"^[a-z_]+$",
+        description="Why the change was made, as its caller declared it (`X-Purpose-Of-Use`, or "
+        "the role's default): treatment, operations, audit, patient_request. Absent on events "
+        "of a service's own reaction and on events recorded before it existed.",
+    )
     prevhash: str | None = Field(
         default=None, description="SHA-256 of the previous event of the stream."
     )
     signature: str | None = Field(default=None, description="Signature of the producing service.")
+    keyid: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Id of the producing service's key that made `signature` (so keys can be "
+        "rotated); absent on events signed before key ids existed.",
+    )
 
     @field_serializer("time")
     def _utc_time(self, value: datetime) -> str:

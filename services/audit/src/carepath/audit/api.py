@@ -1,5 +1,5 @@
-"""The audit service's HTTP API (role `auditor` only): the trail, filtered and sorted, and a
-check of its hash chain."""
+"""The audit service's HTTP API (role `auditor` only): the trail, filtered and sorted, a check of
+its hash chain, and the record of exports made by `carepath-audit export`."""
 
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -7,17 +7,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from sqlalchemy import select
 from sqlmodel import col
 
 from carepath.audit.store import TrailRow, chain_breaks
 from carepath.audit.trail import FIELDS
+from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.runtime import ServiceRuntime
-from carepath.contracts.access import DataCategory
-from carepath.contracts.common import within_time_bounds
+from carepath.contracts.access import AccessAction, DataCategory
+from carepath.contracts.common import ContractModel, within_time_bounds
 
 router = APIRouter(tags=["audit"], responses={401: {}, 403: {}, 422: {}})
 Auditor = Annotated[RequestContext, Depends(context_for(Role.AUDITOR))]
@@ -83,3 +84,32 @@ async def verify_trail(_auditor: Auditor, service: Runtime) -> dict[str, Any]:
         rows = list(await session.scalars(select(TrailRow).order_by(col(TrailRow.position))))
     broken = chain_breaks(rows)
     return {"entries": len(rows), "intact": not broken, "broken_at_positions": broken[:100]}
+
+
+class ExportNotice(ContractModel):
+    """Request body of `POST /exports`: what an auditor is about to export, so each patient in
+    it has the export on their record before the report exists."""
+
+    format: Literal["json", "csv", "html", "fhir"]
+    patients: list[UUID] = Field(max_length=100_000, description="Every patient in the report.")
+    entries: int = Field(ge=0, description="How many trail entries the report holds.")
+
+
+@router.post("/exports")
+async def record_export(
+    request: Request, context: Auditor, service: Runtime, notice: ExportNotice
+) -> dict[str, Any]:
+    """Record an export of the trail: one `RecordAccessed` (action `export`) per patient in it,
+    with the caller's purpose of use. `carepath-audit export` calls this before it writes."""
+    for patient in dict.fromkeys(notice.patients):  # each patient once, in order
+        await record_access(
+            service.store,
+            context,
+            service=service.settings.service_name,
+            patient_id=patient,
+            resource=route_template(request),
+            categories=[DataCategory.AUDIT_TRAIL],
+            action=AccessAction.EXPORT,
+        )
+    service.relay.wake()
+    return {"recorded": len(set(notice.patients)), "format": notice.format}

@@ -5,20 +5,23 @@ import csv
 import html
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from carepath.audit.trail import FIELDS, AuditEntry, entry_for, fhir_bundle
+from carepath.audit.trail import FIELDS, AuditEntry, consent_change, entry_for, fhir_bundle
 from carepath.audit.verify import Location, LogVerifier
+from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.evidence import Verifier
 from carepath.chassis.replay import ReplayError, TopicReplay, with_progress
 from carepath.chassis.settings import ServiceSettings
@@ -147,11 +150,14 @@ def trail(bootstrap_servers: str, until: datetime | None = None) -> list[AuditEn
         if until is None or event.time <= until:
             events.append((event, location))
     events.sort(key=lambda pair: (pair[0].time, str(pair[1])))
-    entries, previous = [], ""
+    entries, previous, consents = [], "", dict[str, str | None]()
     for event, location in events:
-        entry = entry_for(event, str(location), previous)
+        entry = entry_for(event, str(location), previous, consents.get(event.subject))
         entries.append(entry)
         previous = entry.entry_hash
+        changes, consent = consent_change(event)
+        if changes:
+            consents[event.subject] = consent
     return entries
 
 
@@ -217,8 +223,17 @@ def export(
     output: Annotated[
         Path | None, typer.Option(help="File to write (default: standard output).")
     ] = None,
+    audit_url: Annotated[
+        str, typer.Option(envvar="CAREPATH_AUDIT_URL", help="The audit service, which records it.")
+    ] = "http://127.0.0.1:8005",
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="CAREPATH_TOKEN", help="Your auditor's token (default: a dev one)."),
+    ] = None,
 ) -> None:
-    """A report of the trail for a period: JSON, CSV, HTML, or a FHIR R4 Bundle of AuditEvents."""
+    """A report of the trail for a period: JSON, CSV, HTML, or a FHIR R4 Bundle of AuditEvents.
+    The export is recorded first (`POST /exports` on the audit service: one access event per
+    patient in it); when it cannot be recorded, nothing is exported."""
     if sort not in FIELDS:
         raise typer.BadParameter(f"sort by one of {', '.join(FIELDS)}", param_hint="--sort")
     start = _utc(since)
@@ -228,12 +243,46 @@ def export(
         if start is None or e.recorded >= start.isoformat()
     ]
     entries.sort(key=lambda e: str(getattr(e, sort) or ""), reverse=descending)
+    record_export(audit_url, token, format, entries)
     text = render(entries, format)
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
         console.print(f"{len(entries)} entries written to {output} ({format.value})")
+
+
+def record_export(url: str, token: str | None, format: Format, entries: list[AuditEntry]) -> None:
+    """Have the audit service record the export; exit 2 (nothing written) when it cannot."""
+    bearer = token or issue_token(
+        ServiceSettings(service_name="audit-cli"),
+        Role.AUDITOR,
+        os.environ.get("USER", "auditor"),
+        ttl=timedelta(minutes=5),
+        audience="carepath-audit",
+    )
+    patients = list(dict.fromkeys(e.patient_id for e in entries))
+    notice = {"format": format.value, "patients": patients, "entries": len(entries)}
+    try:
+        response = httpx.post(
+            f"{url}/exports",
+            json=notice,
+            headers={"Authorization": f"Bearer {bearer}"},
+            timeout=120,
+        )
+    except httpx.HTTPError as error:
+        console.print(
+            f"[red]not exported[/]: the audit service at {url} cannot record it "
+            f"({type(error).__name__}); every export is recorded"
+        )
+        raise typer.Exit(2) from None
+    if response.status_code != httpx.codes.OK:
+        detail = response.json().get("detail") if response.content else response.reason_phrase
+        console.print(
+            f"[red]not exported[/]: the audit service refused to record it "
+            f"({response.status_code}: {detail})"
+        )
+        raise typer.Exit(2)
 
 
 def render(entries: list[AuditEntry], format: Format) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, Column, Integer, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from carepath.audit.trail import AuditEntry, entry_for
+from carepath.audit.trail import AuditEntry, consent_change, entry_for
 from carepath.chassis.evidence import canonical
 from carepath.contracts import CloudEvent
 
@@ -50,9 +50,6 @@ class ConsentBasis(SQLModel, table=True):
     consent_event_id: str | None = None
 
 
-GIVEN, WITHDRAWN = ".ConsentGiven.", ".ConsentWithdrawn."
-
-
 async def append_entry(session: AsyncSession, event: CloudEvent) -> None:
     """Inbox effect: add the event's entry, chained to the last one, naming the consent in force
     for its patient (unless the event names its own)."""
@@ -63,8 +60,8 @@ async def append_entry(session: AsyncSession, event: CloudEvent) -> None:
     in_force = basis.consent_event_id if basis else None
     entry = entry_for(event, f"{event.streamid}#{event.sequence}", last or "", in_force)
     session.add(TrailRow(**entry.as_dict()))
-    if GIVEN in event.type or WITHDRAWN in event.type:
-        consent = str(event.id) if GIVEN in event.type else None
+    changes, consent = consent_change(event)
+    if changes:
         if basis is None:
             session.add(ConsentBasis(patient_id=event.subject, consent_event_id=consent))
         else:

@@ -63,6 +63,14 @@ DEFAULT_PURPOSE = {"service": "operations", "operator": "operations", "auditor":
 """A change's purpose of use when its event does not say (events before `purposeofuse`)."""
 
 
+def consent_change(event: CloudEvent) -> tuple[bool, str | None]:
+    """Whether `event` changes its patient's consent in force, and to what: a `ConsentGiven`
+    becomes it (its event id), a `ConsentWithdrawn` ends it (None)."""
+    if ".ConsentGiven." in event.type:
+        return True, str(event.id)
+    return ".ConsentWithdrawn." in event.type, None
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One line of the trail."""

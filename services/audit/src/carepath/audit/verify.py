@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from carepath.chassis.evidence import Verifier, digest
-from carepath.contracts import ALL_TOPICS, CloudEvent, registry
+from carepath.chassis.evidence import Verifier, digest, producer_problems
+from carepath.contracts import CloudEvent, registry
 from carepath.contracts.events import UnknownEventType
 
 
@@ -56,10 +56,6 @@ def evidence_fingerprint(event_digest: str, signature: str | None) -> bytes:
     order, spacing or time-zone notation; headers are not evidence and play no part.
     """
     return hashlib.sha256(f"{event_digest}/{signature or ''}".encode()).digest()
-
-
-ACCESS_CONTEXT = "access"  # record-access events: every service produces them
-CAREPATH_TOPICS = {topic.name for topic in ALL_TOPICS}
 
 
 @dataclass
@@ -130,24 +126,10 @@ class LogVerifier:
             self._found(location, "schema", f"{event.type} does not validate: {fields}")
 
     def _producer(self, location: Location, event: CloudEvent) -> None:
-        """The service that signed the event may produce its type, on that topic: a context's
-        events come from that context's service only (any service records access events), and
-        each type lives on its context's topic. A valid signature by the wrong service is no
-        evidence: intake's key cannot vouch for a dose."""
-        try:
-            model = registry.model_for(event.type)
-        except UnknownEventType:
-            return  # reported by the schema check
-        service = event.source.removeprefix("/carepath/")
-        if model.context != ACCESS_CONTEXT and service != model.context:
-            self._found(
-                location,
-                "producer",
-                f"{event.source} may not produce {event.type}: only /carepath/{model.context}",
-            )
-        home = model.topic().name
-        if location.topic in CAREPATH_TOPICS and location.topic != home:
-            self._found(location, "producer", f"{event.type} belongs on {home}")
+        """The service that signed the event may produce its type, on that topic (the rule the
+        consumers apply too: `carepath.chassis.evidence.producer_problems`)."""
+        for problem in producer_problems(location.topic, event):
+            self._found(location, "producer", problem)
 
     def _chain(self, location: Location, event: CloudEvent, event_digest: str) -> None:
         stream = self._streams.setdefault(event.streamid, _Stream())

@@ -11,6 +11,11 @@ committed. When the batch fails, the failure is classified (`carepath.chassis.fa
   `<topic>.dlq.<consumer>` with its origin and a description of the error free of patient data,
   and the partition moves on. The consumer remembers what it dead-lettered
   (`carepath.chassis.dead_letters`), so a redelivery is not dead-lettered twice.
+
+Before a record is applied, its provenance is checked (`carepath.chassis.evidence.Provenance`):
+signed by a key of the service in its `source`, a service that may produce that type on that
+topic. A record that fails is dead-lettered at once, never applied: anyone who can write to the
+broker could otherwise inject an `EligibilityDetermined` and open a course.
 """
 
 import asyncio
@@ -19,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -32,8 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, DeadLetters, record_key
 from carepath.chassis.errors import RuleViolation
+from carepath.chassis.evidence import Provenance, UnverifiedEvent
 from carepath.chassis.faults import describe, is_transient
 from carepath.chassis.inbox import Inbox
+from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.telemetry import continued_trace
 from carepath.contracts import CloudEvent, Topic, dlq_topic
 from carepath.contracts.events import UnknownEventType
@@ -44,7 +52,12 @@ tracer = trace.get_tracer(__name__)
 Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 # Errors that no retry can cure: the record goes to the dead-letter topic at the first failure.
-POISON: tuple[type[Exception], ...] = (ValidationError, UnknownEventType, RuleViolation)
+POISON: tuple[type[Exception], ...] = (
+    ValidationError,
+    UnknownEventType,
+    RuleViolation,
+    UnverifiedEvent,
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,12 @@ class EventConsumer:
         max_records: int = 500,
         retry: RetryPolicy = RetryPolicy(),
         on_applied: Callable[[], None] | None = None,
+        keys_dir: Path | None = None,
+        check_provenance: bool = True,
     ) -> None:
+        """`keys_dir` holds the producing services' public keys (unset: the service settings'
+        `CAREPATH_KEYS_DIR`). `check_provenance=False` applies unsigned records: only for tests
+        of the consumer's own mechanics, never in a service."""
         self.name = name
         self.topics = (topics,) if isinstance(topics, Topic) else tuple(topics)
         self._dlq_topics = {topic.name: dlq_topic(topic, name) for topic in self.topics}
@@ -122,6 +140,11 @@ class EventConsumer:
         self.retry = retry
         self._effect = effect
         self._on_applied = on_applied
+        self.provenance = (
+            Provenance(keys_dir or ServiceSettings(service_name=name).keys_dir)
+            if check_provenance
+            else None
+        )
         self._outages_in_a_row = 0
         self.applied_total = 0
         self.dead_lettered_total = 0
@@ -174,8 +197,8 @@ class EventConsumer:
         for delivery in deliveries:
             if delivery.key in set_aside and not delivery.redriven_for(self.name):
                 continue  # dead-lettered before: this is a redelivery
-            if delivery.event is None:
-                await self._dead_letter(delivery, delivery.problem or ValueError(), attempts=1)
+            if problem := self._unacceptable(delivery):
+                await self._dead_letter(delivery, problem, attempts=1)
             else:
                 events.append(delivery)
         if not events:
@@ -191,6 +214,17 @@ class EventConsumer:
                 if delivery.key not in done:
                     await self._apply_alone(delivery)
                     done.add(delivery.key)
+
+    def _unacceptable(self, delivery: Delivery) -> Exception | None:
+        """Why the record must not be applied at all (no retry can cure it), or None."""
+        if delivery.event is None:
+            return delivery.problem or ValueError()
+        if self.provenance is not None:
+            try:
+                self.provenance.check(delivery.record.topic, delivery.event)
+            except UnverifiedEvent as error:
+                return error
+        return None
 
     async def _apply_alone(self, delivery: Delivery) -> None:
         for attempt in count(1):

@@ -43,6 +43,7 @@ class DevIssuer:
     def __init__(self, directory: Path, issuer: str = DEV_ISSUER) -> None:
         self.directory = directory
         self.issuer = issuer
+        self._client_secret: str | None = None
 
     @property
     def jwks_path(self) -> Path:
@@ -77,7 +78,12 @@ class DevIssuer:
 
     def client_secret(self) -> str:
         """The secret services present to the token endpoint."""
-        return (self.directory / "client-secret").read_text().strip()
+        return self._client_secret or (self.directory / "client-secret").read_text().strip()
+
+    def accept_client_secret(self, secret: str) -> None:
+        """Accept `secret` instead of the one in the directory (a configured one, for
+        containers whose services cannot read the issuer's files)."""
+        self._client_secret = secret
 
     def jwks(self) -> dict[str, Any]:
         """The public keys, as a JSON Web Key Set."""

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from carepath.chassis.errors import ConcurrencyError
+from carepath.chassis.evidence import UnverifiedEvent
 from carepath.contracts.events import UnknownEventType
 
 TRANSIENT: tuple[type[BaseException], ...] = (
@@ -74,7 +75,8 @@ def describe(error: BaseException) -> SafeDescription:
     """Describe `error` without quoting the data it choked on.
 
     A schema error is given as its field locations and error types (not pydantic's messages,
-    which may quote the value); an unknown event type by the type; any other error, ours
+    which may quote the value); an unknown event type by the type; a record of unproven
+    provenance by what failed (its source, type, topic, key id); any other error, ours
     included (a rule's message may quote a dose or a date), by its class and the line of code
     that raised it, which names the rule.
     """
@@ -87,7 +89,7 @@ def describe(error: BaseException) -> SafeDescription:
             )
         ]
         return SafeDescription(name, "; ".join(problems)[:500])
-    if isinstance(error, UnknownEventType):
+    if isinstance(error, UnknownEventType | UnverifiedEvent):  # services, types, key ids only
         return SafeDescription(name, str(error)[:300])
     return SafeDescription(name, f"raised at {_where(error)}")
 

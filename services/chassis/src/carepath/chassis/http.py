@@ -44,6 +44,7 @@ class RequestContext:
             correlation_id=self.correlation_id,
             causation_id=self.correlation_id,
             traceparent=self.traceparent,
+            purpose_of_use=self.purpose_of_use.value,
         )
 
 

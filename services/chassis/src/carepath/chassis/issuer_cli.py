@@ -67,9 +67,20 @@ def issuer_app(issuer: DevIssuer) -> FastAPI:
 def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8009,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CAREPATH_DEV_ISSUER_CLIENT_SECRET",
+            help="The client secret the token endpoint accepts (default: the one in the "
+            "issuer's directory); for containers, where services cannot read that file.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the discovery document, the JWKS (/jwks.json) and the token endpoint (/token)."""
-    uvicorn.run(issuer_app(_issuer()), host=host, port=port, log_level="warning")
+    issuer = _issuer()
+    if client_secret:
+        issuer.accept_client_secret(client_secret)
+    uvicorn.run(issuer_app(issuer), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -9,7 +9,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from kafka import KafkaAdminClient
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
 
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import Topic
@@ -96,7 +96,7 @@ def client_config(settings: ServiceSettings) -> dict[str, Any]:
 
 
 def ensure_topics(
-    bootstrap_servers: str,
+    kafka: ServiceSettings | str,
     topics: Iterable[Topic],
     *,
     partitions: int = 6,
@@ -107,6 +107,8 @@ def ensure_topics(
     """Create the topics that do not exist yet and wait until they have leaders; returns the
     names created. Safe to repeat; topics that exist are left as they are.
 
+    `kafka` is the connection: settings (`client_config`: TLS/SASL as configured; on a secured
+    cluster a user allowed to create topics), or a bare bootstrap address of a plaintext listener.
     `min_insync_replicas` (default: min(2, replication_factor)) becomes the topic's
     `min.insync.replicas`: with the producers' `acks=all`, an event counts as published only once
     that many replicas hold it, so losing one broker of three loses no acknowledged event.
@@ -119,16 +121,16 @@ def ensure_topics(
             f"min_insync_replicas must be between 1 and the replication factor "
             f"{replication_factor}, not {min_isr}"
         )
+    config = (
+        client_config(kafka) if isinstance(kafka, ServiceSettings) else {"bootstrap_servers": kafka}
+    )
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers,
-            client_id="carepath-admin",
-            bootstrap_timeout_ms=int(timeout_s * 1000),
+            **config, client_id="carepath-admin", bootstrap_timeout_ms=int(timeout_s * 1000)
         )
     except KafkaError as error:
-        raise RuntimeError(
-            f"Kafka at {bootstrap_servers} did not answer within {timeout_s:.0f}s"
-        ) from error
+        where = f"{config['bootstrap_servers']} ({config.get('security_protocol', 'PLAINTEXT')})"
+        raise RuntimeError(f"Kafka at {where} did not answer within {timeout_s:.0f}s") from error
     with admin:
         existing = set(admin.list_topics())
         missing = {
@@ -146,4 +148,10 @@ def ensure_topics(
             admin.create_topics(missing, wait_for_metadata=True)
         except TopicAlreadyExistsError:
             pass  # created by someone else meanwhile
+        except AuthorizationError as error:  # a user that may not see or create them all
+            user = config.get("sasl_plain_username", "this client")
+            raise RuntimeError(
+                f"{user} may not create the missing topics {', '.join(sorted(missing))} "
+                f"({type(error).__name__}): use a user allowed to create topics"
+            ) from error
         return sorted(missing)

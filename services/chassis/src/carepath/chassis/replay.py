@@ -58,7 +58,8 @@ class TopicReplay:
     """
 
     missing: list[str]
-    """The topics asked for that the brokers do not have."""
+    """The topics asked for that the brokers do not have, or do not show to this user (on a
+    secured cluster Kafka hides a topic from a user without an ACL to describe it)."""
     planned: dict[str, int]
     """Records to read per topic (end minus first offset), in reading order: for progress."""
 
@@ -158,7 +159,10 @@ def with_progress(
     """The records of `replay`, with a progress bar per topic on `console` (records read of the
     planned) and a note for each topic the brokers do not have."""
     for topic in replay.missing:
-        console.print(f"{topic}: not on the brokers, nothing to read", highlight=False)
+        console.print(
+            f"{topic}: not on the brokers (or hidden from these credentials), nothing to read",
+            highlight=False,
+        )
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

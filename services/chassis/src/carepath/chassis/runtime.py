@@ -121,6 +121,7 @@ class ServiceRuntime:
             name,
             SUBSCRIPTIONS[name],
             effect,
+            keys_dir=self.settings.keys_dir,
             retry=RetryPolicy(
                 attempts=self.settings.consumer_attempts,
                 backoff_s=self.settings.consumer_backoff_seconds,
@@ -325,4 +326,7 @@ def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> No
         factory=factory,
         timeout_graceful_shutdown=20,
         log_level="info",
+        # Forwarded headers are trusted by the app's own middleware where it needs them (the
+        # dashboard, from CAREPATH_FORWARDED_ALLOW_IPS), never by uvicorn for every caller.
+        proxy_headers=False,
     )

@@ -84,7 +84,8 @@ class ServiceSettings(BaseSettings):
     )
     keys_dir: Path = Field(
         default=Path("var/keys"),
-        description="Where public keys are published for auditors (and dev signing keys live).",
+        description="Where every service's public keys are published (shared, public keys "
+        "only); a local run's generated signing key goes beside it, in `<keys_dir>.private/`.",
     )
     signing_key_file: Path | None = Field(
         default=None, description="This service's Ed25519 key (PEM); unset: a dev key in keys_dir."

@@ -86,6 +86,7 @@ class EventMetadata:
     correlation_id: str
     causation_id: str | None = None
     traceparent: str | None = None
+    purpose_of_use: str | None = None
     occurred_at: datetime | None = None
     """The clinical time of events the decider left undated (a reaction's: its cause's);
     unset, they happened when they are recorded. Goes into the payload, not the attributes."""
@@ -156,8 +157,10 @@ class RecordedEvent:
             causationid=meta.get("causation_id"),
             actor=meta["actor"],
             traceparent=meta.get("traceparent"),
+            purposeofuse=meta.get("purpose_of_use"),
             prevhash=self.prevhash,
             signature=self.signature,
+            keyid=meta.get("keyid"),
         )
 
     @classmethod
@@ -331,6 +334,8 @@ class EventStore:
         chained = []
         for draft in drafts:
             linked = replace(draft, prevhash=previous)
+            if self.signer:  # the signature names its key, so keys can rotate
+                linked = replace(linked, metadata={**linked.metadata, "keyid": self.signer.key_id})
             previous = digest(linked.to_cloud_event())
             chained.append(
                 replace(linked, signature=self.signer.sign(previous) if self.signer else None)

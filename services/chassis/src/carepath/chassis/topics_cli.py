@@ -1,10 +1,15 @@
-"""`carepath-topics`: create every topic of the registry on a Kafka cluster (idempotent)."""
+"""`carepath-topics`: create every topic of the registry on a Kafka cluster (idempotent).
+
+Connects with the usual settings: KAFKA_BOOTSTRAP_SERVERS and, on a secured cluster,
+CAREPATH_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _USERNAME, _PASSWORD, _CA_FILE of a user that
+may create topics (the local secured broker's admin: var/kafka/credentials/admin.env)."""
 
 from typing import Annotated
 
 import typer
 
 from carepath.chassis.kafka import ensure_topics
+from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import ALL_TOPICS
 from carepath.contracts.topics import dead_letter_topics
 
@@ -44,13 +49,20 @@ def create(
             f"{min_isr} is more than the replication factor {replication_factor}",
             param_hint="--min-insync-replicas",
         )
-    created = ensure_topics(
-        bootstrap_servers,
-        topics,
-        partitions=partitions,
-        replication_factor=replication_factor,
-        min_insync_replicas=min_isr,
+    settings = ServiceSettings(service_name="topics").model_copy(
+        update={"kafka_bootstrap_servers": bootstrap_servers}
     )
+    try:
+        created = ensure_topics(
+            settings,
+            topics,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            min_insync_replicas=min_isr,
+        )
+    except (ValueError, RuntimeError) as error:  # incomplete settings; brokers not answering
+        typer.echo(f"carepath-topics: {error}", err=True)
+        raise typer.Exit(1) from error
     for name in created:
         typer.echo(
             f"created {name} ({partitions} partitions, replication factor {replication_factor}, "
@@ -61,3 +73,7 @@ def create(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

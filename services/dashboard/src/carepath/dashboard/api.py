@@ -1,4 +1,5 @@
-"""The dashboard's HTTP API: the page, the read models as JSON, live updates, acknowledgements."""
+"""The dashboard's HTTP API: the page, browser sign-in, the read models as JSON (scoped to the
+caller's role, see `carepath.dashboard.scope`), live updates, acknowledgements."""
 
 import json
 from collections.abc import AsyncIterator
@@ -7,19 +8,28 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import jwt
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from carepath.chassis.auth import TOKEN_COOKIE, Role, verify_token
+from carepath.chassis.auth import IdentityProviderUnavailable, Role, verify_token
 from carepath.chassis.errors import ConcurrencyError, NotFound, RuleViolation
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.service import service_of
 from carepath.contracts.access import AlertAcknowledged, DataCategory
 from carepath.contracts.common import ContractModel
 from carepath.dashboard.models import AlertView
-from carepath.dashboard.service import Dashboard
+from carepath.dashboard.scope import SECTIONS, RecentReads, Shown, scoped_summary
+from carepath.dashboard.service import Changes, Dashboard
+from carepath.dashboard.signin import (
+    SESSION_COOKIE,
+    BrowserSessions,
+    end_session,
+    keep_session,
+    pasted_token,
+    posted_from_elsewhere,
+)
 
 STATIC = Path(__file__).with_name("static")
 MAY_VIEW = (Role.CLINICIAN, Role.NURSE, Role.THERAPIST, Role.INTAKE_COORDINATOR, Role.AUDITOR)
@@ -27,36 +37,114 @@ MAY_VIEW = (Role.CLINICIAN, Role.NURSE, Role.THERAPIST, Role.INTAKE_COORDINATOR,
 router = APIRouter(tags=["dashboard"], responses={401: {}, 403: {}})
 
 
+def browser_sessions(request: Request) -> BrowserSessions:
+    sessions: BrowserSessions = request.app.state.browser_sessions
+    return sessions
+
+
+def recent_reads(request: Request) -> RecentReads:
+    reads: RecentReads = request.app.state.recent_reads
+    return reads
+
+
 Service = Annotated[Dashboard, Depends(service_of(Dashboard))]
+Sessions = Annotated[BrowserSessions, Depends(browser_sessions)]
+Reads = Annotated[RecentReads, Depends(recent_reads)]
 Viewer = Annotated[RequestContext, Depends(context_for(*MAY_VIEW))]
 Acknowledger = Annotated[RequestContext, Depends(context_for(Role.CLINICIAN, Role.NURSE))]
 
 
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
-    """The page (no patient data in it: it fetches `/api/summary` with the caller's token)."""
+    """The page (no patient data in it: it fetches `/api/summary` as the signed-in caller)."""
     return FileResponse(STATIC / "index.html")
 
 
-@router.get("/login", include_in_schema=False)
-async def login(request: Request, token: Annotated[str, Query(min_length=10)]) -> RedirectResponse:
-    """Sign a browser in: the token goes into an HttpOnly cookie, then back to the page."""
+@router.post("/login", include_in_schema=False, responses={303: {}})
+async def sign_in(request: Request, token: Annotated[str, Form()] = "") -> RedirectResponse:
+    """Sign a browser in with a token posted from the page's form (never in a URL): it goes
+    into the session cookie, then back to the page. A token that is not accepted, or whose role
+    has no view of the dashboard, goes back to the page with the reason, never the token."""
+    if posted_from_elsewhere(request):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "sign in from the dashboard's own page, not another site"
+        )
+    pasted = pasted_token(token)
     try:
-        verify_token(request.app.state.settings, token)
+        principal = verify_token(request.app.state.settings, pasted) if pasted else None
+    except IdentityProviderUnavailable:
+        return RedirectResponse("/?signin=unavailable", status.HTTP_303_SEE_OTHER)
     except (jwt.InvalidTokenError, ValueError):
+        principal = None
+    if pasted is None or principal is None:
         return RedirectResponse("/?signin=failed", status.HTTP_303_SEE_OTHER)
-    response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
-    response.set_cookie(
-        TOKEN_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
-    )
+    if principal.role not in MAY_VIEW:
+        return RedirectResponse("/?signin=role", status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse("/?signin=ok", status.HTTP_303_SEE_OTHER)
+    keep_session(response, pasted)
     return response
 
 
+@router.post("/logout", include_in_schema=False, status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out(request: Request, sessions: Sessions) -> Response:
+    """Sign the browser out: the session cookie is cleared. It needs no role (it touches only
+    the caller's own browser), but a signed-in browser's CSRF token, so that another site cannot
+    sign it out."""
+    if session_token := request.cookies.get(SESSION_COOKIE):
+        sessions.check_csrf(request, session_token)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    end_session(response)
+    return response
+
+
+class SignedIn(BaseModel):
+    user_id: str
+    role: Role
+    sections: list[str] = Field(description="What `/api/summary` shows this role.")
+    csrf_token: str | None = Field(
+        description="For the X-CSRF-Token header of a signed-in browser's POST (null without "
+        "a session cookie: a bearer call needs none)."
+    )
+
+
+@router.get("/api/session")
+async def signed_in(request: Request, context: Viewer, sessions: Sessions) -> SignedIn:
+    """Who is signed in, what the summary shows them, and the CSRF token of their session."""
+    principal = context.principal
+    return SignedIn(
+        user_id=principal.user_id,
+        role=principal.role,
+        sections=sorted(SECTIONS.get(principal.role, ())),
+        csrf_token=sessions.csrf_of(request),
+    )
+
+
 @router.get("/api/summary")
-async def summary(_caller: Viewer, service: Service) -> dict[str, Any]:
-    """The read models as JSON: funnel, today's board, alerts, outcomes, projection lag, and the
-    dead letters of every consumer (all, and those waiting for a replay)."""
-    return await service.summary()
+async def summary(
+    request: Request, context: Viewer, service: Service, reads: Reads
+) -> dict[str, Any]:
+    """The read models as JSON, as much as the caller's role sees (`carepath.dashboard.scope`:
+    funnel, today's board, alerts, outcomes, projection lag, dead letters). Each patient shown
+    is recorded as read on `carepath.access.events` first (once per caller, patient and data
+    category per `summary_read_record_minutes`)."""
+    scoped, shown = scoped_summary(await service.summary(), context.principal.role)
+    await record_shown(request, context, service, reads, shown)
+    return scoped
+
+
+async def record_shown(
+    request: Request, context: RequestContext, service: Dashboard, reads: RecentReads, shown: Shown
+) -> None:
+    """Record the reads of `shown` not recorded lately; what could not be recorded is released
+    (the next read records it) and the answer is not served (fail closed)."""
+    due = reads.claim(context.principal, shown)
+    pending = dict(due)
+    try:
+        for patient_id, categories in due.items():
+            await service.runtime.record_read(request, context, patient_id, sorted(categories))
+            del pending[patient_id]
+    finally:
+        reads.release(context.principal, pending)
 
 
 class Timeline(BaseModel):
@@ -133,15 +221,19 @@ async def acknowledge(
 
 @router.get("/stream", include_in_schema=False)
 async def stream(_caller: Viewer, service: Service) -> EventSourceResponse:
-    """Server-sent events: `update` whenever the read models change."""
+    """Server-sent events: `update` whenever the read models change. Only the same roles as the
+    summary may listen, and an update carries a change counter only, no read-model data: what
+    the page then shows comes from `/api/summary`, scoped and recorded."""
+    return EventSourceResponse(updates(service.changes), ping=15)
 
-    async def updates() -> AsyncIterator[dict[str, str]]:
-        seen = -1
-        while True:
-            version = service.changes.version
-            if version != seen:
-                seen = version
-                yield {"event": "update", "data": json.dumps({"version": version})}
-            await service.changes.next_change(within_s=15)
 
-    return EventSourceResponse(updates(), ping=15)
+async def updates(changes: Changes) -> AsyncIterator[dict[str, str]]:
+    """`update` events, one per change seen (`{"version": n}`), until the client leaves."""
+    seen = -1
+    while True:
+        version = changes.version
+        if version != seen:
+            seen = version
+            yield {"event": "update", "data": json.dumps({"version": version})}
+            continue  # look again before waiting: a change made while this one was sent counts
+        await changes.next_change(within_s=15)

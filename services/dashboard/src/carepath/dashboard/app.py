@@ -5,7 +5,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from pydantic import Field
+from pydantic import Field, SecretStr
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings
@@ -13,7 +14,9 @@ from carepath.dashboard import models  # noqa: F401 (registers the read-model ta
 from carepath.dashboard.api import STATIC, router
 from carepath.dashboard.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.dashboard.projection import project
+from carepath.dashboard.scope import RecentReads
 from carepath.dashboard.service import Dashboard
+from carepath.dashboard.signin import BrowserSessions
 
 
 class DashboardSettings(ServiceSettings):
@@ -24,6 +27,24 @@ class DashboardSettings(ServiceSettings):
         default=60,
         ge=0,
         description="A timeline entry recorded this long after it happened is marked late.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies (comma-separated addresses or networks, `*` for any) whose "
+        "X-Forwarded-Proto and X-Forwarded-For are believed: the scheme and client address of "
+        "a request through the clinic's ingress. From anyone else those headers are ignored.",
+    )
+    csrf_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Key of the CSRF tokens of signed-in browsers; unset: a random key per "
+        "process (set one shared key when several dashboard replicas serve the clinic).",
+    )
+    summary_read_record_minutes: float = Field(
+        default=15,
+        ge=0,
+        description="A caller's read of a patient's data on the summary is recorded once per "
+        "this many minutes (the page re-reads it on every live update); 0: every read.",
     )
 
 
@@ -39,6 +60,14 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         "CarePath dashboard", [router], "The clinic's live view of the pathway.", service=service
     )
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    sessions = BrowserSessions(
+        settings.csrf_key.get_secret_value().encode() if settings.csrf_key else None
+    )
+    app.state.browser_sessions = sessions
+    app.state.browser_session = sessions.token_of  # the dashboard alone accepts its cookie
+    app.state.recent_reads = RecentReads(settings.summary_read_record_minutes * 60)
+    # Outermost: the scheme and client address behind the clinic's ingress, from it only.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 

@@ -2,6 +2,7 @@
 sets of read models row for row."""
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.evidence import Provenance, UnverifiedEvent, Verifier
 from carepath.chassis.faults import is_transient
 from carepath.chassis.inbox import Inbox, InboxRecord
-from carepath.chassis.replay import ReplayError, TopicReplay, with_progress
+from carepath.chassis.replay import ReplayedRecord, ReplayError, TopicReplay, with_progress
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent
 from carepath.contracts.topics import SUBSCRIPTIONS
@@ -44,19 +46,46 @@ def rebuild(
     bootstrap_servers: Annotated[
         str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")
     ] = "localhost:9092",
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="CAREPATH_KEYS_DIR",
+            help="The services' public keys (as the live dashboard's); default: var/keys.",
+        ),
+    ] = None,
 ) -> None:
     """Drop the read models and replay every topic from offset 0 into them."""
     settings = ServiceSettings(service_name=CONSUMER, kafka_bootstrap_servers=bootstrap_servers)
+    keys = keys_dir or settings.keys_dir
+    if not Verifier.from_directory(keys, strict=False).services:  # it would skip every record
+        console.print(f"[red]no public keys in {keys}[/red]: pass --keys-dir", highlight=False)
+        raise typer.Exit(2)
+    provenance = Provenance(keys)
     try:
         with TopicReplay(settings, [t.name for t in SUBSCRIPTIONS[CONSUMER]]) as replay:
-            applied, skipped = asyncio.run(_rebuild(database_url, replay))
+            applied, skipped = asyncio.run(_rebuild(database_url, replay, provenance))
     except ReplayError as error:
         console.print(f"[red]cannot replay[/red] {error}", highlight=False)
         raise typer.Exit(2) from error
-    console.print(f"rebuilt: {applied} events applied, {skipped} unreadable records skipped")
+    console.print(
+        f"rebuilt: {applied} events applied, {skipped} unreadable or unverified records skipped"
+    )
 
 
-async def _rebuild(database_url: str, replay: TopicReplay) -> tuple[int, int]:
+def _acceptable(record: ReplayedRecord, provenance: Provenance) -> CloudEvent | None:
+    """The record's event, or None where the live consumer dead-letters it before applying it:
+    not a CloudEvent, or not signed by a service that may produce it there."""
+    try:
+        event = CloudEvent.from_json(record.value or b"")
+        provenance.check(record.topic, event)
+    except (ValidationError, UnverifiedEvent):
+        return None
+    return event
+
+
+async def _rebuild(
+    database_url: str, replay: TopicReplay, provenance: Provenance
+) -> tuple[int, int]:
     engine = create_engine(database_url)
     try:
         await create_tables(engine)
@@ -67,10 +96,10 @@ async def _rebuild(database_url: str, replay: TopicReplay) -> tuple[int, int]:
         inbox, applied, skipped = Inbox(engine, CONSUMER), 0, 0
         events: list[CloudEvent] = []
         for record in with_progress(replay, console):
-            try:
-                events.append(CloudEvent.from_json(record.value or b""))
-            except ValidationError:
+            if (event := _acceptable(record, provenance)) is None:
                 skipped += 1
+            else:
+                events.append(event)
             if len(events) == BATCH:
                 applied, events = applied + await _apply(inbox, events), []
         return applied + await _apply(inbox, events), skipped

@@ -1,5 +1,7 @@
 // CarePath dashboard: reads /api/summary, re-reads it when /stream says something changed.
 // Vanilla JS and the vendored Chart.js; every piece of server text goes in through textContent.
+// Signed in by the form's POST /login: the session is an HttpOnly cookie this script never sees;
+// what it changes (POST) carries the session's CSRF token from /api/session.
 "use strict";
 
 (() => {
@@ -35,6 +37,20 @@
     chronic_pain: { label: "Chronic pain", color: "#0f766e" },
   };
   const OTHER_REASON = { label: "Other", color: "#4b5563" };
+  const ROLES = {
+    clinician: "clinician",
+    nurse: "nurse",
+    therapist: "therapist",
+    intake_coordinator: "intake coordinator",
+    auditor: "auditor",
+  };
+  const ALL_SECTIONS = ["funnel", "today", "alerts", "trajectories", "rates", "operations"];
+  const CSRF_HEADER = "X-CSRF-Token";
+
+  // How the last sign-in went (`/login` redirects to `/?signin=` ok, failed, role or
+  // unavailable); read once, and the address is cleaned so that a reload does not repeat it.
+  let signinResult = new URLSearchParams(window.location.search).get("signin");
+  if (signinResult !== null) window.history.replaceState(null, "", window.location.pathname);
 
   const state = {
     acknowledged: new Set(), // acknowledged here, maybe not yet in the projection
@@ -49,6 +65,7 @@
     retryTimer: null,
     timelinePatient: null,
     timelineOpener: null,
+    session: null, // GET /api/session: who is signed in, the CSRF token of their session
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -150,6 +167,7 @@
       headers: { Accept: "application/json", ...(options.headers || {}) },
     });
     if (response.status === 401) throw new Unauthorized(url);
+    if (response.status === 204) return null;
     if (!response.ok) {
       let reason = response.statusText;
       try {
@@ -161,6 +179,30 @@
       throw new Refused(response.status, reason);
     }
     return response.json();
+  }
+
+  async function loadSession() {
+    state.session = await request("/api/session");
+    showSignedIn();
+  }
+
+  /** A request that changes something: with the session's CSRF token; when the server no longer
+   * takes it (signed in again elsewhere, the dashboard restarted), with a fresh one, once. */
+  async function send(url, options) {
+    const attempt = () => {
+      const csrf = state.session && state.session.csrf_token;
+      const headers = { ...(options.headers || {}), ...(csrf ? { [CSRF_HEADER]: csrf } : {}) };
+      return request(url, { ...options, headers });
+    };
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof Refused && error.status === 403 && error.message.includes(CSRF_HEADER))) {
+        throw error;
+      }
+      await loadSession();
+      return attempt();
+    }
   }
 
   function scheduleRefresh() {
@@ -184,6 +226,7 @@
     clearTimeout(state.retryTimer);
     try {
       const summary = await request("/api/summary");
+      if (!state.session) await loadSession();
       showDashboard();
       render(summary);
       openStream();
@@ -245,19 +288,45 @@
 
   function showSignIn() {
     closeStream();
+    state.session = null;
     setConnection("signed-out", "Signed out");
+    $("#signed-in").hidden = true;
     $("#dashboard").hidden = true;
     $("#load-error").hidden = true;
     $("#signin").hidden = false;
-    $("#signin-failed").hidden = new URLSearchParams(window.location.search).get("signin") !== "failed";
+    $("#signin-failed").hidden = signinResult !== "failed";
+    $("#signin-role").hidden = signinResult !== "role";
+    $("#signin-unavailable").hidden = signinResult !== "unavailable";
+    // Accepted, yet the next read is not signed in: the browser refused the Secure cookie.
+    $("#signin-not-kept").hidden = signinResult !== "ok";
     closeTimeline();
     $("#signin-token").focus();
   }
 
   function showDashboard() {
+    signinResult = null;
     $("#signin").hidden = true;
     $("#load-error").hidden = true;
     $("#dashboard").hidden = false;
+  }
+
+  function showSignedIn() {
+    const { user_id: user, role } = state.session;
+    $("#signed-in-as").textContent = `${user} (${ROLES[role] || role})`;
+    $("#signed-in").hidden = false;
+  }
+
+  async function signOut() {
+    try {
+      await send("/logout", { method: "POST" });
+    } catch (error) {
+      if (!(error instanceof Unauthorized)) {
+        showLoadError(`Could not sign out (${error.message}).`);
+        return;
+      }
+    }
+    signinResult = null;
+    showSignIn();
   }
 
   function showLoadError(message) {
@@ -266,29 +335,42 @@
     node.hidden = false;
   }
 
-  $("#signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const pasted = $("#signin-token").value.trim().replace(/^Bearer\s+/i, "");
-    if (!pasted) return;
-    window.location.assign(`/login?${new URLSearchParams({ token: pasted })}`);
-  });
+  $("#sign-out").addEventListener("click", signOut);
 
   // ---------------------------------------------------------------------------------------------
   // Rendering
+
+  /** The summary holds what the caller's role sees (`sections`); the rest of the page is hidden,
+   * not shown empty: "no open alerts" must not stand for "alerts you may not see". */
+  function showSections(sections) {
+    const has = (section) => sections.includes(section);
+    $("#alerts-section").hidden = !has("alerts");
+    $("#today-section").hidden = !has("today");
+    $("#funnel-section").hidden = !has("funnel");
+    $("#outcomes-section").hidden = !has("trajectories") && !has("rates");
+    $("#trajectories-figure").hidden = !has("trajectories");
+    $("#rates-figure").hidden = !has("rates");
+    $("#lag-section").hidden = !has("operations");
+    $("#dead-letters-section").hidden = !has("operations");
+    return has;
+  }
 
   function render(summary) {
     useClinicTimeZone(summary.clinic_timezone);
     $("#updated-at").replaceWith(
       Object.assign(timeElement(summary.generated_at, formats.seconds), { id: "updated-at" }),
     );
-    renderAlerts(summary.alerts || []);
-    renderToday(summary.today || [], summary.in_monitoring || []);
-    renderFunnel(summary.funnel || [], summary.discontinued || 0);
+    const has = showSections(summary.sections || ALL_SECTIONS);
+    if (has("alerts")) renderAlerts(summary.alerts || []);
+    if (has("today")) renderToday(summary.today || [], summary.in_monitoring || []);
+    if (has("funnel")) renderFunnel(summary.funnel || [], summary.discontinued || 0);
     state.outcomes = summary.outcomes || {};
-    renderOutcomeChart();
-    renderRates((summary.outcomes && summary.outcomes.rates) || []);
-    renderLag(summary.lag || []);
-    renderDeadLetters(summary.dead_letters || []);
+    if (has("trajectories")) renderOutcomeChart();
+    if (has("rates")) renderRates(state.outcomes.rates || []);
+    if (has("operations")) {
+      renderLag(summary.lag || []);
+      renderDeadLetters(summary.dead_letters || []);
+    }
   }
 
   // Safety alerts -------------------------------------------------------------------------------
@@ -351,7 +433,7 @@
     button.textContent = "Acknowledging…";
     errorNode.hidden = true;
     try {
-      await request(`/api/alerts/${encodeURIComponent(id)}/acknowledgement`, {
+      await send(`/api/alerts/${encodeURIComponent(id)}/acknowledgement`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({}),
