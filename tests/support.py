@@ -1,6 +1,7 @@
 """Helpers for tests that cross a process boundary: ports, waiting on conditions, Kafka reads."""
 
 import asyncio
+import base64
 import inspect
 import os
 import shutil
@@ -250,7 +251,8 @@ _issuer: tuple[subprocess.Popen[bytes], dict[str, str]] | None = None
 
 
 def identity_env() -> dict[str, str]:
-    """The identity provider settings of a service under test: the dev issuer served over HTTP
+    """The identity provider settings of a service under test (and the key service's KEK, the
+    other secret a service refuses to start without): the dev issuer served over HTTP
     (`carepath-issuer serve`, started once per test run), so the services take the production
     path: tokens checked through the provider's JWKS URL, and their own tokens for the key
     service from its token endpoint (client credentials)."""
@@ -285,6 +287,8 @@ def identity_env() -> dict[str, str]:
 
         wait_until(serving, timeout=30, what="the dev issuer to serve its JWKS", every=0.1)
         env = {
+            # Not identity, but what the key service needs outside dev mode as well: a KEK.
+            "CAREPATH_KEK": base64.b64encode(os.urandom(32)).decode(),
             "CAREPATH_OIDC_JWKS_URL": f"{url}/jwks.json",
             "CAREPATH_OIDC_TOKEN_URL": f"{url}/token",
             "CAREPATH_OIDC_CLIENT_SECRET": issuer.client_secret(),

@@ -268,3 +268,18 @@ def test_a_token_issued_in_the_future_is_refused_beyond_a_minute_of_clock_skew(
         verify_token(
             settings, signed(issuer, iat=now + timedelta(hours=1), exp=now + timedelta(hours=2))
         )
+
+
+@pytest.mark.parametrize("iat", [10**20, "yesterday", -(10**20)])
+def test_an_issue_time_that_is_no_time_is_refused_not_a_crash(
+    settings: ServiceSettings, issuer: DevIssuer, iat: object
+) -> None:
+    with pytest.raises(jwt.InvalidTokenError):
+        verify_token(settings, signed(issuer, iat=iat))
+
+
+def test_a_token_without_a_key_id_is_refused(settings: ServiceSettings, issuer: DevIssuer) -> None:
+    key = issuer._load(sorted(issuer.directory.glob("keys/*.pem"))[-1])
+    token = jwt.encode(claims(), key, algorithm="ES256")  # no kid: which key would check it?
+    with pytest.raises(jwt.InvalidTokenError, match="key id"):
+        verify_token(settings, token)

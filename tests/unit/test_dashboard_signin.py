@@ -161,13 +161,21 @@ async def test_a_role_without_a_view_of_the_dashboard_is_not_signed_in(
     assert "set-cookie" not in answer.headers
 
 
+@pytest.mark.parametrize(
+    "says",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://attacker.example"},  # a browser without Sec-Fetch-Site
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://test"},  # a sibling host
+    ],
+)
 async def test_a_sign_in_posted_from_another_site_is_refused(
-    app: Any, client: httpx.AsyncClient
+    app: Any, client: httpx.AsyncClient, says: dict[str, str]
 ) -> None:
     answer = await client.post(
         "/login",
         data={"token": token_for(app, Role.CLINICIAN, "someone-else")},
-        headers={"Sec-Fetch-Site": "cross-site"},
+        headers=says,
     )
 
     assert answer.status_code == 403

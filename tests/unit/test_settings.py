@@ -1,8 +1,11 @@
 """Settings and database URLs."""
 
+import base64
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from carepath.chassis.database import async_url
 from carepath.chassis.runtime import ServiceRuntime, UnsafeConfiguration
@@ -99,6 +102,17 @@ SAFE = {
         ),
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
         ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
+        ({"oidc_jwks_url": "http://idp.clinic.example/certs"}, "JWKS_URL is not https"),
+        ({"oidc_token_url": "http://idp.clinic.example/token"}, "TOKEN_URL is not https"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka.clinic.example:9092"}, "PLAINTEXT to a broker off"),
+        (
+            {"KAFKA_BOOTSTRAP_SERVERS": "k1:9092", "kafka_security_protocol": "SASL_PLAINTEXT"},
+            "SASL_PLAINTEXT to a broker off",
+        ),
+        (
+            {"oidc_client_secret": "dev-only-compose-client-secret-0123456789abc"},
+            "placeholder",
+        ),
     ],
 )
 def test_a_service_refuses_to_start_with_an_unsafe_setting(
@@ -113,6 +127,39 @@ def test_dev_mode_accepts_what_a_local_run_uses(tmp_path: Path) -> None:
     settings = ServiceSettings(service_name="intake", var_dir=tmp_path, dev_mode=True)
     assert settings.unsafe() == []
     assert ServiceSettings.model_validate({"service_name": "eligibility", **SAFE}).unsafe() == []
-    key_service = {"service_name": "intake", "owns_key_store": True, **SAFE}
+    key_service = {"service_name": "intake", "owns_key_store": True, **SAFE, "kek": KEK}
     del key_service["oidc_token_url"], key_service["oidc_client_secret"]
     assert ServiceSettings.model_validate(key_service).unsafe() == []  # it calls no one
+    loopback = {**SAFE, "oidc_jwks_url": "http://127.0.0.1:8009/jwks.json"}  # a local issuer
+    assert ServiceSettings.model_validate({"service_name": "x", **loopback}).unsafe() == []
+
+
+KEK = base64.b64encode(bytes(range(32))).decode()
+
+
+@pytest.mark.parametrize(
+    ("kek", "reason"),
+    [
+        ({}, "CAREPATH_KEK \\(or CAREPATH_KEK_FILE\\) is not set"),
+        ({"kek": base64.b64encode(b"dev-only-kek-change-me-012345678").decode()}, "placeholder"),
+    ],
+)
+def test_the_key_service_refuses_to_start_without_a_real_kek(
+    kek: dict[str, str], reason: str
+) -> None:
+    settings = ServiceSettings.model_validate(
+        {"service_name": "intake", "owns_key_store": True, **SAFE, **kek}
+    )
+    assert any(re.search(reason, problem) for problem in settings.unsafe())
+
+
+def test_the_dashboard_refuses_a_placeholder_csrf_key() -> None:
+    from carepath.dashboard.app import DashboardSettings
+
+    placeholder = "REPLACE-ME: 48 random bytes, base64 (openssl rand -base64 48)"  # the base's
+    settings = DashboardSettings.model_validate(
+        {"service_name": "dashboard", **SAFE, "csrf_key": placeholder}
+    )
+    assert "CAREPATH_CSRF_KEY is a placeholder, not a key" in settings.unsafe()
+    real = settings.model_copy(update={"csrf_key": SecretStr("k" * 20 + "4f9c2b7e1d3a5c8e0b6f")})
+    assert real.unsafe() == []

@@ -79,6 +79,8 @@ class _DevJwks:
 
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
         kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise jwt.PyJWKClientError("the token names no key id (kid)")
         if kid not in self._keys:
             try:
                 self._keys = {
@@ -149,10 +151,14 @@ def verify_token(settings: ServiceSettings, token: str) -> Principal:
     subject = str(claims["sub"]).strip()
     if not subject:
         raise jwt.InvalidTokenError("the token's subject (sub) is empty")
-    issued = datetime.fromtimestamp(claims["iat"], UTC)
+    try:  # pyjwt checked both are numbers; a number beyond any date is still not a time
+        issued = datetime.fromtimestamp(claims["iat"], UTC)
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
+    except (OverflowError, OSError, TypeError, ValueError) as error:
+        raise jwt.InvalidTokenError(f"the token's iat or exp is not a time ({error})") from None
     if issued > datetime.now(UTC) + CLOCK_SKEW:
         raise jwt.ImmatureSignatureError(f"the token is issued in the future ({issued:%FT%TZ})")
-    lifetime = datetime.fromtimestamp(claims["exp"], UTC) - issued
+    lifetime = expires - issued
     longest = timedelta(hours=settings.jwt_max_lifetime_hours)
     if lifetime > longest:
         raise jwt.InvalidTokenError(

@@ -63,6 +63,8 @@ class RemoteKeyring:
             raise KeyServiceUnavailable(f"key service answered {response.status_code}")
         if response.status_code == httpx.codes.NOT_FOUND:
             raise NotFound(f"the key service knows no patient {patient_id}")
+        if response.status_code in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+            self._token = None  # a revoked or rotated token: the next try gets a new one
         if response.status_code != httpx.codes.OK:
             raise PermissionError(
                 f"key service refused this service ({response.status_code}): check its role"

@@ -1,7 +1,9 @@
 """Service settings from the environment (`CAREPATH_*`, plus the standard Kafka/DB/OTel names)."""
 
+import base64
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -9,6 +11,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
 PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "replace", "dev-only")
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _placeholder(secret: str) -> bool:
+    return any(word in secret.lower() for word in PLACEHOLDER_WORDS)
+
+
+def _decoded(value: str) -> str:
+    """A base64 value as text (to spot a placeholder), or the value itself."""
+    try:
+        return base64.b64decode(value, validate=True).decode(errors="replace")
+    except ValueError:
+        return value
+
+
+def _https_or_loopback(url: str) -> bool:
+    parsed = urlsplit(url)
+    return parsed.scheme == "https" or (
+        parsed.scheme == "http" and (parsed.hostname or "") in ("localhost", "127.0.0.1", "::1")
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -158,6 +182,19 @@ class ServiceSettings(BaseSettings):
         """Why this configuration must not serve a clinic (empty: it may); ignored in dev mode."""
         if self.dev_mode:
             return []
+        found = [*self._identity_problems(), *self._transport_problems()]
+        if self.owns_key_store and self.kek is None and self.kek_file is None:
+            found.append(
+                "CAREPATH_KEK (or CAREPATH_KEK_FILE) is not set: patients' keys would be wrapped "
+                "by a key made for this pod alone, unreadable once it is gone"
+            )
+        elif self.kek is not None and _placeholder(_decoded(self.kek.get_secret_value())):
+            found.append("CAREPATH_KEK is a placeholder, not a key")
+        if not (self.database_url or "").strip():
+            found.append("DATABASE_URL is not set (or empty)")
+        return found
+
+    def _identity_problems(self) -> list[str]:
         found = []
         if not (self.oidc_jwks_url or "").strip():
             found.append("CAREPATH_OIDC_JWKS_URL is not set (the identity provider's keys)")
@@ -171,11 +208,27 @@ class ServiceSettings(BaseSettings):
             found.append(
                 f"CAREPATH_OIDC_CLIENT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
             )
-        elif any(word in secret.lower() for word in PLACEHOLDER_WORDS):
+        elif _placeholder(secret):
             found.append("CAREPATH_OIDC_CLIENT_SECRET is a placeholder, not a secret")
-        if not (self.database_url or "").strip():
-            found.append("DATABASE_URL is not set (or empty)")
+        for name, url in (("JWKS", self.oidc_jwks_url), ("TOKEN", self.oidc_token_url)):
+            if url and not _https_or_loopback(url):
+                found.append(
+                    f"CAREPATH_OIDC_{name}_URL is not https: keys or tokens fetched in the "
+                    "clear can be swapped on the way"
+                )
         return found
+
+    def _transport_problems(self) -> list[str]:
+        hosts = [
+            server.strip().rsplit(":", 1)[0] for server in self.kafka_bootstrap_servers.split(",")
+        ]
+        plain = self.kafka_security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT")
+        if plain and not all(host in LOOPBACK for host in hosts):
+            return [
+                f"CAREPATH_KAFKA_SECURITY_PROTOCOL is {self.kafka_security_protocol} to a broker "
+                "off this machine: use SASL_SSL (or SSL)"
+            ]
+        return []
 
     def resolved_dev_issuer_dir(self) -> Path:
         """Where the local dev issuer keeps its keys."""

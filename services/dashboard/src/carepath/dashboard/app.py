@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carepath.chassis.runtime import ServiceRuntime, serve
-from carepath.chassis.settings import ServiceSettings
+from carepath.chassis.settings import PLACEHOLDER_WORDS, ServiceSettings
 from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
 from carepath.dashboard.api import STATIC, router
 from carepath.dashboard.clinic_policy import DEFAULT_POLICY_FILE, load_policy
@@ -46,6 +46,14 @@ class DashboardSettings(ServiceSettings):
         description="A caller's read of a patient's data on the summary is recorded once per "
         "this many minutes (the page re-reads it on every live update); 0: every read.",
     )
+
+    def unsafe(self) -> list[str]:
+        """Beyond every service's checks: a CSRF key that is a placeholder protects nothing."""
+        found = super().unsafe()
+        key = self.csrf_key.get_secret_value() if self.csrf_key else ""
+        if not self.dev_mode and any(word in key.lower() for word in PLACEHOLDER_WORDS):
+            found.append("CAREPATH_CSRF_KEY is a placeholder, not a key")
+        return found
 
 
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:

@@ -77,10 +77,15 @@ class BrowserSessions:
 
 
 def posted_from_elsewhere(request: Request) -> bool:
-    """Whether the browser says another site made this request (`Sec-Fetch-Site`): a sign-in
-    posted from another site would sign the browser in as someone else (login CSRF)."""
+    """Whether the browser says another site made this request (`Sec-Fetch-Site`, or failing
+    that an `Origin` that is not the dashboard's own): a sign-in posted from another site would
+    sign the browser in as someone else (login CSRF)."""
     site = request.headers.get("sec-fetch-site")
-    return site is not None and site not in SAME_SITE_FETCHES
+    if site is not None:
+        return site not in SAME_SITE_FETCHES
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin is not None and origin != own
 
 
 def pasted_token(posted: str) -> str | None:
