@@ -208,9 +208,15 @@ def test_a_service_cannot_see_a_topic_it_does_not_consume(
 
 
 def test_the_auditors_verify_and_timeline_work_over_sasl_ssl(
-    secured: SecureKafka, keys_dir: Path, determined_patient: str
+    secured: SecureKafka,
+    keys_dir: Path,
+    determined_patient: str,
+    services: dict[str, ServiceProcess],
 ) -> None:
     auditor = secured.client_env("carepath-auditor")
+    # The timeline is recorded on the patient's record by the audit service before it is shown.
+    bearer = token(Role.AUDITOR, "auditor-sasl")["Authorization"].removeprefix("Bearer ")
+    auditor |= {"CAREPATH_AUDIT_URL": services["audit"].url, "CAREPATH_TOKEN": bearer}
     verified = run_cli(
         "carepath.audit.cli", ["verify", "--json", "--keys-dir", str(keys_dir)], auditor
     )

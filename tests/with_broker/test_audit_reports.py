@@ -111,13 +111,15 @@ def test_an_html_report_for_a_period(
 
 
 def test_the_timeline_as_of_a_time_shows_only_what_had_happened(
-    patient: tuple[str, datetime], kafka_bootstrap: str
+    patient: tuple[str, datetime], kafka_bootstrap: str, recorded_by: dict[str, str]
 ) -> None:
     patient_id, between = patient
     before = audit(
-        kafka_bootstrap, "timeline", "--patient", patient_id, "--as-of", between.isoformat()
+        kafka_bootstrap,
+        *("timeline", "--patient", patient_id, "--as-of", between.isoformat()),
+        **recorded_by,
     )
-    now = audit(kafka_bootstrap, "timeline", "--patient", patient_id)
+    now = audit(kafka_bootstrap, "timeline", "--patient", patient_id, **recorded_by)
     assert before.returncode == now.returncode == 0
     assert "PatientReferred" in before.stdout and "IntakeFormSubmitted" not in before.stdout
     assert "IntakeFormSubmitted" in now.stdout and "RecordAccessed" in now.stdout

@@ -90,7 +90,7 @@ class ExportNotice(ContractModel):
     """Request body of `POST /exports`: what an auditor is about to export, so each patient in
     it has the export on their record before the report exists."""
 
-    format: Literal["json", "csv", "html", "fhir"]
+    format: Literal["json", "csv", "html", "fhir", "timeline"]
     patients: list[UUID] = Field(max_length=100_000, description="Every patient in the report.")
     entries: int = Field(ge=0, description="How many trail entries the report holds.")
 

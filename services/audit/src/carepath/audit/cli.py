@@ -162,6 +162,13 @@ def trail(bootstrap_servers: str, until: datetime | None = None) -> list[AuditEn
 
 
 Bootstrap = Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")]
+AuditUrl = Annotated[
+    str, typer.Option(envvar="CAREPATH_AUDIT_URL", help="The audit service, which records it.")
+]
+Token = Annotated[
+    str | None,
+    typer.Option(envvar="CAREPATH_TOKEN", help="Your auditor's token (default: a dev one)."),
+]
 Time = Annotated[
     datetime | None, typer.Option(help="ISO 8601 with offset, e.g. 2026-11-25T12:00:00+00:00")
 ]
@@ -192,9 +199,13 @@ def timeline(
     patient: Annotated[str, typer.Option(help="The patient id.")],
     bootstrap_servers: Bootstrap = "localhost:9092",
     as_of: Time = None,
+    audit_url: AuditUrl = "http://127.0.0.1:8005",
+    token: Token = None,
 ) -> None:
-    """A patient's pathway as the log showed it at a time (default: now)."""
+    """A patient's pathway as the log showed it at a time (default: now). Like an export, it is
+    recorded on the patient's record first."""
     entries = [e for e in trail(bootstrap_servers, _utc(as_of)) if e.patient_id == patient]
+    record_export(audit_url, token, "timeline", entries or [])
     for e in entries:  # one line per event, tab-separated: readable, and easy to process further
         who = f"{e.role}:{e.user_id}"
         sys.stdout.write(
@@ -223,13 +234,8 @@ def export(
     output: Annotated[
         Path | None, typer.Option(help="File to write (default: standard output).")
     ] = None,
-    audit_url: Annotated[
-        str, typer.Option(envvar="CAREPATH_AUDIT_URL", help="The audit service, which records it.")
-    ] = "http://127.0.0.1:8005",
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="CAREPATH_TOKEN", help="Your auditor's token (default: a dev one)."),
-    ] = None,
+    audit_url: AuditUrl = "http://127.0.0.1:8005",
+    token: Token = None,
 ) -> None:
     """A report of the trail for a period: JSON, CSV, HTML, or a FHIR R4 Bundle of AuditEvents.
     The export is recorded first (`POST /exports` on the audit service: one access event per
@@ -252,7 +258,7 @@ def export(
         console.print(f"{len(entries)} entries written to {output} ({format.value})")
 
 
-def record_export(url: str, token: str | None, format: Format, entries: list[AuditEntry]) -> None:
+def record_export(url: str, token: str | None, format: str, entries: list[AuditEntry]) -> None:
     """Have the audit service record the export; exit 2 (nothing written) when it cannot."""
     bearer = token or issue_token(
         ServiceSettings(service_name="audit-cli"),
@@ -262,7 +268,7 @@ def record_export(url: str, token: str | None, format: Format, entries: list[Aud
         audience="carepath-audit",
     )
     patients = list(dict.fromkeys(e.patient_id for e in entries))
-    notice = {"format": format.value, "patients": patients, "entries": len(entries)}
+    notice = {"format": str(format), "patients": patients, "entries": len(entries)}
     try:
         response = httpx.post(
             f"{url}/exports",

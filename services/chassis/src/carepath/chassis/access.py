@@ -13,7 +13,7 @@ from fastapi import Request
 
 from carepath.chassis.auth import Principal
 from carepath.chassis.errors import ConcurrencyError
-from carepath.chassis.http import RequestContext
+from carepath.chassis.http import DEFAULT_PURPOSE, RequestContext
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import current_traceparent
 from carepath.contracts import actor_attribute
@@ -115,7 +115,10 @@ async def record_refusal(store: EventStore, request: Request, service: str) -> b
         resource=route_template(request),
         service=service,
         client_address=request.client.host if request.client else None,
-        purpose_of_use=PurposeOfUse.TREATMENT,
+        # what the caller's role would have claimed (an anonymous caller claims treatment)
+        purpose_of_use=DEFAULT_PURPOSE.get(principal.role, PurposeOfUse.TREATMENT)
+        if principal
+        else PurposeOfUse.TREATMENT,
         outcome=AccessOutcome.DENIED,
     )
     metadata = EventMetadata(
