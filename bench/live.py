@@ -2,8 +2,11 @@
 referral's response until the dashboard's read model shows the patient), and resident memory.
 
 Intake and the dashboard run as their own processes (as in production) on the bench's broker.
-The dashboard's read model is polled in its SQLite file every 5 ms, so latencies are accurate
-to about 5 ms.
+Each latency stage starts from a quiet system (intake's outbox empty, the dashboard's lag 0) and
+says how long that took. The watcher waits on the dashboard's own notification (its server-sent
+`update` events, sent when a batch is applied), then looks up which patients its read model
+shows; a coarse poll (every 0.25 s) backs it up. Every wait has a deadline, and a stage that
+gives up reports what it saw.
 """
 
 import asyncio
@@ -38,7 +41,9 @@ def start_services(bootstrap: str) -> dict[str, ServiceProcess]:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "DATABASE_URL": f"sqlite:///{work / f'{name}.db'}",
             "CAREPATH_VAR_DIR": str(work),
-            "CAREPATH_KEYS_DIR": str(work / "keys"),
+            # the keys of the stages before: the dashboard checks the signatures of the events
+            # they left on the topics (intake keeps the same key)
+            "CAREPATH_KEYS_DIR": str(BENCH_VAR / "keys"),
             **identity_env(),
         }
         services[name] = ServiceProcess(name, f"carepath.{name}.app:create_app", env, work).start()
@@ -74,54 +79,104 @@ async def http_throughput(intake: ServiceProcess, count: int, clients: int) -> f
         return count / (time.perf_counter() - started)
 
 
+class StageTimeout(RuntimeError):
+    """A stage passed its deadline; the message says what it saw."""
+
+
+async def quiet(intake: ServiceProcess, dashboard: ServiceProcess, deadline_s: float) -> float:
+    """Wait until intake's outbox is empty and the dashboard has consumed everything (lag 0);
+    the seconds it took. Polls every 0.5 s: this wait is not measured."""
+    started = time.perf_counter()
+    seen: dict[str, object] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        while time.perf_counter() - started < deadline_s:
+            ready = (await http.get(f"{intake.url}/readyz")).json()
+            summary = await http.get(f"{dashboard.url}/api/summary", headers=token(Role.AUDITOR))
+            lag = sum(entry["lag"] for entry in summary.json().get("lag", []))
+            seen = {"outbox": ready.get("outbox"), "dashboard lag": lag}
+            if ready.get("outbox", {}).get("backlog") == 0 and lag == 0:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.5)
+    raise StageTimeout(f"not quiet after {deadline_s:.0f} s: {seen}")
+
+
 async def latency(
-    intake: ServiceProcess, dashboard_db: Path, rate: float, seconds: float
-) -> list[float]:
+    intake: ServiceProcess, dashboard: ServiceProcess, rate: float, seconds: float
+) -> tuple[list[float], int]:
     """Latencies (ms) from each referral's HTTP response to the patient in the dashboard's read
-    model, with referrals sent at `rate` per second for `seconds`."""
+    model, with referrals sent at `rate` per second for `seconds`; and how many were sent.
+    Patients not shown within 60 s of the last response are left out (the caller reports how
+    many were seen)."""
     answered: dict[str, float] = {}
     shown: dict[str, float] = {}
     count = int(rate * seconds)
+    database_path = dashboard.log_path.parent / "dashboard.db"
 
     async def refer(http: httpx.AsyncClient, at: float) -> None:
         await asyncio.sleep(max(0.0, at - time.perf_counter()))  # pacing, not synchronisation
         response = await http.post("/patients", json=REFERRAL)
         answered[UUID(response.json()["patient_id"]).hex] = time.perf_counter()
 
-    async def watch(done: asyncio.Event) -> None:
-        database = sqlite3.connect(f"file:{dashboard_db}?mode=ro", uri=True)
+    def look(database: sqlite3.Connection) -> None:
+        now = time.perf_counter()
+        waiting = [p for p in answered if p not in shown]
+        for chunk in range(0, len(waiting), 500):
+            ids = waiting[chunk : chunk + 500]
+            marks = ",".join("?" * len(ids))
+            for (patient,) in database.execute(
+                f"SELECT patient_id FROM dash_patient WHERE patient_id IN ({marks})",  # noqa: S608 (placeholders only)
+                ids,
+            ):
+                shown.setdefault(patient, now)
+
+    async def watch(sending: asyncio.Task[None]) -> None:
+        database = sqlite3.connect(f"file:{database_path}?mode=ro", uri=True)
+        updated = asyncio.Event()
+
+        async def listen() -> None:  # the dashboard says when its read models changed
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as http,
+                http.stream("GET", f"{dashboard.url}/stream", headers=token(Role.AUDITOR)) as sse,
+            ):
+                async for line in sse.aiter_lines():
+                    if line.startswith("event: update"):
+                        updated.set()
+
+        listener = asyncio.create_task(listen())
         try:
-            while not done.is_set() or len(shown) < len(answered):
-                waiting = [p for p in answered if p not in shown]
-                for chunk in range(0, len(waiting), 500):
-                    ids = waiting[chunk : chunk + 500]
-                    marks = ",".join("?" * len(ids))
-                    for (patient,) in database.execute(
-                        f"SELECT patient_id FROM dash_patient WHERE patient_id IN ({marks})",  # noqa: S608 (placeholders only)
-                        ids,
-                    ):
-                        shown.setdefault(patient, time.perf_counter())
-                await asyncio.sleep(0.005)
-                if done.is_set() and time.perf_counter() - last[0] > 60:
-                    break  # give up on stragglers after a minute
+            give_up = float("inf")
+            while time.perf_counter() < give_up:
+                try:
+                    await asyncio.wait_for(updated.wait(), timeout=0.25)
+                except TimeoutError:
+                    pass
+                updated.clear()
+                look(database)
+                if sending.done() and give_up == float("inf"):
+                    give_up = time.perf_counter() + 60  # stragglers: a minute at most
+                if sending.done() and len(shown) >= len(answered):
+                    break
         finally:
+            listener.cancel()
             database.close()
 
-    last = [time.perf_counter()]
-    done = asyncio.Event()
     async with httpx.AsyncClient(
         base_url=intake.url,
         headers=token(Role.INTAKE_COORDINATOR),
-        timeout=60,
+        timeout=30,
         limits=httpx.Limits(max_connections=64),
     ) as http:
-        watcher = asyncio.create_task(watch(done))
         start = time.perf_counter()
-        await asyncio.gather(*(refer(http, start + i / rate) for i in range(count)))
-        last[0] = time.perf_counter()
-        done.set()
+        sending = asyncio.ensure_future(
+            asyncio.gather(*(refer(http, start + i / rate) for i in range(count)))
+        )
+        watcher = asyncio.create_task(watch(sending))  # type: ignore[arg-type]
+        try:
+            await asyncio.wait_for(asyncio.shield(sending), timeout=seconds + 120)
+        except TimeoutError:
+            sending.cancel()
         await watcher
-    return [(shown[p] - answered[p]) * 1000 for p in answered if p in shown]
+    return [(shown[p] - answered[p]) * 1000 for p in answered if p in shown], count
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:

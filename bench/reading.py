@@ -10,11 +10,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from kafka import KafkaConsumer, TopicPartition
+from live import StageTimeout
 from servers import BENCH_VAR, JARS
 
 from carepath.contracts.topics import SUBSCRIPTIONS
 
 TOOLS = Path(sys.executable).parent  # the workspace's console scripts
+
+STAGE_DEADLINE_S = 300  # a reading stage that takes longer gives up and says what it saw
 
 
 def audit_verify(bootstrap: str, topic: str, keys_dir: Path) -> tuple[int, float]:
@@ -24,7 +27,9 @@ def audit_verify(bootstrap: str, topic: str, keys_dir: Path) -> tuple[int, float
         str(TOOLS / "carepath-audit"), "verify", "--bootstrap-servers", bootstrap,
         "--keys-dir", str(keys_dir), "--topic", topic,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
+    result = subprocess.run(  # noqa: S603 (fixed argv)
+        command, capture_output=True, text=True, check=False, timeout=STAGE_DEADLINE_S
+    )
     found = re.search(r"(\d+) events in .* \(([\d,.]+) events/s\); (\d+) findings", result.stdout)
     if result.returncode != 0 or not found:
         raise RuntimeError(f"carepath-audit verify failed:\n{result.stdout}\n{result.stderr}")
@@ -45,8 +50,13 @@ def bare_kafka_python(bootstrap: str, topics: list[str]) -> tuple[int, float]:
         reader.assign(partitions)
         reader.seek_to_beginning(*partitions)
         count = 0
+        deadline = time.perf_counter() + STAGE_DEADLINE_S
         while any(reader.position(tp) < end for tp, end in ends.items()):
             count += sum(len(batch) for batch in reader.poll(timeout_ms=500).values())
+            if time.perf_counter() > deadline:
+                raise StageTimeout(
+                    f"bare kafka-python read {count:,} records in {STAGE_DEADLINE_S} s"
+                )
         return count, count / (time.perf_counter() - started)
     finally:
         reader.close()
@@ -80,9 +90,14 @@ async def bare_aiokafka(bootstrap: str, topics: list[str]) -> tuple[int, float]:
         expected = sum(ends[tp] - starts[tp] for tp in partitions)
         await reader.seek_to_beginning(*partitions)
         count = 0
+        deadline = time.perf_counter() + STAGE_DEADLINE_S
         while count < expected:
             batches = await reader.getmany(timeout_ms=500, max_records=2000)
             count += sum(len(batch) for batch in batches.values())
+            if time.perf_counter() > deadline:
+                raise StageTimeout(
+                    f"bare aiokafka read {count:,} of {expected:,} records in {STAGE_DEADLINE_S} s"
+                )
         return count, count / (time.perf_counter() - started)
     finally:
         await reader.stop()
@@ -105,7 +120,9 @@ def dashboard_rebuild(bootstrap: str) -> tuple[int, float]:
     subprocess.run([*command[:2], "--help"], capture_output=True, check=True)  # noqa: S603 (fixed argv)
     start_up = time.perf_counter() - started
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
+    result = subprocess.run(  # noqa: S603 (fixed argv)
+        command, capture_output=True, text=True, check=False, timeout=STAGE_DEADLINE_S
+    )
     elapsed = time.perf_counter() - started - start_up
     found = re.search(r"rebuilt: (\d+) events applied", result.stdout + result.stderr)
     if result.returncode != 0 or not found:
@@ -121,7 +138,9 @@ def consumer_performance(bootstrap: str, topic: str, messages: int) -> float:
         "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(messages),
         "--timeout", "60000",
     ]  # fmt: skip
-    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603 (fixed argv)
+    lines = subprocess.run(  # noqa: S603 (fixed argv)
+        command, check=True, capture_output=True, text=True, timeout=STAGE_DEADLINE_S
+    ).stdout
     header, values = [line for line in lines.strip().splitlines() if "," in line][-2:]
     columns = dict(zip((h.strip() for h in header.split(",")), values.split(","), strict=True))
     return float(columns["fetch.nMsg.sec"])

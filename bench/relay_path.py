@@ -13,15 +13,17 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventStore
 from carepath.contracts import ALL_TOPICS
-from carepath.contracts.topics import Topic
+from carepath.contracts.topics import Topic, dead_letter_topics
 
 PERFORMANCE_TOPIC = Topic("bench.producer-performance", "bench", "ProducerPerformance's records")
 PARTITIONS = 6
 
 
 def create_topics(bootstrap: str) -> None:
-    """The registry's topics and the reference tool's, as `carepath-topics` creates them."""
-    ensure_topics(bootstrap, (*ALL_TOPICS, PERFORMANCE_TOPIC), partitions=PARTITIONS)
+    """The registry's topics (dead letters included: a consumer that cannot dead-letter
+    stalls) and the reference tool's, as `carepath-topics` creates them."""
+    topics = (*ALL_TOPICS, *dead_letter_topics(), PERFORMANCE_TOPIC)
+    ensure_topics(bootstrap, topics, partitions=PARTITIONS)
     time.sleep(3)  # new leaders take a moment to reach every client; no retries in the timing
 
 

@@ -1,5 +1,6 @@
 """The bench's one table: each row is what was measured, our figure, the reference, the ratio."""
 
+import csv
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -36,11 +37,16 @@ def _figure(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-def print_table(rows: list[Row], title: str, console: Console) -> None:
-    """The table on the terminal."""
+def print_table(
+    rows: list[Row], title: str, console: Console, previous: dict[str, float] | None = None
+) -> None:
+    """The table on the terminal; `previous`: our figures of the last run with the same number
+    of events (`last_run`), shown next to this run's."""
+    previous = previous or {}
     table = Table(title=title, show_lines=False)
-    for column in ("what", "ours", "reference", "ratio", "note"):
-        table.add_column(column, justify="right" if column in ("ours", "ratio") else "left")
+    for column in ("what", "ours", "last run", "reference", "ratio", "note"):
+        right = column in ("ours", "last run", "ratio")
+        table.add_column(column, justify="right" if right else "left")
     for row in rows:
         ratio = "—" if row.ratio is None else f"{row.ratio:.2f}"
         unit = f" {row.unit}" if row.ours is not None else ""
@@ -49,7 +55,8 @@ def print_table(rows: list[Row], title: str, console: Console) -> None:
             if row.reference is not None
             else row.reference_what or "—"
         )
-        table.add_row(row.what, _figure(row.ours) + unit, reference, ratio, row.note)
+        last = _figure(previous.get(row.what))
+        table.add_row(row.what, _figure(row.ours) + unit, last, reference, ratio, row.note)
     console.print(table)
 
 
@@ -65,3 +72,42 @@ def write_json(rows: list[Row], parameters: dict[str, object], directory: Path) 
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+CSV_FIELDS = ["recorded_at", "events", "what", "ours", "reference", "ratio", "unit", "note"]
+
+
+def append_csv(rows: list[Row], parameters: dict[str, object], path: Path) -> None:
+    """Append this run's rows to `path` (a header first when the file is new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    stamp = datetime.now(UTC).isoformat()
+    with path.open("a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CSV_FIELDS)
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {
+                    "recorded_at": stamp,
+                    "events": parameters.get("events"),
+                    "what": row.what,
+                    "ours": row.ours,
+                    "reference": row.reference,
+                    "ratio": row.ratio,
+                    "unit": row.unit,
+                    "note": row.note,
+                }
+            )
+
+
+def last_run(path: Path, events: int) -> dict[str, float]:
+    """Our figures of the latest run in `path` made with the same number of events."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as file:
+        same = [r for r in csv.DictReader(file) if r["events"] == str(events) and r["ours"]]
+    if not same:
+        return {}
+    latest = max(r["recorded_at"] for r in same)
+    return {r["what"]: float(r["ours"]) for r in same if r["recorded_at"] == latest}

@@ -11,7 +11,7 @@ import shutil
 import time
 from contextlib import ExitStack
 
-from live import http_throughput, latency, percentiles, rss_mb, start_services
+from live import http_throughput, latency, percentiles, quiet, rss_mb, start_services
 from reading import (
     audit_verify,
     bare_aiokafka,
@@ -21,7 +21,7 @@ from reading import (
     dashboard_topics,
 )
 from relay_path import create_topics, producer_performance, relay_everything
-from report import Row, print_table, write_json
+from report import Row, append_csv, last_run, print_table, write_json
 from rich.console import Console
 from sealing import reading, write_path
 from servers import BENCH_VAR, bench_kafka, bench_postgres
@@ -174,6 +174,7 @@ def reading_rows(bootstrap: str, events: int) -> list[Row]:
     ]
     console.print("dashboard rebuild, a bare aiokafka consumer, ConsumerPerformance")
     applied, ours = dashboard_rebuild(bootstrap)
+    console.print(f"  rebuild: {applied:,} events at {ours:,.0f}/s; now the bare aiokafka read")
     read, aiokafka = asyncio.run(bare_aiokafka(bootstrap, dashboard_topics()))
     java = consumer_performance(bootstrap, INTAKE_TOPIC, events)
     rows += [
@@ -214,26 +215,25 @@ def live_rows(bootstrap: str, sqlite_write_path: float | None, seconds: float) -
         ]
         peak = dict(at_rest)
         for rate in (50, 500):
-            console.print(f"end-to-end latency at {rate} commands/s for {seconds:.0f} s")
-            samples = asyncio.run(
-                latency(
-                    services["intake"],
-                    services["dashboard"].log_path.parent / "dashboard.db",
-                    rate,
-                    seconds,
-                )
+            waited = asyncio.run(quiet(services["intake"], services["dashboard"], 300))
+            console.print(
+                f"end-to-end latency at {rate} commands/s for {seconds:.0f} s "
+                f"(quiet after {waited:.1f} s: outbox empty, dashboard lag 0)"
+            )
+            samples, sent = asyncio.run(
+                latency(services["intake"], services["dashboard"], rate, seconds)
             )
             peak = {name: max(peak[name], rss_mb(service)) for name, service in services.items()}
             p50, p95, p99 = percentiles(samples) if len(samples) > 1 else (float("nan"),) * 3
             rows.append(
                 Row(
-                    f"end-to-end latency at {rate} commands/s, p50 (HTTP response -> dashboard)",
-                    p50,
+                    f"end-to-end latency at {rate} commands/s, p99 (HTTP response -> dashboard)",
+                    p99,
                     None,
                     "",
                     unit="ms",
-                    note=f"p95 {p95:,.0f} ms, p99 {p99:,.0f} ms; "
-                    f"{len(samples):,} of {int(rate * seconds):,} seen",
+                    note=f"p50 {p50:,.0f} ms, p95 {p95:,.0f} ms; "
+                    f"{len(samples):,} of {sent:,} seen; started quiet",
                 )
             )
         rows += [
@@ -283,8 +283,12 @@ def main() -> None:
         "event_size_bytes": size,
         "run_seconds": round(elapsed, 1),
     }
-    print_table(rows, f"CarePath bench ({arguments.events:,} events, {elapsed:.0f} s)", console)
-    console.print(f"written to {write_json(rows, parameters, BENCH_VAR)}")
+    results = BENCH_VAR / "results.csv"
+    previous = last_run(results, arguments.events)
+    title = f"CarePath bench ({arguments.events:,} events, {elapsed:.0f} s)"
+    print_table(rows, title, console, previous)
+    append_csv(rows, parameters, results)
+    console.print(f"written to {write_json(rows, parameters, BENCH_VAR)}; appended to {results}")
 
 
 if __name__ == "__main__":
