@@ -13,7 +13,6 @@ from sqlmodel import col
 
 from carepath.audit.store import TrailRow, chain_breaks
 from carepath.audit.trail import FIELDS
-from carepath.chassis.access import record_access, route_template
 from carepath.chassis.auth import Role
 from carepath.chassis.http import RequestContext, context_for
 from carepath.chassis.runtime import ServiceRuntime
@@ -102,14 +101,7 @@ async def record_export(
     """Record an export of the trail: one `RecordAccessed` (action `export`) per patient in it,
     with the caller's purpose of use. `carepath-audit export` calls this before it writes."""
     for patient in dict.fromkeys(notice.patients):  # each patient once, in order
-        await record_access(
-            service.store,
-            context,
-            service=service.settings.service_name,
-            patient_id=patient,
-            resource=route_template(request),
-            categories=[DataCategory.AUDIT_TRAIL],
-            action=AccessAction.EXPORT,
+        await service.record_read(
+            request, context, patient, [DataCategory.AUDIT_TRAIL], AccessAction.EXPORT
         )
-    service.relay.wake()
     return {"recorded": len(set(notice.patients)), "format": notice.format}

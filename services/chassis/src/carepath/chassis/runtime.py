@@ -38,7 +38,7 @@ from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import current_traceparent, setup_tracing
 from carepath.contracts import CloudEvent, DomainEvent, actor_attribute, clinical_time, registry
-from carepath.contracts.access import DataCategory
+from carepath.contracts.access import AccessAction, DataCategory
 from carepath.contracts.topics import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,10 @@ class ServiceRuntime:
         context: RequestContext,
         patient_id: UUID,
         categories: Sequence[DataCategory],
+        action: AccessAction = AccessAction.READ,
     ) -> None:
-        """Record that `context`'s caller read a patient's data (before it is returned)."""
+        """Record that `context`'s caller read (or exported) a patient's data, before it is
+        returned."""
         await record_access(
             self.store,
             context,
@@ -108,6 +110,7 @@ class ServiceRuntime:
             patient_id=patient_id,
             resource=route_template(request),
             categories=categories,
+            action=action,
         )
         self.relay.wake()
 

@@ -16,7 +16,8 @@ PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "repla
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 
-def _placeholder(secret: str) -> bool:
+def is_placeholder(secret: str) -> bool:
+    """Whether a secret is a placeholder someone forgot to replace."""
     return any(word in secret.lower() for word in PLACEHOLDER_WORDS)
 
 
@@ -31,7 +32,7 @@ def _decoded(value: str) -> str:
 def _https_or_loopback(url: str) -> bool:
     parsed = urlsplit(url)
     return parsed.scheme == "https" or (
-        parsed.scheme == "http" and (parsed.hostname or "") in ("localhost", "127.0.0.1", "::1")
+        parsed.scheme == "http" and (parsed.hostname or "") in LOOPBACK
     )
 
 
@@ -188,7 +189,7 @@ class ServiceSettings(BaseSettings):
                 "CAREPATH_KEK (or CAREPATH_KEK_FILE) is not set: patients' keys would be wrapped "
                 "by a key made for this pod alone, unreadable once it is gone"
             )
-        elif self.kek is not None and _placeholder(_decoded(self.kek.get_secret_value())):
+        elif self.kek is not None and is_placeholder(_decoded(self.kek.get_secret_value())):
             found.append("CAREPATH_KEK is a placeholder, not a key")
         if not (self.database_url or "").strip():
             found.append("DATABASE_URL is not set (or empty)")
@@ -208,7 +209,7 @@ class ServiceSettings(BaseSettings):
             found.append(
                 f"CAREPATH_OIDC_CLIENT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
             )
-        elif _placeholder(secret):
+        elif is_placeholder(secret):
             found.append("CAREPATH_OIDC_CLIENT_SECRET is a placeholder, not a secret")
         for name, url in (("JWKS", self.oidc_jwks_url), ("TOKEN", self.oidc_token_url)):
             if url and not _https_or_loopback(url):

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carepath.chassis.runtime import ServiceRuntime, serve
-from carepath.chassis.settings import PLACEHOLDER_WORDS, ServiceSettings
+from carepath.chassis.settings import ServiceSettings, is_placeholder
 from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
 from carepath.dashboard.api import STATIC, router
 from carepath.dashboard.clinic_policy import DEFAULT_POLICY_FILE, load_policy
@@ -51,7 +51,7 @@ class DashboardSettings(ServiceSettings):
         """Beyond every service's checks: a CSRF key that is a placeholder protects nothing."""
         found = super().unsafe()
         key = self.csrf_key.get_secret_value() if self.csrf_key else ""
-        if not self.dev_mode and any(word in key.lower() for word in PLACEHOLDER_WORDS):
+        if not self.dev_mode and is_placeholder(key):
             found.append("CAREPATH_CSRF_KEY is a placeholder, not a key")
         return found
 
