@@ -23,6 +23,7 @@ from carepath.audit.trail import FIELDS, AuditEntry, consent_change, entry_for, 
 from carepath.audit.verify import Location, LogVerifier
 from carepath.chassis.auth import Role, issue_token
 from carepath.chassis.evidence import Verifier
+from carepath.chassis.evidence_pool import EvidencePool, evidence_of_records
 from carepath.chassis.replay import ReplayError, TopicReplay, with_progress
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import ALL_TOPICS, CloudEvent
@@ -51,6 +52,10 @@ def verify(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as one JSON document.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes checking signatures (default: one per core; 0: none)."),
+    ] = None,
 ) -> None:
     """Read the topics from offset 0 and check, per stream: gapless sequences, the prevhash chain,
     signatures, schema validity and duplicates. Exit status 1 on any finding.
@@ -63,8 +68,12 @@ def verify(
         raise typer.Exit(2)
     log = LogVerifier(verifier)
     started = time.perf_counter()
-    for location, value in records(bootstrap_servers, topic or [t.name for t in ALL_TOPICS]):
-        log.check(location, value)
+    with EvidencePool(keys_dir, workers) as pool:  # forked before the Kafka client starts
+        replayed = records(bootstrap_servers, topic or [t.name for t in ALL_TOPICS])
+        for (location, value), evidence in pool.checked(
+            evidence_of_records, replayed, lambda record: (record[0].topic, record[1])
+        ):
+            log.check(location, value, evidence)
     elapsed = time.perf_counter() - started
     if as_json:
         sys.stdout.write(json.dumps(verify_report(log, elapsed), indent=2) + "\n")

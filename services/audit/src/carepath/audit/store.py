@@ -1,13 +1,15 @@
 """The audit service's trail: append-only rows, each chained to the one before by hash."""
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, select
+from sqlalchemy import BigInteger, Column, Integer, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from carepath.audit.trail import AuditEntry, consent_change, entry_for
+from carepath.chassis.database import upsert
 from carepath.chassis.evidence import canonical
 from carepath.contracts import CloudEvent
 
@@ -50,22 +52,41 @@ class ConsentBasis(SQLModel, table=True):
     consent_event_id: str | None = None
 
 
-async def append_entry(session: AsyncSession, event: CloudEvent) -> None:
-    """Inbox effect: add the event's entry, chained to the last one, naming the consent in force
-    for its patient (unless the event names its own)."""
+async def append_entries(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """Inbox effect, a batch at a time: each event's entry, chained to the one before (the last
+    of the trail for the first), naming the consent in force for its patient (unless the event
+    names its own). One read of the chain's end and of the patients' consents, one insert of the
+    entries and one upsert of the consents that changed."""
     last = await session.scalar(
         select(col(TrailRow.entry_hash)).order_by(col(TrailRow.position).desc()).limit(1)
     )
-    basis = await session.get(ConsentBasis, event.subject)
-    in_force = basis.consent_event_id if basis else None
-    entry = entry_for(event, f"{event.streamid}#{event.sequence}", last or "", in_force)
-    session.add(TrailRow(**entry.as_dict()))
-    changes, consent = consent_change(event)
-    if changes:
-        if basis is None:
-            session.add(ConsentBasis(patient_id=event.subject, consent_event_id=consent))
-        else:
-            basis.consent_event_id = consent
+    patients = sorted({event.subject for event in events})
+    known = await session.execute(
+        select(col(ConsentBasis.patient_id), col(ConsentBasis.consent_event_id)).where(
+            col(ConsentBasis.patient_id).in_(patients)
+        )
+    )
+    in_force: dict[str, str | None] = dict(known.tuples().all())
+    changed: set[str] = set()
+    entries, previous = [], last or ""
+    # A batch holds each partition's records one after the other; in the trail they follow the
+    # time they were recorded, so a read after a withdrawal names no consent.
+    for event in sorted(events, key=lambda e: e.time):
+        entry = entry_for(
+            event, f"{event.streamid}#{event.sequence}", previous, in_force.get(event.subject)
+        )
+        entries.append(entry.as_dict())
+        previous = entry.entry_hash
+        changes, consent = consent_change(event)
+        if changes:
+            in_force[event.subject] = consent
+            changed.add(event.subject)
+    await session.execute(insert(TrailRow), entries)
+    await upsert(
+        session,
+        ConsentBasis.__table__,  # type: ignore[attr-defined]
+        [{"patient_id": p, "consent_event_id": in_force[p]} for p in sorted(changed)],
+    )
 
 
 def chain_breaks(rows: list[TrailRow]) -> list[int]:
@@ -82,4 +103,4 @@ def chain_breaks(rows: list[TrailRow]) -> list[int]:
     return broken
 
 
-__all__ = ["AuditEntry", "ConsentBasis", "TrailRow", "append_entry", "chain_breaks"]
+__all__ = ["AuditEntry", "ConsentBasis", "TrailRow", "append_entries", "chain_breaks"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from carepath.chassis.evidence import Verifier, digest, producer_problems
-from carepath.contracts import CloudEvent, registry
-from carepath.contracts.events import UnknownEventType
+from carepath.chassis.evidence import Verifier, producer_problems
+from carepath.chassis.evidence_pool import Evidence, evidence_of
+from carepath.contracts import CloudEvent
 
 
 @dataclass(frozen=True, slots=True)  # slots: one is kept per event id, for a million events
@@ -81,22 +81,26 @@ class LogVerifier:
     def streams(self) -> int:
         return len(self._streams)
 
-    def check(self, location: Location, value: bytes | None) -> None:
-        """Check one record; a redelivered copy is counted and otherwise skipped."""
+    def check(
+        self, location: Location, value: bytes | None, evidence: Evidence | None = None
+    ) -> None:
+        """Check one record; a redelivered copy is counted and otherwise skipped. `evidence`:
+        its digest, signature and schema checked already (by an `EvidencePool`'s worker)."""
         self.events += 1
         try:
             event = CloudEvent.from_json(value or b"")
         except ValidationError as error:
             self._found(location, "not a CloudEvent", f"{error.error_count()} invalid attributes")
             return
-        event_digest = digest(event)
-        if self._id_seen_before(location, event, event_digest):
+        evidence = evidence or evidence_of(self.verifier, event)
+        if self._id_seen_before(location, event, evidence.digest):
             return  # its first copy was checked; checking a copy again would break the chain
-        self._schema(location, event)
+        if evidence.schema_problem:
+            self._found(location, "schema", evidence.schema_problem)
         self._producer(location, event)
-        self._chain(location, event, event_digest)
-        if problem := self.verifier.problem(event):
-            self._found(location, "signature", problem)
+        self._chain(location, event, evidence.digest)
+        if evidence.signature_problem:
+            self._found(location, "signature", evidence.signature_problem)
 
     def _id_seen_before(self, location: Location, event: CloudEvent, event_digest: str) -> bool:
         fingerprint = evidence_fingerprint(event_digest, event.signature)
@@ -115,15 +119,6 @@ class LogVerifier:
         )
         self._found(location, "duplicate", f"{what} of {first.location} (event {event.id})")
         return True
-
-    def _schema(self, location: Location, event: CloudEvent) -> None:
-        try:
-            registry.parse(event.type, event.data)
-        except UnknownEventType:
-            self._found(location, "schema", f"unknown event type {event.type}")
-        except ValidationError as error:
-            fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-            self._found(location, "schema", f"{event.type} does not validate: {fields}")
 
     def _producer(self, location: Location, event: CloudEvent) -> None:
         """The service that signed the event may produce its type, on that topic (the rule the

@@ -40,9 +40,9 @@ from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, Dead
 from carepath.chassis.errors import RuleViolation
 from carepath.chassis.evidence import Provenance, UnverifiedEvent
 from carepath.chassis.faults import describe, is_transient
-from carepath.chassis.inbox import Inbox
+from carepath.chassis.inbox import BatchEffect, Inbox
 from carepath.chassis.settings import ServiceSettings
-from carepath.chassis.telemetry import continued_trace
+from carepath.chassis.telemetry import continued_trace, span_context_of
 from carepath.contracts import CloudEvent, Topic, dlq_topic
 from carepath.contracts.events import UnknownEventType
 
@@ -50,6 +50,15 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """An effect that takes a whole batch (a projection applying it set-based), where a plain
+    `Effect` takes one event at a time."""
+
+    effect: BatchEffect
+
 
 # Errors that no retry can cure: the record goes to the dead-letter topic at the first failure.
 POISON: tuple[type[Exception], ...] = (
@@ -120,7 +129,7 @@ class EventConsumer:
         broker: KafkaBroker,
         name: str,
         topics: Topic | Sequence[Topic],
-        effect: Effect,
+        effect: Effect | Batched,
         *,
         max_records: int = 500,
         retry: RetryPolicy = RetryPolicy(),
@@ -138,7 +147,12 @@ class EventConsumer:
         self.dead_letters = DeadLetters(engine, name)
         self.broker = broker
         self.retry = retry
-        self._effect = effect
+        self._apply_events: BatchEffect
+        if isinstance(effect, Batched):
+            self._apply_events = self._traced(effect.effect)
+        else:
+            self._effect = effect
+            self._apply_events = self._each
         self._on_applied = on_applied
         self.provenance = (
             Provenance(keys_dir or ServiceSettings(service_name=name).keys_dir)
@@ -242,26 +256,47 @@ class EventConsumer:
 
     async def _apply(self, deliveries: list[Delivery]) -> None:
         events = [d.event for d in deliveries if d.event is not None]
-        applied = await self.inbox.apply(events, self._traced_effect)
+        applied = await self.inbox.apply_batch(events, self._apply_events)
         await self.dead_letters.resolve([d.key for d in deliveries if d.redriven_for(self.name)])
         self.applied_total += len(applied)
         if applied and self._on_applied is not None:
             self._on_applied()  # e.g. wake the relay for the events the effects appended
 
-    async def _traced_effect(self, session: AsyncSession, event: CloudEvent) -> None:
-        # Continue the trace of the request that caused the event, so one trace spans services.
-        with (
-            continued_trace(event.traceparent),
-            tracer.start_as_current_span(
-                f"{self.name} apply {event.type}",
+    def _traced(self, effect: BatchEffect) -> BatchEffect:
+        async def traced(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+            # One consumer span per batch, linked to the trace of each request that caused one
+            # of its events (OpenTelemetry's messaging conventions for batch receivers).
+            with tracer.start_as_current_span(
+                f"{self.name} process",
                 kind=trace.SpanKind.CONSUMER,
+                links=[trace.Link(linked) for e in events if (linked := span_context_of(e))],
                 attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
                     "messaging.destination.name": ",".join(t.name for t in self.topics),
-                    "cloudevents.event_id": str(event.id),
+                    "messaging.batch.message_count": len(events),
                 },
-            ),
-        ):
-            await self._effect(session, event)
+            ):
+                await effect(session, events)
+
+        return traced
+
+    async def _each(self, session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            # Continue the trace of the request that caused the event, so one trace spans
+            # services (a policy's reaction belongs to the request that caused it).
+            with (
+                continued_trace(event.traceparent),
+                tracer.start_as_current_span(
+                    f"{self.name} apply {event.type}",
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.destination.name": ",".join(t.name for t in self.topics),
+                        "cloudevents.event_id": str(event.id),
+                    },
+                ),
+            ):
+                await self._effect(session, event)
 
     async def _dead_letter(self, delivery: Delivery, error: Exception, *, attempts: int) -> None:
         record, why = delivery.record, describe(error)

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event
+from sqlalchemy import DateTime, Dialect, Table, TypeDecorator, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,3 +93,22 @@ async def create_tables(engine: AsyncEngine) -> None:
     """Create every SQLModel table that is not there yet (event store, inbox, read models)."""
     async with engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
+
+
+async def upsert(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], *, update: bool = True
+) -> None:
+    """Write `rows` (each with every column of `table`) in one statement, executed for many:
+    a row whose primary key exists already replaces it (`update`) or is left out."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+    keys = [column.name for column in table.primary_key]
+    if update:
+        replaced = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=keys, set_=replaced), rows
+        )
+    else:
+        await session.execute(statement.on_conflict_do_nothing(index_elements=keys), rows)

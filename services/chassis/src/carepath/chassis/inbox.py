@@ -18,6 +18,7 @@ from carepath.chassis.database import session_factory
 from carepath.contracts import CloudEvent
 
 Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+BatchEffect = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 
 
 class InboxRecord(SQLModel, table=True):
@@ -44,13 +45,24 @@ class Inbox:
         Returns the events that were applied now (the others were duplicates). If `effect`
         raises, nothing of the batch is kept and the error propagates.
         """
+
+        async def each(session: AsyncSession, fresh: Sequence[CloudEvent]) -> None:
+            for event in fresh:
+                await effect(session, event)
+
+        return await self.apply_batch(events, each)
+
+    async def apply_batch(
+        self, events: Sequence[CloudEvent], effect: BatchEffect
+    ) -> list[CloudEvent]:
+        """Run `effect` once on the events not applied before (in their order), in one
+        transaction with one inbox write: for projections that apply a batch set-based."""
         fresh = _first_of_each_id(events)
         async with self._sessions() as session, session.begin():
             seen = await self._already_applied(session, [event.id for event in fresh])
             fresh = [event for event in fresh if event.id not in seen]
-            for event in fresh:
-                await effect(session, event)
             if fresh:
+                await effect(session, fresh)
                 now = datetime.now(UTC)
                 await session.execute(
                     insert(InboxRecord),

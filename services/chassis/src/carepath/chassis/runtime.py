@@ -24,7 +24,7 @@ from carepath.chassis.access import record_access, record_refusal, route_templat
 from carepath.chassis.auth import dev_issuer
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.commands import Decision, execute, load_state
-from carepath.chassis.consumer import EventConsumer, RetryPolicy
+from carepath.chassis.consumer import Batched, EventConsumer, RetryPolicy
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
@@ -114,7 +114,9 @@ class ServiceRuntime:
         )
         self.relay.wake()
 
-    def subscribe(self, effect: Effect, *, on_applied: Callable[[], None] | None = None) -> None:
+    def subscribe(
+        self, effect: Effect | Batched, *, on_applied: Callable[[], None] | None = None
+    ) -> None:
         """Consume this service's subscriptions (the topic registry's `SUBSCRIPTIONS`) into
         `effect`; by default, what the effect decided is published at once (the relay wakes)."""
         name = self.settings.service_name

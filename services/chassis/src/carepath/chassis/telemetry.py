@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from carepath.contracts import CloudEvent
+
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -55,6 +57,16 @@ def continued_trace(traceparent: str | None) -> Iterator[None]:
         yield
     finally:
         context.detach(token)
+
+
+def span_context_of(event: CloudEvent) -> trace.SpanContext | None:
+    """The span that caused an event (its `traceparent`), to link a batch's span to; None when
+    it has none."""
+    if not event.traceparent:
+        return None
+    linked = trace.get_current_span(_propagator.extract({"traceparent": event.traceparent}))
+    context_ = linked.get_span_context()
+    return context_ if context_.is_valid else None
 
 
 def trace_id_of(traceparent: str) -> str:

@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import Field, SecretStr
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from carepath.chassis.consumer import Batched
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings, is_placeholder
 from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
@@ -63,7 +64,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings)
     late_entry = timedelta(minutes=settings.late_entry_minutes)
     service = Dashboard(runtime, policy, late_entry)
-    runtime.subscribe(project, on_applied=service.changes.notify)
+    runtime.subscribe(Batched(project), on_applied=service.changes.notify)
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway.", service=service
     )
