@@ -13,9 +13,9 @@ from eventsourcing.domain import Aggregate, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carepath.chassis.commands import execute
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.evidence import load_signer
+from carepath.chassis.group_commit import GroupCommit
 from carepath.chassis.outbox import Outbox
 from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.store import EventMetadata, EventStore
@@ -41,11 +41,13 @@ def referral(n: int) -> ReferPatient:
 
 class IntakeWriter:
     """Intake's write path without HTTP: a command through the decider into the event store,
-    which seals the identifying and free-text fields with the patient's key, as intake does."""
+    which seals the identifying and free-text fields with the patient's key, as intake does;
+    concurrent commands are group-committed, as the service's runtime does."""
 
     def __init__(self, engine: AsyncEngine, keys_dir: Path, actor: str) -> None:
         keys = PatientKeys(engine, KeyEncryptionKey("bench", bytes(range(32))))
         self.store = EventStore(engine, load_signer("intake", keys_dir), keys)
+        self.commits = GroupCommit(self.store, writers=1 if engine.dialect.name == "sqlite" else 4)
         self.decider = intake_decider(load_policy())
         self.metadata = EventMetadata(
             source="/carepath/intake", actor=actor, correlation_id=str(uuid4())
@@ -53,8 +55,7 @@ class IntakeWriter:
 
     async def run(self, request: Request, patient_id: UUID) -> None:
         """Run one command on the patient's intake stream."""
-        await execute(
-            self.store,
+        await self.commits.handle(
             self.decider,
             stream_id(patient_id),
             IntakeCommand(request=request, now=datetime.now(UTC)),

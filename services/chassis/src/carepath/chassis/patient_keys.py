@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
-from sqlalchemy import Column, DateTime, LargeBinary, update
+from sqlalchemy import Column, DateTime, LargeBinary, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -35,6 +36,7 @@ from carepath.chassis.sealing import PatientErased
 from carepath.chassis.settings import ServiceSettings
 
 DEV_KEK_FILE = "dev-kek"
+PREPARED = "carepath.prepared_keys"  # a transaction's keys, from `prepare_keys`
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,46 @@ class PatientKeys:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         if session is not None:
+            if (prepared := session.info.get(PREPARED, {}).get(patient_id)) is not None:
+                return bytes(prepared)
             return await self._data_key(session, patient_id, create)
         async with self._sessions() as own, own.begin():
             return await self._data_key(own, patient_id, create)
+
+    async def prepare_keys(self, patient_ids: Sequence[UUID], session: AsyncSession) -> None:
+        """Make the keys of those who have none in one statement and read the others' in one
+        more; they serve `data_key` for the rest of this transaction only (a key made in it
+        exists only if it commits)."""
+        prepared: dict[UUID, bytes] = session.info.setdefault(PREPARED, {})
+        now = time.monotonic()
+        wanted = sorted(
+            {p for p in patient_ids if p not in prepared and self._cache.get(p, (0.0,))[0] <= now},
+            key=str,
+        )
+        if not wanted:
+            return
+        made = {patient_id: new_data_key() for patient_id in wanted}
+        table = PatientKeyRecord.__table__  # type: ignore[attr-defined]
+        created = await session.scalars(
+            _insert(session)(table).on_conflict_do_nothing().returning(table.c.patient_id),
+            [
+                {
+                    "patient_id": patient_id,
+                    "wrapped_key": self.kek.wrap(key),
+                    "kek_id": self.kek.id,
+                    "created_at": datetime.now(UTC),
+                }
+                for patient_id, key in made.items()
+            ],
+        )
+        for patient_id in created:
+            prepared[patient_id] = made[patient_id]
+        existing = [patient_id for patient_id in wanted if patient_id not in prepared]
+        if existing:
+            found = await session.execute(select(table).where(table.c.patient_id.in_(existing)))
+            for record in found.mappings():
+                if record["wrapped_key"] is not None and record["kek_id"] == self.kek.id:
+                    prepared[record["patient_id"]] = self.kek.unwrap(record["wrapped_key"])
 
     async def _data_key(self, session: AsyncSession, patient_id: UUID, create: bool) -> bytes:
         if create and (made := await self._made(session, patient_id)) is not None:
@@ -153,6 +192,7 @@ class PatientKeys:
         """Destroy the patient's data key (made absent if there was none), in the caller's
         transaction; returns when."""
         self._cache.pop(patient_id, None)
+        session.info.get(PREPARED, {}).pop(patient_id, None)
         erased_at = datetime.now(UTC)
         if await session.get(PatientKeyRecord, patient_id) is None:
             session.add(

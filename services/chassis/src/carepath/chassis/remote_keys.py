@@ -3,8 +3,10 @@ key service's API (`GET /patients/{id}/data-key` on intake, role `service`), whi
 fetch as an access event. Keys are kept in memory for `key_cache_seconds`, so an erasure reaches
 this service within that time."""
 
+import asyncio
 import base64
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
@@ -45,6 +47,14 @@ class RemoteKeyring:
         if isinstance(cached[1], PatientErased):
             raise cached[1]
         return cached[1]
+
+    async def prepare_keys(self, patient_ids: Sequence[UUID], session: AsyncSession) -> None:
+        """Fetch the keys not in the cache at once (concurrently); errors are left for
+        `data_key` to raise."""
+        del session
+        now = time.monotonic()
+        wanted = {p for p in patient_ids if self._cache.get(p, (0.0,))[0] <= now}
+        await asyncio.gather(*(self.data_key(p) for p in wanted), return_exceptions=True)
 
     async def _fetch(self, patient_id: UUID) -> bytes | PatientErased:
         try:

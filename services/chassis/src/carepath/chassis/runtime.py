@@ -29,6 +29,7 @@ from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import load_signer
+from carepath.chassis.group_commit import GroupCommit
 from carepath.chassis.http import BodySizeLimit, RequestContext, add_error_handlers
 from carepath.chassis.kafka import make_broker
 from carepath.chassis.patient_keys import PatientKeys, load_kek
@@ -76,6 +77,10 @@ class ServiceRuntime:
             else RemoteKeyring(settings)
         )
         self.store = EventStore(self.engine, signer, self.keys)
+        # Staff commands are written in groups; on PostgreSQL a few groups at once.
+        self.commits = GroupCommit(
+            self.store, writers=1 if self.engine.dialect.name == "sqlite" else 4
+        )
         self.broker = make_broker(settings)
         self.relay = OutboxRelay(
             self.store,
@@ -262,18 +267,9 @@ class ServiceRuntime:
         """
         for attempt in range(1, COMMAND_ATTEMPTS + 1):
             try:
-                async with self.store.transaction() as session:
-                    decision = await execute(
-                        self.store,
-                        decider,
-                        stream_id,
-                        command,
-                        subject=subject,
-                        metadata=metadata,
-                        session=session,
-                    )
-                    if also is not None:
-                        await also(session, decision.state)
+                decision = await self.commits.handle(
+                    decider, stream_id, command, subject=subject, metadata=metadata, also=also
+                )
                 break
             except ConcurrencyError:
                 if attempt == COMMAND_ATTEMPTS:

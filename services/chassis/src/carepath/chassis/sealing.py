@@ -8,6 +8,7 @@ service loads its own streams. Which key: a `Keyring`: the key store itself in t
 owns it (intake, `patient_keys`), the key service's HTTP API in every other (`remote_keys`).
 """
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -42,6 +43,12 @@ class Keyring(Protocol):
         """The patient's data key; `PatientErased` once it was destroyed. `session`: the
         caller's transaction, which a key store in the same database takes part in; `create`:
         make the key of a patient who has none yet (to seal), or not (to open)."""
+        ...
+
+    async def prepare_keys(self, patient_ids: Sequence[UUID], session: AsyncSession) -> None:
+        """Get ready the keys of several patients about to be sealed for, at once (a group of
+        commands), so that `data_key` in this transaction asks nothing more. Errors are left
+        for `data_key` to raise, patient by patient."""
         ...
 
 

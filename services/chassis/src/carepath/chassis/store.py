@@ -237,6 +237,31 @@ class EventStore:
         """
         if not events:
             return []
+        try:
+            async with self._within(session) as tx:
+                pending = await self.prepare(
+                    stream_id, expected_version, events, subject, metadata, tx, tail
+                )
+                return await self.insert(pending, tx)
+        except IntegrityError:
+            # A concurrent writer inserted the same (stream, sequence) between our check and insert.
+            raise ConcurrencyError(
+                stream_id, expected_version, await self.version(stream_id)
+            ) from None
+
+    async def prepare(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        subject: str,
+        metadata: EventMetadata,
+        tx: AsyncSession,
+        tail: object = UNREAD,
+    ) -> list[RecordedEvent]:
+        """The events as they will be stored after version `expected_version`: sealed, chained
+        and signed, not inserted yet (`insert`). Raises `ConcurrencyError` when the stream is
+        no longer at that version."""
         now = datetime.now(UTC)
         drafts = [
             RecordedEvent(
@@ -252,27 +277,30 @@ class EventStore:
             )
             for offset, event in enumerate(events, start=1)
         ]
-        try:
-            async with self._within(session) as tx:
-                drafts = await self._sealed(drafts, events, tx)
-                last = await self._last(stream_id, tx) if tail is UNREAD else tail
-                assert last is None or isinstance(last, RecordedEvent)
-                actual = last.sequence if last else 0
-                if actual != expected_version:
-                    raise ConcurrencyError(stream_id, expected_version, actual)
-                pending = self._chained(drafts, digest(last.to_cloud_event()) if last else None)
-                inserted = await tx.execute(
-                    insert(EventRecord).returning(
-                        col(EventRecord.position), sort_by_parameter_order=True
-                    ),
-                    [event.as_row() for event in pending],
-                )
-                positions = [int(position or 0) for position in inserted.scalars()]
-        except IntegrityError:
-            # A concurrent writer inserted the same (stream, sequence) between our check and insert.
-            raise ConcurrencyError(
-                stream_id, expected_version, await self.version(stream_id)
-            ) from None
+        drafts = await self._sealed(drafts, events, tx)
+        last = await self._last(stream_id, tx) if tail is UNREAD else tail
+        assert last is None or isinstance(last, RecordedEvent)
+        actual = last.sequence if last else 0
+        if actual != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, actual)
+        return self._chained(drafts, digest(last.to_cloud_event()) if last else None)
+
+    async def prepare_keys(self, subjects: Sequence[str], tx: AsyncSession) -> None:
+        """Get the keys of these patients ready at once, for several appends to seal with."""
+        if self.keys is not None and subjects:
+            await self.keys.prepare_keys([UUID(subject) for subject in subjects], tx)
+
+    async def insert(self, pending: list[RecordedEvent], tx: AsyncSession) -> list[RecordedEvent]:
+        """Insert prepared events (of one stream or several) in one statement; returns them with
+        their positions. The unique (stream, sequence) index raises `IntegrityError` when another
+        writer came first."""
+        if not pending:
+            return []
+        inserted = await tx.execute(
+            insert(EventRecord).returning(col(EventRecord.position), sort_by_parameter_order=True),
+            [event.as_row() for event in pending],
+        )
+        positions = [int(position or 0) for position in inserted.scalars()]
         return [
             replace(event, position=position)
             for event, position in zip(pending, positions, strict=True)
@@ -385,6 +413,23 @@ class EventStore:
             return await self._opened(
                 [RecordedEvent.from_record(row) for row in result.scalars()], tx
             )
+
+    async def load_many(
+        self, stream_ids: Sequence[str], session: AsyncSession
+    ) -> dict[str, list[RecordedEvent]]:
+        """Every event of each stream, in order, in one query (empty lists for unknown ones)."""
+        histories: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in stream_ids}
+        result = await session.execute(
+            select(EventRecord)
+            .where(col(EventRecord.stream_id).in_(list(histories)))
+            .order_by(col(EventRecord.stream_id), col(EventRecord.sequence))
+        )
+        recorded = await self._opened(
+            [RecordedEvent.from_record(row) for row in result.scalars()], session
+        )
+        for event in recorded:
+            histories[event.stream_id].append(event)
+        return histories
 
 
 def _dated(event: DomainEvent, default: datetime) -> dict[str, Any]:
