@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 from live import StageTimeout
 from servers import BENCH_VAR, JARS
 
+from carepath.chassis.evidence_pool import EvidencePool, provenance_problems
 from carepath.contracts.topics import SUBSCRIPTIONS
 
 TOOLS = Path(sys.executable).parent  # the workspace's console scripts
@@ -62,6 +63,34 @@ def bare_kafka_python(bootstrap: str, topics: list[str]) -> tuple[int, float]:
         reader.close()
 
 
+def signature_checks(bootstrap: str, topics: list[str], keys_dir: Path) -> tuple[int, float]:
+    """The records of `topics` (read first, not timed) checked as a rebuild checks them, on
+    every core (`EvidencePool`); (records, records/s). The most any rebuild that checks every
+    record's signature can do on this machine."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = partitions_of(bootstrap, topics)
+        ends = reader.end_offsets(partitions)
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        records: list[tuple[str, bytes | None]] = []
+        deadline = time.perf_counter() + STAGE_DEADLINE_S
+        while any(reader.position(tp) < end for tp, end in ends.items()):
+            for batch in reader.poll(timeout_ms=500).values():
+                records += [(r.topic, r.value) for r in batch]
+            if time.perf_counter() > deadline:
+                raise StageTimeout(f"read {len(records):,} records in {STAGE_DEADLINE_S} s")
+    finally:
+        reader.close()
+    with EvidencePool(keys_dir) as pool:
+        started = time.perf_counter()
+        problems = [p for _, p in pool.checked(provenance_problems, records, lambda r: r) if p]
+        elapsed = time.perf_counter() - started
+    if problems:
+        raise RuntimeError(f"{len(problems)} records do not verify: {problems[0]}")
+    return len(records), len(records) / elapsed
+
+
 def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
     """Every partition of `topics`, from the cluster's metadata."""
     reader = KafkaConsumer(bootstrap_servers=bootstrap)
@@ -75,7 +104,9 @@ def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
         reader.close()
 
 
-async def bare_aiokafka(bootstrap: str, topics: list[str]) -> tuple[int, float]:
+async def bare_aiokafka(
+    bootstrap: str, topics: list[str], deadline_s: float = STAGE_DEADLINE_S
+) -> tuple[int, float]:
     """Read `topics` from offset 0 to their current end with aiokafka; (records, records/s)."""
     partitions = [
         AioTopicPartition(tp.topic, tp.partition) for tp in partitions_of(bootstrap, topics)
@@ -90,13 +121,13 @@ async def bare_aiokafka(bootstrap: str, topics: list[str]) -> tuple[int, float]:
         expected = sum(ends[tp] - starts[tp] for tp in partitions)
         await reader.seek_to_beginning(*partitions)
         count = 0
-        deadline = time.perf_counter() + STAGE_DEADLINE_S
+        deadline = time.perf_counter() + deadline_s
         while count < expected:
             batches = await reader.getmany(timeout_ms=500, max_records=2000)
             count += sum(len(batch) for batch in batches.values())
             if time.perf_counter() > deadline:
                 raise StageTimeout(
-                    f"bare aiokafka read {count:,} of {expected:,} records in {STAGE_DEADLINE_S} s"
+                    f"bare aiokafka read {count:,} of {expected:,} records in {deadline_s:.0f} s"
                 )
         return count, count / (time.perf_counter() - started)
     finally:
@@ -108,7 +139,7 @@ def dashboard_topics() -> list[str]:
     return [topic.name for topic in SUBSCRIPTIONS["dashboard"]]
 
 
-def dashboard_rebuild(bootstrap: str) -> tuple[int, float]:
+def dashboard_rebuild(bootstrap: str, deadline_s: float = STAGE_DEADLINE_S) -> tuple[int, float]:
     """`carepath-dashboard rebuild` into a fresh SQLite file; (events applied, events/s by the
     wall clock less the tool's start-up, timed on its `--help`)."""
     database = BENCH_VAR / "dashboard.db"
@@ -121,7 +152,7 @@ def dashboard_rebuild(bootstrap: str) -> tuple[int, float]:
     start_up = time.perf_counter() - started
     started = time.perf_counter()
     result = subprocess.run(  # noqa: S603 (fixed argv)
-        command, capture_output=True, text=True, check=False, timeout=STAGE_DEADLINE_S
+        command, capture_output=True, text=True, check=False, timeout=deadline_s
     )
     elapsed = time.perf_counter() - started - start_up
     found = re.search(r"rebuilt: (\d+) events applied", result.stdout + result.stderr)

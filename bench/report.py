@@ -20,12 +20,31 @@ class Row:
     reference_what: str
     unit: str = "events/s"
     note: str = ""
+    target_ratio: float | None = None  # the issue's target: the ratio reaches it
+    target_at_most: float | None = None  # or our figure stays at or under it (ms, MB)
 
     @property
     def ratio(self) -> float | None:
         if self.ours is None or not self.reference:
             return None
         return self.ours / self.reference
+
+    @property
+    def target(self) -> str:
+        if self.target_ratio is not None:
+            return f"ratio >= {self.target_ratio:g}"
+        if self.target_at_most is not None:
+            return f"<= {self.target_at_most:g} {self.unit}"
+        return ""
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target is met; None when the row has none or was not measured."""
+        if self.target_ratio is not None and self.ratio is not None:
+            return self.ratio >= self.target_ratio
+        if self.target_at_most is not None and self.ours is not None:
+            return self.ours <= self.target_at_most
+        return None
 
 
 def not_measured(what: str, reason: str = "not measured yet") -> Row:
@@ -44,7 +63,7 @@ def print_table(
     of events (`last_run`), shown next to this run's."""
     previous = previous or {}
     table = Table(title=title, show_lines=False)
-    for column in ("what", "ours", "last run", "reference", "ratio", "note"):
+    for column in ("what", "ours", "last run", "reference", "ratio", "target", "note"):
         right = column in ("ours", "last run", "ratio")
         table.add_column(column, justify="right" if right else "left")
     for row in rows:
@@ -56,7 +75,10 @@ def print_table(
             else row.reference_what or "—"
         )
         last = _figure(previous.get(row.what))
-        table.add_row(row.what, _figure(row.ours) + unit, last, reference, ratio, row.note)
+        met = {True: " [green]met[/green]", False: " [red]not met[/red]", None: ""}[row.met]
+        table.add_row(
+            row.what, _figure(row.ours) + unit, last, reference, ratio, row.target + met, row.note
+        )
     console.print(table)
 
 
@@ -68,18 +90,21 @@ def write_json(rows: list[Row], parameters: dict[str, object], directory: Path) 
     document = {
         "recorded_at": stamp.isoformat(),
         "parameters": parameters,
-        "rows": [{**asdict(row), "ratio": row.ratio} for row in rows],
+        "rows": [{**asdict(row), "ratio": row.ratio, "met": row.met} for row in rows],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
-CSV_FIELDS = ["recorded_at", "events", "what", "ours", "reference", "ratio", "unit", "note"]
+CSV_FIELDS = [
+    "recorded_at", "events", "what", "ours", "reference", "ratio", "unit", "target", "met", "note",
+]  # fmt: skip
 
 
 def append_csv(rows: list[Row], parameters: dict[str, object], path: Path) -> None:
     """Append this run's rows to `path` (a header first when the file is new)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _upgrade_header(path)
     new = not path.exists()
     stamp = datetime.now(UTC).isoformat()
     with path.open("a", newline="") as file:
@@ -96,9 +121,27 @@ def append_csv(rows: list[Row], parameters: dict[str, object], path: Path) -> No
                     "reference": row.reference,
                     "ratio": row.ratio,
                     "unit": row.unit,
+                    "target": row.target,
+                    "met": row.met,
                     "note": row.note,
                 }
             )
+
+
+def _upgrade_header(path: Path) -> None:
+    """A results file written before the columns it lacks gets them (empty), so that every row
+    of it reads under one header."""
+    if not path.exists():
+        return
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        if reader.fieldnames == CSV_FIELDS:
+            return
+        earlier = list(reader)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(earlier)
 
 
 def last_run(path: Path, events: int) -> dict[str, float]:

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_VAR = ROOT / "var" / "bench"
 JARS = ROOT / "infra" / "kafka" / ".jars" / "*"
@@ -15,7 +18,7 @@ JARS = ROOT / "infra" / "kafka" / ".jars" / "*"
 sys.path.insert(0, str(ROOT / "tests"))
 from support import local_kafka  # noqa: E402  (tests/support.py: the broker on free ports)
 
-__all__ = ["BENCH_VAR", "JARS", "ROOT", "bench_kafka", "bench_postgres"]
+__all__ = ["BENCH_VAR", "JARS", "ROOT", "bench_kafka", "bench_postgres", "fresh_database"]
 
 
 @contextmanager
@@ -37,3 +40,13 @@ def bench_postgres() -> Iterator[str]:
         yield started.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([script, "stop"], env=env, check=False)  # noqa: S603 (fixed argv)
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """An empty database `name` on the bench's PostgreSQL (dropped first if a run left it)."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)

@@ -168,6 +168,9 @@ class EventConsumer:
             group_id=f"carepath.{name}",
             batch=True,
             max_records=max_records,
+            # How long a poll waits for records; FastStream then sleeps as long when there were
+            # none, so a record that comes in meanwhile waits up to twice this (default 200 ms).
+            batch_timeout_ms=50,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             # A replica that dies is noticed after 6 s (the broker's minimum), not 10: its

@@ -83,7 +83,8 @@ async def project(session: AsyncSession, envelopes: Sequence[CloudEvent]) -> Non
     await models.load(session, PatientView, _keys(events, _patient_key))
     await models.load(session, DosingView, _keys(events, _dosing_key))
     await models.load(session, AlertView, _keys(events, _alert_key))
-    await models.load_all(session, OutcomeCriteriaView)
+    if any(isinstance(event, OutcomeMeasured | CourseCompleted) for event, _ in events):
+        await models.load_all(session, OutcomeCriteriaView)  # the instruments' reference lines
     for event, envelope in events:
         if handler := HANDLERS.get(type(event)):
             handler(models, event, envelope)
