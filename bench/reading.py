@@ -104,13 +104,33 @@ def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
         reader.close()
 
 
+STALL_S = 30  # a bare read that gets nothing for this long starts again (at most twice)
+
+
+class Stalled(RuntimeError):
+    """A read that got no record for `STALL_S` seconds."""
+
+
 async def bare_aiokafka(
     bootstrap: str, topics: list[str], deadline_s: float = STAGE_DEADLINE_S
 ) -> tuple[int, float]:
-    """Read `topics` from offset 0 to their current end with aiokafka; (records, records/s)."""
+    """Read `topics` from offset 0 to their current end with aiokafka; (records, records/s).
+    Now and then a fresh aiokafka reader fetches nothing at all (twice in about ten runs here,
+    cause not found); such a read starts again with a new reader, and the console says so."""
     partitions = [
         AioTopicPartition(tp.topic, tp.partition) for tp in partitions_of(bootstrap, topics)
     ]
+    for attempt in range(1, 4):
+        try:
+            return await _read_all(bootstrap, partitions, deadline_s)
+        except Stalled as stall:
+            print(f"  bare aiokafka read, attempt {attempt}: {stall}; starting again")
+    raise StageTimeout(f"bare aiokafka read stalled 3 times on {', '.join(topics)}")
+
+
+async def _read_all(
+    bootstrap: str, partitions: list[AioTopicPartition], deadline_s: float
+) -> tuple[int, float]:
     started = time.perf_counter()
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await reader.start()
@@ -120,12 +140,16 @@ async def bare_aiokafka(
         starts = await reader.beginning_offsets(partitions)
         expected = sum(ends[tp] - starts[tp] for tp in partitions)
         await reader.seek_to_beginning(*partitions)
-        count = 0
+        count, last_progress = 0, time.perf_counter()
         deadline = time.perf_counter() + deadline_s
         while count < expected:
             batches = await reader.getmany(timeout_ms=500, max_records=2000)
-            count += sum(len(batch) for batch in batches.values())
-            if time.perf_counter() > deadline:
+            got = sum(len(batch) for batch in batches.values())
+            count, now = count + got, time.perf_counter()
+            last_progress = now if got else last_progress
+            if now - last_progress > STALL_S:
+                raise Stalled(f"{count:,} of {expected:,} records, then nothing for {STALL_S} s")
+            if now > deadline:
                 raise StageTimeout(
                     f"bare aiokafka read {count:,} of {expected:,} records in {deadline_s:.0f} s"
                 )

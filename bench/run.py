@@ -225,7 +225,7 @@ def reading_rows(bootstrap: str, events: int) -> list[Row]:
 
 
 def live_rows(
-    bootstrap: str, postgres_url: str, sqlite_write_path: float | None, seconds: float
+    bootstrap: str, postgres_url: str, postgres_write_path: float | None, seconds: float
 ) -> list[Row]:
     """Rows 5 and 6: the HTTP write path, end-to-end latency, memory, with services running
     (intake on PostgreSQL, as in production; the dashboard on SQLite)."""
@@ -240,10 +240,10 @@ def live_rows(
             Row(
                 "write path through HTTP (intake, 32 concurrent clients)",
                 http,
-                sqlite_write_path,
-                "write path without HTTP (SQLite, above)",
+                postgres_write_path,
+                "write path without HTTP (PostgreSQL, above)",
                 unit="commands/s",
-                note="auth, validation, decide, append (SQLite), response",
+                note="auth, validation, decide, append (PostgreSQL), response",
             )
         ]
         peak = dict(at_rest)
@@ -347,7 +347,7 @@ def main() -> None:
             if "write" in stages:
                 rows.append(sealing_share_of_rebuild(rows, read))
         if "live" in stages:
-            rows += live_rows(bootstrap, postgres_url, written[0].ours, arguments.latency_seconds)
+            rows += live_rows(bootstrap, postgres_url, written[1].ours, arguments.latency_seconds)
     elapsed = time.perf_counter() - started
     parameters = {
         "events": arguments.events,

@@ -9,11 +9,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 from aiokafka import AIOKafkaProducer
+from write_path import referral
 
 from carepath.chassis.evidence import digest, load_signer
 from carepath.chassis.field_crypto import new_data_key
@@ -23,7 +24,6 @@ from carepath.contracts.intake import PatientReferred
 from carepath.intake.domain import stream_id
 
 CHUNK = 5_000
-REASONS = ("depression", "ptsd", "anxiety", "chronic_pain")
 
 
 def _records(keys_dir: Path, first: int, count: int) -> list[tuple[bytes, bytes]]:
@@ -35,17 +35,9 @@ def _records(keys_dir: Path, first: int, count: int) -> list[tuple[bytes, bytes]
     records = []
     now = datetime.now(UTC)
     for n in range(first, first + count):
-        patient = uuid4()
-        event = PatientReferred(
-            patient_id=patient,
-            given_name=f"Given{n}",
-            family_name=f"Family{n}",
-            date_of_birth=date(1960 + n % 40, 1 + n % 12, 1 + n % 28),
-            referral_reason=REASONS[n % len(REASONS)],  # type: ignore[arg-type]
-            referrer="Dr Bench",
-            contact=f"patient{n}@example.org",
-            occurred_at=now,
-        )
+        command = referral(n)  # the write path's n-th referral, as intake records it
+        patient = command.patient_id
+        event = PatientReferred(**command.model_dump(), occurred_at=now)
         draft = RecordedEvent(
             position=n + 1,
             stream_id=stream_id(patient),
