@@ -5,8 +5,9 @@ processes a chunk at a time, and keep in their own process only what needs the l
 (chains, duplicates, read models). Results come back in the order of the records, with a bounded
 number of chunks in flight, so memory stays flat however long the log.
 
-The workers are forked before any Kafka client starts (a fork copies no threads); with one core
-or `workers=0` the checks run in the calling process.
+The workers are forked when the pool is made, before the caller starts any Kafka client or
+thread (a fork copies no threads); with one core or `workers` 0 or 1 the checks run in the
+calling process.
 """
 
 import os
@@ -65,8 +66,12 @@ _provenance: Provenance | None = None
 
 
 def _start_worker(keys_dir: Path) -> None:
-    global _keys_dir
-    _keys_dir = keys_dir
+    global _keys_dir, _verifier, _provenance
+    _keys_dir, _verifier, _provenance = keys_dir, None, None  # nothing of another pool's keys
+
+
+def _ready() -> None:
+    """A task that makes a worker start."""
 
 
 def _worker_keys() -> Path:
@@ -125,6 +130,9 @@ class EvidencePool:
         )
         if self._executor is None:
             _start_worker(keys_dir)
+        else:  # fork every worker now, before the caller starts threads and connections
+            for started in [self._executor.submit(_ready) for _ in range(self.workers)]:
+                started.result()
 
     def __enter__(self) -> "EvidencePool":
         return self

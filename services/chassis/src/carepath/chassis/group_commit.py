@@ -21,7 +21,8 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Generic
 
 from sqlalchemy.exc import IntegrityError
@@ -52,7 +53,9 @@ class _Command(Generic[S, C]):
     def settle(self, outcome: "Decision[S] | BaseException") -> None:
         if self.done.done():  # its caller went away (a client that hung up)
             return
-        if isinstance(outcome, BaseException):
+        if isinstance(outcome, asyncio.CancelledError):
+            self.done.cancel()
+        elif isinstance(outcome, BaseException):
             self.done.set_exception(outcome)
         else:
             self.done.set_result(outcome)
@@ -60,6 +63,9 @@ class _Command(Generic[S, C]):
 
 _Decided = tuple[_Command[Any, Any], int, Sequence[DomainEvent], Any]
 """A command decided in a group: the version it was decided against, its events, the state."""
+
+
+STREAM_CONFLICT = "uq_event_store_stream_sequence"  # another writer took the stream's next sequence
 
 
 class _GroupFailed(Exception):
@@ -103,6 +109,7 @@ class GroupCommit:
         return await done
 
     async def _write_groups(self) -> None:
+        group: list[_Command[Any, Any]] = []
         try:
             while self._queue:
                 size = min(len(self._queue), self.max_group)
@@ -112,11 +119,14 @@ class GroupCommit:
                 except _GroupFailed:
                     for command in group:
                         await self._write_alone(command)
-                except BaseException as error:
+                except Exception as error:
                     for command in group:
                         command.settle(error)
-                    if not isinstance(error, Exception):
-                        raise
+        except BaseException as stopped:  # cancelled (shutdown): no caller is left waiting
+            for command in [*group, *self._queue]:
+                command.settle(stopped)
+            self._queue.clear()
+            raise
         finally:
             self._writing -= 1  # no await since the queue was found empty: none is left behind
 
@@ -131,6 +141,9 @@ class GroupCommit:
     async def _write(self, group: list[_Command[Any, Any]]) -> None:
         refused: list[tuple[_Command[Any, Any], Exception]] = []
         versions: dict[str, int] = {}  # each stream's version as read
+        prepared: list[tuple[_Command[Any, Any], Any, list[RecordedEvent]]] = []
+        every: list[RecordedEvent] = []
+        committing = False
         try:
             async with self.store.transaction() as tx:
                 streams = await self.store.load_many([c.stream_id for c in group], tx)
@@ -140,7 +153,6 @@ class GroupCommit:
                     [c.subject for c, _, events, _ in decided if any(map(needs_sealing, events))],
                     tx,
                 )
-                prepared = []
                 for command, version, events, state in decided:
                     tail = streams[command.stream_id][-1] if streams[command.stream_id] else None
                     pending = await self.store.prepare(
@@ -156,21 +168,18 @@ class GroupCommit:
                     if command.also is not None:
                         await command.also(tx, state)
                     prepared.append((command, state, pending))
-                every = [event for _, _, pending in prepared for event in pending]
+                # In stream order: two groups inserting the same streams lock them alike.
+                every = sorted(
+                    (event for _, _, pending in prepared for event in pending),
+                    key=lambda event: (event.stream_id, event.sequence),
+                )
                 stored = await self.store.insert(every, tx)
-        except IntegrityError as error:
-            if len(group) > 1:
-                raise _GroupFailed() from error
-            [command] = group
-            raise _GroupFailed() from ConcurrencyError(
-                command.stream_id,
-                versions.get(command.stream_id, 0),
-                await self.store.version(command.stream_id),
-            )
+                committing = True
         except Exception as error:
-            if len(group) > 1:
-                raise _GroupFailed() from error
-            raise
+            anyway = await self._stored_anyway(every, error) if committing else None
+            if anyway is None:
+                raise await self._failure(group, error, versions) from error
+            stored = anyway  # the commit reported a failure, yet the database has the group
         by_id = {event.event_id: event for event in stored}
         self.groups_written += 1
         self.commands_written += len(group)
@@ -178,6 +187,40 @@ class GroupCommit:
             command.settle(refusal)
         for command, state, pending in prepared:
             command.settle(Decision(state, [by_id[event.event_id] for event in pending]))
+
+    async def _failure(
+        self, group: list[_Command[Any, Any]], error: Exception, versions: dict[str, int]
+    ) -> Exception:
+        """What to raise for a group that was not written: each command again alone (a group),
+        or the command's own error (alone; a conflict on its stream is a `ConcurrencyError`)."""
+        if len(group) > 1:
+            return _GroupFailed()
+        [command] = group
+        if isinstance(error, IntegrityError) and STREAM_CONFLICT in str(error.orig):
+            conflict = ConcurrencyError(
+                command.stream_id,
+                versions.get(command.stream_id, 0),
+                await self.store.version(command.stream_id),
+            )
+            failed = _GroupFailed()
+            failed.__cause__ = conflict
+            return failed
+        return error
+
+    async def _stored_anyway(
+        self, events: list[RecordedEvent], error: Exception
+    ) -> list[RecordedEvent] | None:
+        """After a commit that raised (a connection lost while committing), the group's events
+        as stored if the commit went through after all, else None. Writing the group again
+        would store each command twice; when the database cannot say, the error stands."""
+        try:
+            stored = await self.store.positions_of([event.event_id for event in events])
+        except Exception:
+            log.warning("a group's commit failed (%s) and cannot be checked", type(error).__name__)
+            raise error from None
+        if not stored:
+            return None
+        return [replace(event, position=stored[event.event_id]) for event in events]
 
     @staticmethod
     def _decide(
@@ -187,6 +230,7 @@ class GroupCommit:
         (no I/O): (command, version decided against, events, state after) of those decided, and
         (command, error) of those refused, which change nothing."""
         states: dict[str, tuple[Any, int]] = {}
+        now = datetime.now(UTC)
         decided: list[_Decided] = []
         refused: list[tuple[_Command[Any, Any], Exception]] = []
         for command in group:
@@ -196,7 +240,10 @@ class GroupCommit:
                 states[stream_id] = (decider.fold([e.event() for e in history]), len(history))
             state, version = states[stream_id]
             try:
-                events = decider.decide(state, command.command)
+                events = [
+                    _dated(event, command.metadata.occurred_at or now)
+                    for event in decider.decide(state, command.command)
+                ]
             except Exception as error:  # the command's own failure: it writes nothing
                 refused.append((command, error))
                 continue
@@ -204,3 +251,11 @@ class GroupCommit:
             states[stream_id] = (after, version + len(events))
             decided.append((command, version, events, after))
         return decided, refused
+
+
+def _dated(event: DomainEvent, default: datetime) -> DomainEvent:
+    """The event as it will be stored (an undated one happened when it is recorded), so that a
+    later command of the group decides on what the store will hold."""
+    if "occurred_at" in type(event).model_fields and getattr(event, "occurred_at", None) is None:
+        return event.model_copy(update={"occurred_at": default})
+    return event

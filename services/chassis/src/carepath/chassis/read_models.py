@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -48,21 +48,27 @@ class ReadModels:
         self._defaults = {model: _defaults(model) for model in models}
         self._rows: dict[type[SQLModel], dict[Key, Row]] = {m: {} for m in models}
         self._changed: dict[type[SQLModel], set[Key]] = {m: set() for m in models}
+        self._new: dict[type[SQLModel], set[Key]] = {m: set() for m in models}
         self._appended: dict[type[SQLModel], list[Row]] = {m: [] for m in append_only}
 
     async def load(self, session: AsyncSession, model: type[SQLModel], keys: Iterable[Key]) -> None:
-        """Read the existing rows of `model` with these keys (those not in memory yet)."""
+        """Read the existing rows of `model` with these keys (those not in memory yet), locked
+        until the transaction ends (PostgreSQL: `FOR UPDATE`, in key order; SQLite has one
+        writer), so that two replicas never write back rows the other changed meanwhile."""
         rows, column = self._rows[model], _table(model).c[_key_column(model)]
         wanted = sorted({key for key in keys if key not in rows}, key=str)
         for start in range(0, len(wanted), KEY_CHUNK):
             chunk = wanted[start : start + KEY_CHUNK]
-            found = await session.execute(select(_table(model)).where(column.in_(chunk)))
+            found = await session.execute(
+                select(_table(model)).where(column.in_(chunk)).order_by(column).with_for_update()
+            )
             for row in found.mappings():
                 rows[row[column.name]] = dict(row)
 
     async def load_all(self, session: AsyncSession, model: type[SQLModel]) -> None:
-        """Read every row of a small table."""
-        found = await session.execute(select(_table(model)))
+        """Read every row of a small table, locked as `load` locks them."""
+        key_column = _table(model).c[_key_column(model)]
+        found = await session.execute(select(_table(model)).order_by(key_column).with_for_update())
         key = _key_column(model)
         self._rows[model].update({row[key]: dict(row) for row in found.mappings()})
 
@@ -79,7 +85,7 @@ class ReadModels:
         if row is None:
             row = {**self._defaults[model], _key_column(model): key, **defaults}
             self._rows[model][key] = row
-            self._changed[model].add(key)
+            self._new[model].add(key)
         return row
 
     def append(self, model: type[SQLModel], **values: Any) -> None:
@@ -87,12 +93,19 @@ class ReadModels:
         self._appended[model].append({**self._defaults[model], **values})
 
     async def write(self, session: AsyncSession) -> None:
-        """Every changed and appended row, one statement per table (rows in key order, so that
-        concurrent writers lock them in the same order)."""
+        """Every changed, new and appended row, one statement per table and kind (rows in key
+        order, so that concurrent writers lock them in the same order). A new row is a plain
+        INSERT: when another replica made the same row meanwhile, the batch fails on its unique
+        key and the consumer applies its records again, one by one, onto that row."""
         for model, keys in self._changed.items():
-            rows = self._rows[model]
-            await upsert(session, _table(model), [rows[key] for key in sorted(keys, key=str)])
+            rows, new = self._rows[model], self._new[model]
+            await upsert(session, _table(model), [rows[k] for k in sorted(keys - new, key=str)])
+            if new:
+                await session.execute(
+                    insert(_table(model)), [rows[key] for key in sorted(new, key=str)]
+                )
             keys.clear()
+            new.clear()
         for model, appended in self._appended.items():
             await upsert(session, _table(model), appended, update=False)
             appended.clear()

@@ -370,6 +370,18 @@ class EventStore:
             )
         return chained
 
+    async def positions_of(self, event_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The positions of those of these events that are stored."""
+        if not event_ids:
+            return {}
+        async with self.transaction() as session:
+            found = await session.execute(
+                select(col(EventRecord.event_id), col(EventRecord.position)).where(
+                    col(EventRecord.event_id).in_(list(event_ids))
+                )
+            )
+            return {event_id: int(position or 0) for event_id, position in found.tuples()}
+
     async def subjects_with(self, event_type: str) -> list[str]:
         """The subjects (patient ids) that have at least one event of `event_type`."""
         async with self.transaction() as session:
