@@ -153,3 +153,27 @@ async def test_two_replicas_writing_one_stream_lose_no_write(
     assert sorted(e.event().given_name for e in stream) == sorted(  # type: ignore[attr-defined]
         f"N{n}" for n in range(commands)
     )
+
+
+async def test_a_stream_another_replica_wrote_first_is_a_conflict_for_its_command(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: the second replica waits, no conflict")
+    first, second, patient = commits_on(engine), commits_on(engine), uuid4()
+    reached, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held_open(_session: AsyncSession, _state: Names) -> None:
+        reached.set()  # the first replica has read the stream at version 1
+        await go_on.wait()
+
+    await run(first, patient, "Z")  # the patient and their key exist
+    late = asyncio.create_task(run(first, patient, "A", also=held_open))
+    await asyncio.wait_for(reached.wait(), timeout=30)
+    assert await run(second, patient, "B") == ("Z", "B")  # written first, at version 1
+    go_on.set()
+
+    with pytest.raises(ConcurrencyError):
+        await asyncio.wait_for(late, timeout=30)
+    stream = await first.store.load(f"intake-{patient}")
+    assert [e.event().given_name for e in stream] == ["Z", "B"]  # type: ignore[attr-defined]

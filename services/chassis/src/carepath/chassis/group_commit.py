@@ -133,9 +133,7 @@ class GroupCommit:
     async def _write_alone(self, command: _Command[Any, Any]) -> None:
         try:
             await self._write([command])
-        except _GroupFailed as failed:
-            command.settle(failed.__cause__ or failed)
-        except Exception as error:
+        except Exception as error:  # a group of one raises its own error, never _GroupFailed
             command.settle(error)
 
     async def _write(self, group: list[_Command[Any, Any]]) -> None:
@@ -197,14 +195,11 @@ class GroupCommit:
             return _GroupFailed()
         [command] = group
         if isinstance(error, IntegrityError) and STREAM_CONFLICT in str(error.orig):
-            conflict = ConcurrencyError(
+            return ConcurrencyError(
                 command.stream_id,
                 versions.get(command.stream_id, 0),
                 await self.store.version(command.stream_id),
             )
-            failed = _GroupFailed()
-            failed.__cause__ = conflict
-            return failed
         return error
 
     async def _stored_anyway(
