@@ -47,7 +47,7 @@ class IntakeWriter:
     def __init__(self, engine: AsyncEngine, keys_dir: Path, actor: str) -> None:
         keys = PatientKeys(engine, KeyEncryptionKey("bench", bytes(range(32))))
         self.store = EventStore(engine, load_signer("intake", keys_dir), keys)
-        self.commits = GroupCommit(self.store, writers=1 if engine.dialect.name == "sqlite" else 4)
+        self.commits = GroupCommit(self.store)
         self.decider = intake_decider(load_policy())
         self.metadata = EventMetadata(
             source="/carepath/intake", actor=actor, correlation_id=str(uuid4())

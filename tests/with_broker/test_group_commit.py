@@ -50,7 +50,7 @@ NAMES = Decider(decide=_decide, evolve=_evolve, initial_state=())
 
 def commits_on(engine: AsyncEngine) -> GroupCommit:
     store = EventStore(engine, keys=PatientKeys(engine, KEK))
-    return GroupCommit(store, writers=1 if engine.dialect.name == "sqlite" else 4)
+    return GroupCommit(store)
 
 
 async def run(commits: GroupCommit, patient: UUID, name: str, also: object = None) -> Names:

@@ -75,11 +75,14 @@ class _GroupFailed(Exception):
 class GroupCommit:
     """Writes a service's staff commands in groups (see the module's description)."""
 
-    def __init__(self, store: EventStore, *, max_group: int = 100, writers: int = 1) -> None:
-        """`writers`: groups written at once (one on SQLite, which has one writer anyway)."""
+    def __init__(
+        self, store: EventStore, *, max_group: int = 100, writers: int | None = None
+    ) -> None:
+        """`writers`: groups written at once; by default one on SQLite (which has one writer
+        anyway) and four on PostgreSQL."""
         self.store = store
         self.max_group = max_group
-        self.writers = writers
+        self.writers = writers or (1 if store.engine.dialect.name == "sqlite" else 4)
         self._queue: deque[_Command[Any, Any]] = deque()
         self._writing = 0  # writer tasks running; one stops the moment it finds no command
         self._tasks: set[asyncio.Task[None]] = set()  # a reference to each, while it runs

@@ -77,10 +77,7 @@ class ServiceRuntime:
             else RemoteKeyring(settings)
         )
         self.store = EventStore(self.engine, signer, self.keys)
-        # Staff commands are written in groups; on PostgreSQL a few groups at once.
-        self.commits = GroupCommit(
-            self.store, writers=1 if self.engine.dialect.name == "sqlite" else 4
-        )
+        self.commits = GroupCommit(self.store)  # staff commands are written in groups
         self.broker = make_broker(settings)
         self.relay = OutboxRelay(
             self.store,

@@ -147,29 +147,31 @@ def _intake_completed(models: ReadModels, event: IntakeCompleted, _envelope: Clo
 
 @handles(AssessmentScored)
 def _assessment(models: ReadModels, event: AssessmentScored, envelope: CloudEvent) -> None:
-    models.append(
-        OutcomePoint,
-        event_id=envelope.id,
-        patient_id=event.patient_id,
-        instrument=event.instrument.value,
-        total=event.total,
-        timepoint="baseline",
-        measured_at=event.administered_at,
-    )
+    _point(models, envelope, event, "baseline", event.administered_at)
 
 
 @handles(OutcomeMeasured)
 def _outcome(models: ReadModels, event: OutcomeMeasured, envelope: CloudEvent) -> None:
+    _point(models, envelope, event, event.timepoint.value, event.measured_at)
+    _criteria(models, event.instrument.value, event, event.measured_at)
+
+
+def _point(
+    models: ReadModels,
+    envelope: CloudEvent,
+    event: AssessmentScored | OutcomeMeasured,
+    timepoint: str,
+    measured_at: datetime,
+) -> None:
     models.append(
         OutcomePoint,
         event_id=envelope.id,
         patient_id=event.patient_id,
         instrument=event.instrument.value,
         total=event.total,
-        timepoint=event.timepoint.value,
-        measured_at=event.measured_at,
+        timepoint=timepoint,
+        measured_at=measured_at,
     )
-    _criteria(models, event.instrument.value, event, event.measured_at)
 
 
 def _criteria(
