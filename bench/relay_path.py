@@ -8,7 +8,7 @@ import time
 from servers import BENCH_VAR, JARS
 
 from carepath.chassis.database import create_engine
-from carepath.chassis.kafka import ensure_topics, make_broker
+from carepath.chassis.kafka import ensure_topics, make_producer
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventStore
@@ -33,15 +33,16 @@ async def relay_everything(database_url: str, bootstrap: str) -> tuple[int, floa
         service_name="intake", kafka_bootstrap_servers=bootstrap, var_dir=BENCH_VAR
     )
     engine = create_engine(database_url)
-    broker = make_broker(settings)
-    await broker.start()
+    relay = OutboxRelay(
+        EventStore(engine), lambda: make_producer(settings), batch_size=settings.relay_batch_size
+    )
     try:
-        relay = OutboxRelay(EventStore(engine), broker, batch_size=settings.relay_batch_size)
+        await relay.connect()
         started = time.perf_counter()
         published = await relay.drain()
         return published, published / (time.perf_counter() - started)
     finally:
-        await broker.stop()
+        await relay.close()
         await engine.dispose()
 
 

@@ -1,10 +1,9 @@
 """The outbox relay's bookkeeping, against a fake broker (the real broker: tests/with_broker)."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -20,7 +19,7 @@ from carepath.contracts import PatientReferred
 METADATA = EventMetadata(source="/carepath/intake", actor="clinician:u1", correlation_id="c1")
 
 
-class FakeBroker:
+class FakeProducer:
     """Records what would be sent; `fail_on` makes the acknowledgement of that send fail;
     `refuse` makes the producer refuse the events of that key outright (too large)."""
 
@@ -29,13 +28,20 @@ class FakeBroker:
         self.fail_on = fail_on
         self.refuse = refuse
         self.something_sent = asyncio.Event()
+        self.started = False
 
-    async def publish(
-        self, value: bytes, *, topic: str, key: bytes, headers: dict[str, str], **_: Any
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes, *, headers: list[tuple[str, bytes]]
     ) -> "asyncio.Future[None]":
         if key == self.refuse:
             raise MessageSizeTooLargeError("the record is larger than the broker accepts")
-        self.sent.append((topic, key, headers))
+        self.sent.append((topic, key, {name: raw.decode() for name, raw in headers}))
         self.something_sent.set()
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.fail_on == len(self.sent):
@@ -43,6 +49,11 @@ class FakeBroker:
         else:
             ack.set_result(None)
         return ack
+
+
+def producing(producer: FakeProducer) -> Callable[[], FakeProducer]:
+    """The relay's producer factory, always the same fake."""
+    return lambda: producer
 
 
 @pytest.fixture
@@ -59,7 +70,7 @@ def outbox(store: EventStore) -> Outbox:
 
 def referral(patient: object) -> PatientReferred:
     return PatientReferred(
-        patient_id=patient,  # type: ignore[arg-type]
+        patient_id=patient,
         given_name="A",
         family_name="B",
         date_of_birth=date(1990, 1, 1),
@@ -82,13 +93,15 @@ async def test_events_go_to_their_topic_in_position_order_keyed_by_patient(
     store: EventStore,
 ) -> None:
     patients = await refer(store, 5)
-    broker = FakeBroker()
+    producer = FakeProducer()
 
-    assert await OutboxRelay(store, broker, batch_size=2).drain() == 5  # type: ignore[arg-type]
+    assert await OutboxRelay(store, producing(producer), batch_size=2).drain() == 5
 
-    assert [key.decode() for _, key, _ in broker.sent] == patients
-    assert {topic for topic, _, _ in broker.sent} == {"carepath.intake.events"}
-    assert all(headers["ce_type"] == PatientReferred.event_type() for _, _, headers in broker.sent)
+    assert [key.decode() for _, key, _ in producer.sent] == patients
+    assert {topic for topic, _, _ in producer.sent} == {"carepath.intake.events"}
+    assert all(
+        headers["ce_type"] == PatientReferred.event_type() for _, _, headers in producer.sent
+    )
     assert await outbox(store).count_unpublished() == 0
 
 
@@ -98,7 +111,7 @@ async def test_acknowledged_events_are_marked_even_when_another_one_fails(
     await refer(store, 3)
 
     with pytest.raises(ConnectionError):
-        await OutboxRelay(store, FakeBroker(fail_on=2)).publish_pending()  # type: ignore[arg-type]
+        await OutboxRelay(store, producing(FakeProducer(fail_on=2))).publish_pending()
 
     assert await outbox(store).count_unpublished() == 1  # only the unacknowledged one is sent again
 
@@ -108,12 +121,12 @@ async def test_an_event_that_cannot_be_published_is_parked_and_the_other_streams
 ) -> None:
     first, stuck, last = await refer(store, 3)
     await store.append(f"intake-{stuck}", 1, [referral(stuck)], subject=stuck, metadata=METADATA)
-    broker = FakeBroker(refuse=stuck.encode())
-    relay = OutboxRelay(store, broker, batch_size=2)  # type: ignore[arg-type]
+    producer = FakeProducer(refuse=stuck.encode())
+    relay = OutboxRelay(store, producing(producer), batch_size=2)
 
     assert await relay.drain() == 3  # two published, one parked
 
-    assert [key.decode() for _, key, _ in broker.sent] == [first, last]
+    assert [key.decode() for _, key, _ in producer.sent] == [first, last]
     [parked] = await outbox(store).parked()
     assert parked.stream_id == f"intake-{stuck}"
     assert parked.reason.startswith("MessageSizeTooLargeError")
@@ -122,13 +135,13 @@ async def test_an_event_that_cannot_be_published_is_parked_and_the_other_streams
 
     # At the next start, parked events are tried again (here the broker takes them).
     assert await outbox(store).release_parked() == 1
-    broker.refuse = None
+    producer.refuse = None
     assert await relay.drain() == 2
-    assert [key.decode() for _, key, _ in broker.sent[2:]] == [stuck, stuck]
+    assert [key.decode() for _, key, _ in producer.sent[2:]] == [stuck, stuck]
 
 
 def test_the_wait_after_failures_grows_to_a_cap(store: EventStore) -> None:
-    relay = OutboxRelay(store, FakeBroker(), poll_seconds=0.5, max_backoff_seconds=8)  # type: ignore[arg-type]
+    relay = OutboxRelay(store, producing(FakeProducer()), poll_seconds=0.5, max_backoff_seconds=8)
     waits = []
     for failures in range(1, 10):
         relay.failures_in_a_row = failures
@@ -139,27 +152,27 @@ def test_the_wait_after_failures_grows_to_a_cap(store: EventStore) -> None:
 
 
 async def test_stop_publishes_what_is_pending_and_returns(store: EventStore) -> None:
-    broker = FakeBroker()
-    relay = OutboxRelay(store, broker, poll_seconds=30)  # type: ignore[arg-type]
+    producer = FakeProducer()
+    relay = OutboxRelay(store, producing(producer), poll_seconds=30)
     task = asyncio.create_task(relay.run())
     await refer(store, 2)  # appended, but nobody woke the relay
 
     relay.stop()
     await asyncio.wait_for(task, timeout=5)
 
-    assert len(broker.sent) == 2
+    assert len(producer.sent) == 2
     assert await outbox(store).count_unpublished() == 0
 
 
 async def test_run_publishes_what_is_appended_after_a_wake(store: EventStore) -> None:
-    broker = FakeBroker()
-    relay = OutboxRelay(store, broker, poll_seconds=30)  # type: ignore[arg-type]
+    producer = FakeProducer()
+    relay = OutboxRelay(store, producing(producer), poll_seconds=30)
     task = asyncio.create_task(relay.run())
     try:
         await refer(store, 1)
         relay.wake()
-        await asyncio.wait_for(broker.something_sent.wait(), timeout=5)
-        assert len(broker.sent) == 1
+        await asyncio.wait_for(producer.something_sent.wait(), timeout=5)
+        assert len(producer.sent) == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -174,7 +187,32 @@ async def test_a_later_event_of_a_stream_is_not_marked_when_an_earlier_one_faile
     )
 
     with pytest.raises(ConnectionError):  # the first is not acknowledged, the second is
-        await OutboxRelay(store, FakeBroker(fail_on=1)).publish_pending()  # type: ignore[arg-type]
+        await OutboxRelay(store, producing(FakeProducer(fail_on=1))).publish_pending()
 
     # Both go again, in order: the second may not stand on the topic before the first.
     assert [e.sequence for e in await outbox(store).unpublished(10)] == [1, 2]
+
+
+async def test_a_producer_that_could_not_connect_is_made_anew_and_nothing_is_lost(
+    store: EventStore,
+) -> None:
+    made: list[FakeProducer] = []
+
+    class Unreachable(FakeProducer):
+        async def start(self) -> None:
+            raise ConnectionError("no broker at the bootstrap address")
+
+    def new_producer() -> FakeProducer:
+        made.append(Unreachable() if not made else FakeProducer())
+        return made[-1]
+
+    await refer(store, 3)
+    relay = OutboxRelay(store, new_producer)
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    assert await outbox(store).count_unpublished() == 3  # the events wait in the store
+
+    assert await relay.drain() == 3  # the next try makes a new producer
+    assert len(made) == 2 and len(made[1].sent) == 3
+    await relay.close()
+    assert not made[1].started

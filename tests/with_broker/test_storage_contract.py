@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from carepath.chassis.errors import ConcurrencyError, PatientErased
 from carepath.chassis.inbox import Inbox
-from carepath.chassis.kafka import make_broker
+from carepath.chassis.kafka import make_producer
 from carepath.chassis.outbox import Outbox
 from carepath.chassis.patient_keys import KeyEncryptionKey, PatientKeys
 from carepath.chassis.relay import OutboxRelay
@@ -213,20 +213,18 @@ class TestRelayAndInboxContract:
         async def crash(_outbox: object, _positions: object) -> None:
             raise RelayCrashed
 
-        first_broker = make_broker(settings)
-        await first_broker.start()
+        first_relay = OutboxRelay(store, lambda: make_producer(settings))
         with monkeypatch.context() as patch:
             patch.setattr(Outbox, "mark_published", crash)
             with pytest.raises(RelayCrashed):
-                await OutboxRelay(store, first_broker).publish_pending()
-        await first_broker.stop()
+                await first_relay.publish_pending()
+        await first_relay.close()
         assert [e.event_id for e in await Outbox(engine).unpublished(10)] == [recorded.event_id]
 
         # Restart: a new relay finds the event still unpublished and publishes it again.
-        second_broker = make_broker(settings)
-        await second_broker.start()
-        assert await OutboxRelay(store, second_broker).drain() == 1
-        await second_broker.stop()
+        second_relay = OutboxRelay(store, lambda: make_producer(settings))
+        assert await second_relay.drain() == 1
+        await second_relay.close()
         assert await Outbox(engine).unpublished(10) == []
 
         def mine(records: list) -> list:

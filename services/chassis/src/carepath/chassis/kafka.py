@@ -5,6 +5,7 @@ import ssl
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -24,8 +25,7 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
     relay relies on when it sends a batch without waiting for each acknowledgement.
     """
     return KafkaBroker(
-        # a list: aiokafka takes a comma-separated string as one host name
-        [server.strip() for server in settings.kafka_bootstrap_servers.split(",")],
+        _bootstrap_servers(settings),
         security=broker_security(settings),
         client_id=f"carepath-{settings.service_name}",
         enable_idempotence=True,
@@ -34,6 +34,29 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         middlewares=[KafkaTelemetryMiddleware()],
         logger=None,
     )
+
+
+def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """The outbox relay's producer: the broker's connection and guarantees (idempotent,
+    `acks=all`), lingering `kafka_linger_ms` so that a partition's records travel in batches.
+    Make it inside the running event loop."""
+    config = client_config(settings)
+    config.pop("ssl_cafile", None)  # aiokafka takes an SSL context instead
+    config["bootstrap_servers"] = _bootstrap_servers(settings)
+    return AIOKafkaProducer(
+        **config,
+        ssl_context=_ssl_context(settings),
+        client_id=f"carepath-{settings.service_name}-relay",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_producer_batch_bytes,
+    )
+
+
+def _bootstrap_servers(settings: ServiceSettings) -> list[str]:
+    # a list: aiokafka takes a comma-separated string as one host name
+    return [server.strip() for server in settings.kafka_bootstrap_servers.split(",")]
 
 
 def _ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import Field, SQLModel, col
 
 from carepath.chassis.database import session_factory
-from carepath.chassis.store import EventRecord, RecordedEvent
+from carepath.chassis.store import EventRecord, RecordedEvent, select_recorded
 
 RELAY_LOCK_KEY = 0x0CA2E9A7  # advisory-lock id of the outbox relay lease (PostgreSQL)
 
@@ -67,7 +67,7 @@ class Outbox:
         parked_streams = select(col(ParkedEvent.stream_id))
         async with self._sessions() as session:
             result = await session.execute(
-                select(EventRecord)
+                select_recorded()
                 .where(
                     col(EventRecord.published_at).is_(None),
                     col(EventRecord.stream_id).not_in(parked_streams),
@@ -75,7 +75,7 @@ class Outbox:
                 .order_by(col(EventRecord.position))
                 .limit(limit)
             )
-            return [RecordedEvent.from_record(row) for row in result.scalars()]
+            return [RecordedEvent.from_record(row) for row in result]
 
     async def mark_published(self, positions: Sequence[int]) -> None:
         """Record that the events at `positions` reached Kafka."""

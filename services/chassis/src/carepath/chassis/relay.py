@@ -1,5 +1,8 @@
 """The outbox relay: publishes the event store's unpublished events to Kafka, in order.
 
+It has its own aiokafka producer (idempotent, `acks=all`, lingering so that records of a
+partition travel together): FastStream's per-message publish costs more than the send itself, and
+its batch publish puts a whole batch on one partition, which would break the per-patient order.
 It sends a whole batch without waiting for each acknowledgement (the idempotent producer keeps
 each partition's order), then waits for all of them and marks the acknowledged ones published,
 even when some others failed. A crash after sending and before marking republishes those events
@@ -14,24 +17,40 @@ marked, and publishes what is left, before the service exits.
 """
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
-from faststream.kafka import KafkaBroker
+from opentelemetry import trace
 
 from carepath.chassis.faults import describe
 from carepath.chassis.outbox import Outbox
 from carepath.chassis.store import EventStore, RecordedEvent
-from carepath.chassis.telemetry import continued_trace
+from carepath.chassis.telemetry import span_context_of
 from carepath.contracts import registry
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 TopicResolver = Callable[[str], str]
+
+
+class RecordProducer(Protocol):
+    """What the relay needs of a Kafka producer (aiokafka's `AIOKafkaProducer`)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes, *, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[Any]:
+        """Queue a record; returns its acknowledgement (a future)."""
+        ...
 
 
 class Unpublishable(Exception):
@@ -46,6 +65,7 @@ def cannot_be_published(error: BaseException) -> bool:
     return isinstance(error, Unpublishable | MessageSizeTooLargeError | RecordTooLargeError)
 
 
+@functools.cache
 def topic_from_registry(event_type: str) -> str:
     """The topic of an event type, from the contracts' type registry."""
     return registry.model_for(event_type).topic().name
@@ -57,7 +77,7 @@ class OutboxRelay:
     def __init__(
         self,
         store: EventStore,
-        broker: KafkaBroker,
+        producer: Callable[[], RecordProducer],
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
@@ -65,7 +85,8 @@ class OutboxRelay:
         topic_of: TopicResolver = topic_from_registry,
     ) -> None:
         self.outbox = Outbox(store.engine)
-        self.broker = broker
+        self.new_producer = producer
+        self._producer: RecordProducer | None = None
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -86,13 +107,46 @@ class OutboxRelay:
         self._stopping = True
         self._wakeup.set()
 
+    async def connect(self) -> RecordProducer:
+        """The started producer (made and started on first use, and again after a failed
+        start)."""
+        if self._producer is None:
+            producer = self.new_producer()
+            try:
+                await producer.start()
+            except BaseException:
+                with suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        """Stop the producer (what it still holds is sent first)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished events; returns how many it dealt with (published
         or parked). Raises a transient error after marking what was acknowledged."""
         batch = await self.outbox.unpublished(self.batch_size)
         if not batch:
             return 0
-        acknowledged, parked, outage = await self._send(batch)
+        producer = await self.connect()
+        # One producer span per batch, linked to the request that caused each event
+        # (OpenTelemetry's messaging conventions for batch senders); the consumers continue
+        # each event's own trace from its `traceparent`.
+        with tracer.start_as_current_span(
+            "relay send",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.batch.message_count": len(batch),
+            },
+        ) as span:
+            acknowledged, parked, outage = await self._send(producer, batch, span)
         await self.outbox.mark_published([event.position for event in acknowledged])
         self.published_total += len(acknowledged)
         if outage is not None:
@@ -152,7 +206,7 @@ class OutboxRelay:
         self._wakeup.clear()
 
     async def _send(
-        self, batch: list[RecordedEvent]
+        self, producer: RecordProducer, batch: list[RecordedEvent], span: trace.Span
     ) -> tuple[list[RecordedEvent], int, Exception | None]:
         """Send `batch`; returns the events to mark published, how many were parked, and the
         outage that stopped it (None: none).
@@ -169,7 +223,7 @@ class OutboxRelay:
             if recorded.stream_id in failed:
                 continue
             try:
-                sent.append((recorded, await self._publish(recorded)))
+                sent.append((recorded, await self._publish(producer, recorded, span)))
             except Exception as error:
                 if not cannot_be_published(error):
                     outage = error
@@ -193,23 +247,18 @@ class OutboxRelay:
                 outage = result if isinstance(result, Exception) else RuntimeError(str(result))
         return acknowledged, parked, outage
 
-    async def _publish(self, recorded: RecordedEvent) -> Awaitable[Any]:
+    async def _publish(
+        self, producer: RecordProducer, recorded: RecordedEvent, span: trace.Span
+    ) -> Awaitable[Any]:
         try:
             cloud_event = recorded.to_cloud_event()
             value, topic = cloud_event.to_json(), self.topic_of(recorded.event_type)
         except Exception as error:
             raise Unpublishable(f"cannot be put on the wire: {describe(error)}") from error
-        # The producer span continues the trace of the request that caused the event.
-        with continued_trace(cloud_event.traceparent):
-            ack: Awaitable[Any] = await self.broker.publish(
-                value,
-                topic=topic,
-                key=cloud_event.kafka_key(),
-                headers=cloud_event.kafka_headers(),
-                correlation_id=cloud_event.correlationid,
-                no_confirm=True,
-            )
-            return ack
+        if span.is_recording() and (cause := span_context_of(cloud_event)):
+            span.add_link(cause)
+        headers = [(name, value.encode()) for name, value in cloud_event.kafka_headers().items()]
+        return await producer.send(topic, value, cloud_event.kafka_key(), headers=headers)
 
     async def _park(self, recorded: RecordedEvent, error: Exception) -> None:
         why = describe(error)

@@ -31,7 +31,7 @@ from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.group_commit import GroupCommit
 from carepath.chassis.http import BodySizeLimit, RequestContext, add_error_handlers
-from carepath.chassis.kafka import make_broker
+from carepath.chassis.kafka import make_broker, make_producer
 from carepath.chassis.patient_keys import PatientKeys, load_kek
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.remote_keys import RemoteKeyring
@@ -81,7 +81,7 @@ class ServiceRuntime:
         self.broker = make_broker(settings)
         self.relay = OutboxRelay(
             self.store,
-            self.broker,
+            lambda: make_producer(settings),
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             max_backoff_seconds=settings.relay_max_backoff_seconds,
@@ -230,6 +230,8 @@ class ServiceRuntime:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            with suppress(Exception):
+                await asyncio.wait_for(self.relay.close(), 10.0)
             with suppress(Exception):
                 await self.broker.stop()
             if isinstance(self.keys, RemoteKeyring):

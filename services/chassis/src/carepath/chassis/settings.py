@@ -147,12 +147,24 @@ class ServiceSettings(BaseSettings):
         default="UTC",
         description="The clinic's IANA time zone (e.g. Europe/London): what 'today' means.",
     )
-    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        description="Events the relay reads, sends and marks at once.",
+    )
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     relay_max_backoff_seconds: float = Field(
         default=5.0, gt=0, description="Cap of the relay's growing wait while Kafka is away."
     )
     kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_producer_batch_bytes: int = Field(
+        default=262_144,
+        ge=16_384,
+        description="Most bytes of one partition's records the relay's producer sends in one "
+        "request; aiokafka's 16 KiB default holds 15 events, and it sends one request to a "
+        "broker at a time.",
+    )
     consumer_attempts: int = Field(
         default=3, ge=1, le=20, description="Tries of a failing record before it is dead-lettered."
     )
