@@ -47,6 +47,7 @@ MATRIX: dict[tuple[str, str, str], frozenset[Any]] = {
         for path in (
             "/healthz",
             "/readyz",
+            "/metrics",
             "/openapi.json",
             "/docs",
             "/docs/oauth2-redirect",

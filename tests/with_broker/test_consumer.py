@@ -48,14 +48,17 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
 
     setup_tracing("probe")
     seen: dict[str, list[str]] = {}
+    span_attributes: dict[str, dict[str, object]] = {}
     arrived = asyncio.Event()
     wanted: set[str] = set()
 
     async def note_trace(_session: AsyncSession, event: CloudEvent) -> None:
         if event.type == PatientReferred.event_type():
             registry.parse(event.type, event.data)  # a payload that breaks the schema is poison
-        trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
+        span = trace.get_current_span()
+        trace_id = format(span.get_span_context().trace_id, "032x")
         seen.setdefault(event.subject, []).append(trace_id)
+        span_attributes[event.subject] = dict(getattr(span, "attributes", {}))
         if wanted and wanted <= seen.keys():
             arrived.set()
 
@@ -106,6 +109,16 @@ async def test_a_consumer_continues_the_trace_and_dead_letters_poison_without_st
 
         await asyncio.wait_for(arrived.wait(), timeout=60)
         assert seen[patient_id] == [TRACE_ID]
+        # The span says where the record was read and which event it carried.
+        attributes = span_attributes[patient_id]
+        assert attributes["messaging.system"] == "kafka"
+        assert attributes["messaging.destination.name"] == INTAKE_EVENTS.name
+        assert attributes["messaging.consumer.group.name"] == f"carepath.{name}"
+        assert isinstance(attributes["messaging.kafka.offset"], int)
+        assert attributes["messaging.destination.partition.id"] in {str(p) for p in range(6)}
+        assert attributes["cloudevents.event_source"] == "/carepath/intake"
+        assert attributes["cloudevents.event_type"] == PatientReferred.event_type()
+        assert attributes["cloudevents.event_id"] == attributes["messaging.message.id"]
 
         # (other tests' poison on the topic is dead-lettered too, under other keys)
         ours = {b"poison-1", b"poison-2"}

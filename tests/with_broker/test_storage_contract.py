@@ -161,9 +161,13 @@ class TestEventStoreContract:
         )
 
         assert [e.event_id for e in await Outbox(engine).unpublished(10)] == [recorded[0].event_id]
+        waiting, oldest = await Outbox(engine).backlog()  # what /metrics shows
+        assert waiting >= 1 and oldest is not None and oldest <= recorded[0].recorded_at
+        assert oldest.tzinfo is not None
         await Outbox(engine).mark_published([recorded[0].position])
         assert await Outbox(engine).unpublished(10) == []
         assert await Outbox(engine).count_unpublished() == 0
+        assert await Outbox(engine).backlog() == (0, None)
 
     async def test_one_relay_at_a_time_holds_the_publishing_lease(
         self, database_url: str, engine: AsyncEngine

@@ -20,12 +20,14 @@ broker could otherwise inject an `EligibilityDetermined` and open a course.
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
@@ -36,6 +38,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from carepath.chassis import metrics
 from carepath.chassis.dead_letters import REDRIVE_HEADER, DeadLetterRecord, DeadLetters, record_key
 from carepath.chassis.errors import RuleViolation
 from carepath.chassis.evidence import Provenance, UnverifiedEvent
@@ -141,6 +144,11 @@ class EventConsumer:
         `CAREPATH_KEYS_DIR`). `check_provenance=False` applies unsigned records: only for tests
         of the consumer's own mechanics, never in a service."""
         self.name = name
+        self.group = f"carepath.{name}"
+        self._attributes = {
+            "messaging.system": "kafka",
+            "messaging.consumer.group.name": self.group,
+        }
         self.topics = (topics,) if isinstance(topics, Topic) else tuple(topics)
         self._dlq_topics = {topic.name: dlq_topic(topic, name) for topic in self.topics}
         self.inbox = Inbox(engine, name)
@@ -163,9 +171,11 @@ class EventConsumer:
         self.applied_total = 0
         self.dead_lettered_total = 0
         self.retried_total = 0
-        broker.subscriber(
+        self._positions: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
+        self._records: dict[UUID, ConsumerRecord[Any, Any]] = {}
+        self.subscriber = broker.subscriber(
             *(topic.name for topic in self.topics),
-            group_id=f"carepath.{name}",
+            group_id=self.group,
             batch=True,
             max_records=max_records,
             # How long a poll waits for records; FastStream then sleeps as long when there were
@@ -177,7 +187,8 @@ class EventConsumer:
             # partitions move to the survivors sooner.
             session_timeout_ms=6000,
             heartbeat_interval_ms=2000,
-        )(self.handle)
+        )
+        self.subscriber(self.handle)
 
     @property
     def dead_letter_topic(self) -> Topic:
@@ -204,9 +215,14 @@ class EventConsumer:
                 describe(error),
                 pause,
             )
+            metrics.consumer_errors.add(
+                1, {**self._attributes, "error.type": describe(error).error_class}
+            )
             await asyncio.sleep(pause)
             raise
         self._outages_in_a_row = 0
+        for record in records:
+            self._positions[(record.topic, record.partition)] = record.offset + 1
 
     async def _apply_batch(self, deliveries: list[Delivery]) -> None:
         set_aside = await self.dead_letters.unresolved([d.key for d in deliveries])
@@ -259,22 +275,56 @@ class EventConsumer:
 
     async def _apply(self, deliveries: list[Delivery]) -> None:
         events = [d.event for d in deliveries if d.event is not None]
+        # Where each event was read, for its span (one batch at a time per consumer).
+        self._records = {d.event.id: d.record for d in deliveries if d.event is not None}
         applied = await self.inbox.apply_batch(events, self._apply_events)
         await self.dead_letters.resolve([d.key for d in deliveries if d.redriven_for(self.name)])
         self.applied_total += len(applied)
+        self._count_consumed(deliveries, {event.id for event in applied})
         if applied and self._on_applied is not None:
             self._on_applied()  # e.g. wake the relay for the events the effects appended
+
+    def _count_consumed(self, deliveries: list[Delivery], applied: set[UUID]) -> None:
+        per_topic = Counter(
+            d.record.topic for d in deliveries if d.event is not None and d.event.id in applied
+        )
+        for topic, applied_here in per_topic.items():
+            metrics.consumed_messages.add(
+                applied_here, {**self._attributes, "messaging.destination.name": topic}
+            )
+
+    async def lag(self) -> dict[tuple[str, int, str], int]:
+        """Per assigned partition: records on it this consumer has not applied yet, from its
+        Kafka consumer's high watermark and the offset after the last record it applied (or its
+        current position, before it has applied any). Empty before it has joined its group."""
+        consumer = self.subscriber.consumer
+        if consumer is None:
+            return {}
+        lag = {}
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            key = (partition.topic, partition.partition)
+            position = self._positions.get(key)
+            if position is None:
+                position = await consumer.position(partition)
+            if end is not None:
+                lag[(*key, self.group)] = max(0, end - position)
+        return lag
 
     def _traced(self, effect: BatchEffect) -> BatchEffect:
         async def traced(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
             # One consumer span per batch, linked to the trace of each request that caused one
             # of its events (OpenTelemetry's messaging conventions for batch receivers).
             with tracer.start_as_current_span(
-                f"{self.name} process",
+                f"process {self.group}",
                 kind=trace.SpanKind.CONSUMER,
-                links=[trace.Link(linked) for e in events if (linked := span_context_of(e))],
+                links=[
+                    trace.Link(linked, self._message_attributes(e))
+                    for e in events
+                    if (linked := span_context_of(e))
+                ],
                 attributes={
-                    "messaging.system": "kafka",
+                    **self._attributes,
                     "messaging.operation.type": "process",
                     "messaging.destination.name": ",".join(t.name for t in self.topics),
                     "messaging.batch.message_count": len(events),
@@ -291,15 +341,32 @@ class EventConsumer:
             with (
                 continued_trace(event.traceparent),
                 tracer.start_as_current_span(
-                    f"{self.name} apply {event.type}",
+                    f"process {self.group}",
                     kind=trace.SpanKind.CONSUMER,
                     attributes={
-                        "messaging.destination.name": ",".join(t.name for t in self.topics),
-                        "cloudevents.event_id": str(event.id),
+                        **self._attributes,
+                        "messaging.operation.type": "process",
+                        **self._message_attributes(event),
                     },
                 ),
             ):
                 await self._effect(session, event)
+
+    def _message_attributes(self, event: CloudEvent) -> dict[str, str | int]:
+        """A message's span attributes: where it was read (its own topic, partition and offset)
+        and which event it is (OpenTelemetry's messaging and CloudEvents conventions). No data
+        from the event beyond its id, type and source."""
+        attributes: dict[str, str | int] = {
+            "messaging.message.id": str(event.id),
+            "cloudevents.event_id": str(event.id),
+            "cloudevents.event_source": event.source,
+            "cloudevents.event_type": event.type,
+        }
+        if (record := self._records.get(event.id)) is not None:
+            attributes["messaging.destination.name"] = record.topic
+            attributes["messaging.destination.partition.id"] = str(record.partition)
+            attributes["messaging.kafka.offset"] = record.offset
+        return attributes
 
     async def _dead_letter(self, delivery: Delivery, error: Exception, *, attempts: int) -> None:
         record, why = delivery.record, describe(error)
@@ -349,3 +416,11 @@ class EventConsumer:
             )
         )
         self.dead_lettered_total += 1
+        metrics.dead_letters.add(
+            1,
+            {
+                **self._attributes,
+                "messaging.destination.name": record.topic,
+                "error.type": why.error_class,
+            },
+        )

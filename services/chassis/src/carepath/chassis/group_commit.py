@@ -21,10 +21,12 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic
 
+from opentelemetry import trace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,9 +35,11 @@ from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.sealing import needs_sealing
 from carepath.chassis.store import EventMetadata, EventStore, RecordedEvent
+from carepath.chassis.telemetry import current_span_context
 from carepath.contracts import DomainEvent
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 Also = Callable[[AsyncSession, Any], Awaitable[None]]
 
@@ -49,6 +53,7 @@ class _Command(Generic[S, C]):
     metadata: EventMetadata
     also: Also | None
     done: "asyncio.Future[Decision[S]]" = field(repr=False)
+    caller: trace.SpanContext = field(default_factory=lambda: current_span_context(), repr=False)
 
     def settle(self, outcome: "Decision[S] | BaseException") -> None:
         if self.done.done():  # its caller went away (a client that hung up)
@@ -146,36 +151,43 @@ class GroupCommit:
         every: list[RecordedEvent] = []
         committing = False
         try:
-            async with self.store.transaction() as tx:
-                streams = await self.store.load_many([c.stream_id for c in group], tx)
-                versions = {stream_id: len(events) for stream_id, events in streams.items()}
-                decided, refused = self._decide(group, streams)
-                await self.store.prepare_keys(
-                    [c.subject for c, _, events, _ in decided if any(map(needs_sealing, events))],
-                    tx,
-                )
-                for command, version, events, state in decided:
-                    tail = streams[command.stream_id][-1] if streams[command.stream_id] else None
-                    pending = await self.store.prepare(
-                        command.stream_id,
-                        version,
-                        events,
-                        command.subject,
-                        command.metadata,
+            with self._traced(group):
+                async with self.store.transaction() as tx:
+                    streams = await self.store.load_many([c.stream_id for c in group], tx)
+                    versions = {stream_id: len(events) for stream_id, events in streams.items()}
+                    decided, refused = self._decide(group, streams)
+                    await self.store.prepare_keys(
+                        [
+                            c.subject
+                            for c, _, events, _ in decided
+                            if any(map(needs_sealing, events))
+                        ],
                         tx,
-                        tail=tail,
                     )
-                    streams[command.stream_id] = streams[command.stream_id] + pending
-                    if command.also is not None:
-                        await command.also(tx, state)
-                    prepared.append((command, state, pending))
-                # In stream order: two groups inserting the same streams lock them alike.
-                every = sorted(
-                    (event for _, _, pending in prepared for event in pending),
-                    key=lambda event: (event.stream_id, event.sequence),
-                )
-                stored = await self.store.insert(every, tx)
-                committing = True
+                    for command, version, events, state in decided:
+                        tail = (
+                            streams[command.stream_id][-1] if streams[command.stream_id] else None
+                        )
+                        pending = await self.store.prepare(
+                            command.stream_id,
+                            version,
+                            events,
+                            command.subject,
+                            command.metadata,
+                            tx,
+                            tail=tail,
+                        )
+                        streams[command.stream_id] = streams[command.stream_id] + pending
+                        if command.also is not None:
+                            await command.also(tx, state)
+                        prepared.append((command, state, pending))
+                    # In stream order: two groups inserting the same streams lock them alike.
+                    every = sorted(
+                        (event for _, _, pending in prepared for event in pending),
+                        key=lambda event: (event.stream_id, event.sequence),
+                    )
+                    stored = await self.store.insert(every, tx)
+                    committing = True
         except Exception as error:
             anyway = await self._stored_anyway(every, error) if committing else None
             if anyway is None:
@@ -188,6 +200,15 @@ class GroupCommit:
             command.settle(refusal)
         for command, state, pending in prepared:
             command.settle(Decision(state, [by_id[event.event_id] for event in pending]))
+
+    @staticmethod
+    def _traced(group: list[_Command[Any, Any]]) -> AbstractContextManager[trace.Span]:
+        # The group's transaction (and its SQL) is one span, linked to each request in it.
+        return tracer.start_as_current_span(
+            "store events",
+            links=[trace.Link(c.caller) for c in group if c.caller.is_valid],
+            attributes={"carepath.group.commands": len(group)},
+        )
 
     async def _failure(
         self, group: list[_Command[Any, Any]], error: Exception, versions: dict[str, int]

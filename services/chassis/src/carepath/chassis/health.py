@@ -1,4 +1,6 @@
-"""`/healthz` (the process is up; how Kafka is) and `/readyz` (it can take commands).
+"""`/healthz` (the process is up; how Kafka is), `/readyz` (it can take commands) and `/metrics`
+(Prometheus; see `carepath.chassis.metrics`). None of them asks for a token: probes and
+Prometheus call them, and they tell nothing about patients.
 
 Readiness means the database answers, not Kafka: the outbox lets commands succeed while the broker
 is away, and their events follow when it returns. A broker outage must not take every pod out
@@ -10,8 +12,10 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+
+from carepath.chassis.metrics import CONTENT_TYPE_LATEST, exposition
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +23,7 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz(request: Request) -> dict[str, Any]:
     """Liveness: the process answers (always 200); `kafka` says whether the broker does."""
-    return {"status": "ok", "kafka": await _kafka_state(request.app.state.runtime)}
+    return {"status": "ok", "kafka": await kafka_state(request.app.state.runtime)}
 
 
 @router.get("/readyz")
@@ -38,6 +42,14 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, 200 if database == "ok" else 503)
 
 
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Every metric of this service, in the Prometheus text format, its gauges brought up to
+    date first."""
+    await request.app.state.runtime.gather_figures()
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
 async def _database_state(runtime: Any) -> str:
     try:
         await asyncio.wait_for(_select_1(runtime), timeout=2)  # connecting included
@@ -51,7 +63,8 @@ async def _select_1(runtime: Any) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-async def _kafka_state(runtime: Any) -> str:
+async def kafka_state(runtime: Any) -> str:
+    """`ok`, `connecting`, or `unreachable: <error class>`."""
     if not runtime.broker_connected.is_set():
         return "connecting"
     try:

@@ -98,6 +98,21 @@ class Outbox:
             )
             return int(count or 0)
 
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """How many events wait for the relay, and when the oldest of them was stored (None
+        when none waits), read together."""
+        async with self._sessions() as session:
+            waiting, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(col(EventRecord.recorded_at))).where(
+                        col(EventRecord.published_at).is_(None)
+                    )
+                )
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps no zone; we write UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(waiting), oldest
+
     async def park(self, event: RecordedEvent, reason: str) -> None:
         """Set `event` (and so the rest of its stream) aside until the service starts again."""
         async with self._sessions() as session, session.begin():

@@ -20,6 +20,7 @@ import asyncio
 import functools
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from opentelemetry import trace
 
+from carepath.chassis import metrics
 from carepath.chassis.faults import describe
 from carepath.chassis.outbox import Outbox
 from carepath.chassis.store import EventStore, RecordedEvent
@@ -149,6 +151,7 @@ class OutboxRelay:
             acknowledged, parked, outage = await self._send(producer, batch, span)
         await self.outbox.mark_published([event.position for event in acknowledged])
         self.published_total += len(acknowledged)
+        self._count_sent(acknowledged)
         if outage is not None:
             raise outage
         return len(acknowledged) + parked
@@ -185,6 +188,7 @@ class OutboxRelay:
                 self.publishing = False
                 # Kafka or the database is away: the events stay in the store; try again later.
                 self.failures_in_a_row += 1
+                metrics.relay_errors.add(1, {"error.type": describe(error).error_class})
                 delay = self.backoff()
                 log.warning(
                     "outbox relay could not publish (%s); trying again in %.1fs",
@@ -193,6 +197,11 @@ class OutboxRelay:
                 )
                 if not self._stopping:
                     await self._wait(delay)
+
+    def _count_sent(self, acknowledged: list[RecordedEvent]) -> None:
+        for topic, sent in Counter(self.topic_of(e.event_type) for e in acknowledged).items():
+            attributes = {"messaging.system": "kafka", "messaging.destination.name": topic}
+            metrics.sent_messages.add(sent, attributes)
 
     def backoff(self) -> float:
         """The wait after `failures_in_a_row` failures: doubling from the poll interval up to
@@ -273,3 +282,4 @@ class OutboxRelay:
         )
         await self.outbox.park(recorded, str(why))
         self.parked_total += 1
+        metrics.relay_errors.add(1, {"error.type": why.error_class})

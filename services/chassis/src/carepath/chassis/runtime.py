@@ -8,8 +8,11 @@ the relay, and closes everything on shutdown.
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +22,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from carepath.chassis import health
+from carepath.chassis import health, metrics
 from carepath.chassis.access import record_access, record_refusal, route_template
 from carepath.chassis.auth import dev_issuer
 from carepath.chassis.clock import Clock, SystemClock
@@ -27,17 +30,19 @@ from carepath.chassis.commands import Decision, execute, load_state
 from carepath.chassis.consumer import Batched, EventConsumer, RetryPolicy
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.decider import C, Decider, S
-from carepath.chassis.errors import ConcurrencyError
+from carepath.chassis.errors import CarePathError, ConcurrencyError
 from carepath.chassis.evidence import load_signer
 from carepath.chassis.group_commit import GroupCommit
 from carepath.chassis.http import BodySizeLimit, RequestContext, add_error_handlers
 from carepath.chassis.kafka import make_broker, make_producer
+from carepath.chassis.logs import configure_logging
+from carepath.chassis.metrics import setup_metrics
 from carepath.chassis.patient_keys import PatientKeys, load_kek
 from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.remote_keys import RemoteKeyring
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
-from carepath.chassis.telemetry import current_traceparent, setup_tracing
+from carepath.chassis.telemetry import current_traceparent, setup_tracing, trace_statements
 from carepath.contracts import CloudEvent, DomainEvent, actor_attribute, clinical_time, registry
 from carepath.contracts.access import AccessAction, DataCategory
 from carepath.contracts.topics import SUBSCRIPTIONS
@@ -50,6 +55,12 @@ Effect = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 """What a consumer does with one event, in the inbox's transaction."""
 Policy = Callable[[DomainEvent, UUID], C | None]
 """Event in, command out: the command an upstream event (and its id) calls for, or None."""
+
+
+def command_name(command: object) -> str:
+    """What staff asked for, in the metrics: the request a decider's command wraps (its
+    `request`: `ReferPatient`, `RecordVitals`), else the command's own class."""
+    return type(getattr(command, "request", command)).__name__
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -66,10 +77,13 @@ class ServiceRuntime:
                 "or CAREPATH_DEV_MODE=true for a local run (never in a clinic)."
             )
         self.settings = settings
+        configure_logging(settings.service_name, settings.log_format)
         if not settings.oidc_jwks_url:  # dev mode: the dev issuer's keys exist from the start
             dev_issuer(settings)
         setup_tracing(settings.service_name)
+        setup_metrics(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
+        trace_statements(self.engine)
         signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)
         self.keys: PatientKeys | RemoteKeyring = (
             PatientKeys(self.engine, load_kek(settings), settings.key_cache_seconds)
@@ -88,6 +102,7 @@ class ServiceRuntime:
         )
         self.broker_connected = asyncio.Event()
         self.clock: Clock = SystemClock()
+        self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
@@ -122,7 +137,7 @@ class ServiceRuntime:
         """Consume this service's subscriptions (the topic registry's `SUBSCRIPTIONS`) into
         `effect`; by default, what the effect decided is published at once (the relay wakes)."""
         name = self.settings.service_name
-        EventConsumer(
+        consumer = EventConsumer(
             self.engine,
             self.broker,
             name,
@@ -136,6 +151,7 @@ class ServiceRuntime:
             ),
             on_applied=on_applied or self.relay.wake,
         )
+        self.consumers.append(consumer)
 
     async def react(
         self,
@@ -264,17 +280,63 @@ class ServiceRuntime:
         changed the stream meanwhile, the command is decided again on the new state: it then
         succeeds, or fails with the rule it now breaks (a real conflict), never a lost write.
         """
-        for attempt in range(1, COMMAND_ATTEMPTS + 1):
-            try:
-                decision = await self.commits.handle(
-                    decider, stream_id, command, subject=subject, metadata=metadata, also=also
-                )
-                break
-            except ConcurrencyError:
-                if attempt == COMMAND_ATTEMPTS:
-                    raise
+        started, outcome = time.perf_counter(), "failed"
+        try:
+            for attempt in range(1, COMMAND_ATTEMPTS + 1):
+                try:
+                    decision = await self.commits.handle(
+                        decider, stream_id, command, subject=subject, metadata=metadata, also=also
+                    )
+                    break
+                except ConcurrencyError:
+                    if attempt == COMMAND_ATTEMPTS:
+                        outcome = "conflict"
+                        raise
+            outcome = "accepted"
+        except CarePathError:
+            outcome = "conflict" if outcome == "conflict" else "refused"
+            raise
+        finally:
+            attributes = {"carepath.command": command_name(command), "outcome": outcome}
+            metrics.commands.add(1, attributes)
+            metrics.command_duration.record(time.perf_counter() - started, attributes)
         self.relay.wake()
+        self._count_appended(decision.events)
         return decision
+
+    @staticmethod
+    def _count_appended(events: Sequence[DomainEvent]) -> None:
+        for event_type, appended in Counter(type(e).__name__ for e in events).items():
+            metrics.events_appended.add(appended, {"carepath.event_type": event_type})
+
+    async def gather_figures(self) -> None:
+        """Bring the gauges of `/metrics` up to date: the outbox, Kafka's state and the consumers'
+        lag. Each figure that does not come in time keeps its last value (the database or Kafka
+        may be the very thing that is away), so a scrape answers within about two seconds."""
+        gauges, outbox = metrics.gauges, self.relay.outbox
+
+        async def the_outbox() -> None:
+            gauges.outbox_backlog, oldest = await outbox.backlog()
+            gauges.outbox_parked = await outbox.count_parked()
+            age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+            gauges.outbox_oldest_age_s = max(0.0, age)
+
+        async def kafka() -> None:
+            gauges.kafka_connected = await health.kafka_state(self) == "ok"
+
+        async def lag() -> None:
+            found: dict[tuple[str, int, str], int] = {}
+            for consumer in self.consumers:
+                found.update(await consumer.lag())
+            gauges.consumer_lag = found
+
+        async def in_time(figure: Coroutine[Any, Any, None]) -> None:
+            try:
+                await asyncio.wait_for(figure, timeout=2.0)
+            except Exception as error:  # away, not joined yet, rebalancing: the last value stays
+                log.debug("a figure for /metrics is unavailable (%s)", type(error).__name__)
+
+        await asyncio.gather(in_time(the_outbox()), in_time(kafka()), in_time(lag()))
 
     def create_app(
         self,
@@ -297,7 +359,7 @@ class ServiceRuntime:
         app.add_exception_handler(StarletteHTTPException, self._refused)
         # One server span per request: its ASGI receive and send spans cost more than they tell.
         FastAPIInstrumentor.instrument_app(
-            app, excluded_urls="healthz,readyz", exclude_spans=["receive", "send"]
+            app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
         )
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)  # outermost
         return app
@@ -319,9 +381,6 @@ def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> No
     """Run a service under uvicorn, with graceful shutdown on SIGTERM."""
     import uvicorn
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     uvicorn.run(
         app_path,
         host=settings.http_host,

@@ -158,6 +158,10 @@ class ServiceSettings(BaseSettings):
         default=5.0, gt=0, description="Cap of the relay's growing wait while Kafka is away."
     )
     kafka_linger_ms: int = Field(default=5, ge=0)
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Logs as JSON lines with trace ids (json), or plain text to read by eye.",
+    )
     kafka_producer_batch_bytes: int = Field(
         default=262_144,
         ge=16_384,
