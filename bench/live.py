@@ -48,6 +48,7 @@ def start_services(
             # the keys of the stages before: the dashboard checks the signatures of the events
             # they left on the topics (intake keeps the same key)
             "CAREPATH_KEYS_DIR": str(BENCH_VAR / "keys"),
+            "CAREPATH_MIGRATE_ON_START": "true",  # a fresh database each run
             **identity_env(),
         }
         services[name] = ServiceProcess(name, f"carepath.{name}.app:create_app", env, work).start()

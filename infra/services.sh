@@ -62,6 +62,9 @@ start() {
       log "(\`make down\` in the clone that started it, or: ss -ltnp 'sport = :$port')"
       exit 1
     fi
+    # Migrations first, as the Job before a rollout does: the service refuses a database behind.
+    CAREPATH_DEV_MODE=${CAREPATH_DEV_MODE:-true} .venv/bin/carepath-migrate "$name" >>"var/log/$name.log" 2>&1 \
+      || { log "$name: carepath-migrate failed; last lines of var/log/$name.log:"; tail -n 20 "var/log/$name.log" >&2; exit 1; }
     log "starting $name on :$port"
     CAREPATH_DEV_MODE=${CAREPATH_DEV_MODE:-true} CAREPATH_HTTP_PORT=$port setsid nohup ".venv/bin/$command" >>"var/log/$name.log" 2>&1 </dev/null &
     echo $! >"var/run/$name.pid"

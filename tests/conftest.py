@@ -33,6 +33,10 @@ from support import (
 
 sys.path.insert(0, str(ROOT / "tests" / "with_broker"))  # the scripted clinic staff, for e2e too
 
+# Services under test migrate their new databases as they start (what `carepath-migrate` does
+# before a rollout); tests/with_broker/test_migrations.py sees them refuse when it is off.
+os.environ.setdefault("CAREPATH_MIGRATE_ON_START", "true")
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:

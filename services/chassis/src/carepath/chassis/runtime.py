@@ -22,13 +22,13 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from carepath.chassis import health, metrics
+from carepath.chassis import health, metrics, schema
 from carepath.chassis.access import record_access, record_refusal, route_template
 from carepath.chassis.auth import dev_issuer
 from carepath.chassis.clock import Clock, SystemClock
 from carepath.chassis.commands import Decision, execute, load_state
 from carepath.chassis.consumer import Batched, EventConsumer, RetryPolicy
-from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis.database import create_engine
 from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import CarePathError, ConcurrencyError
 from carepath.chassis.evidence import load_signer
@@ -233,7 +233,7 @@ class ServiceRuntime:
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        await create_tables(self.engine)
+        await self._schema_at_head()
         if released := await self.relay.outbox.release_parked():
             log.warning("the outbox relay tries %d parked event(s) again", released)
         relay = asyncio.create_task(self._connect_then_relay(), name="relay")
@@ -253,6 +253,17 @@ class ServiceRuntime:
             if isinstance(self.keys, RemoteKeyring):
                 await self.keys.close()
             await self.engine.dispose()
+
+    async def _schema_at_head(self) -> None:
+        """Migrate the database first if told to (local runs, tests); else refuse to start on
+        one that is behind: `carepath-migrate` (a Job before the rollout) migrates it."""
+        name = self.settings.service_name
+        if self.settings.migrate_on_start:
+            before = await schema.migrate(self.engine, name)
+            if not before.up_to_date:
+                log.info("migrated the %s database to revision %s", name, before.head)
+            return
+        await schema.require_current(self.engine, name)
 
     async def _finish_relay(self, relay: "asyncio.Task[None]", timeout_s: float = 10.0) -> None:
         """At shutdown, let the batch in flight be acknowledged and marked, and publish what is

@@ -158,6 +158,11 @@ class ServiceSettings(BaseSettings):
         default=5.0, gt=0, description="Cap of the relay's growing wait while Kafka is away."
     )
     kafka_linger_ms: int = Field(default=5, ge=0)
+    migrate_on_start: bool = Field(
+        default=False,
+        description="Migrate the database at start-up (local runs, tests); otherwise a database "
+        "behind the service's newest revision stops it: run carepath-migrate first.",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="Logs as JSON lines with trace ids (json), or plain text to read by eye.",

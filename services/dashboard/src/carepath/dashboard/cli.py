@@ -11,7 +11,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from carepath.chassis.database import create_engine, create_tables
+from carepath.chassis import schema
+from carepath.chassis.database import create_engine
 from carepath.chassis.evidence import Verifier
 from carepath.chassis.evidence_pool import EvidencePool, provenance_problems
 from carepath.chassis.faults import is_transient
@@ -81,7 +82,7 @@ def rebuild(
 async def _rebuild(database_url: str, replay: TopicReplay, pool: EvidencePool) -> tuple[int, int]:
     engine = create_engine(database_url)
     try:
-        await create_tables(engine)
+        await schema.migrate(engine, "dashboard")  # a new database, or one behind: made current
         async with engine.begin() as connection:
             for model in READ_MODELS:
                 await connection.execute(delete(model))

@@ -1,0 +1,159 @@
+"""`carepath-migrate`: bring a service's database to its newest schema revision (Alembic).
+
+    carepath-migrate intake                 # DATABASE_URL, else var/intake.db
+    carepath-migrate intake --check         # exit 1 when the database is behind, change nothing
+    carepath-migrate dashboard --new-revision "add the alerts' ward"   # for developers
+
+Run it before a new version of the service starts (in Kubernetes, the Job that precedes each
+rollout); the service refuses to start on a database that is behind. Safe to repeat.
+"""
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic import command
+from sqlalchemy import Connection
+from sqlmodel import SQLModel
+
+from carepath.chassis import schema
+from carepath.chassis.database import create_engine
+from carepath.chassis.settings import ServiceSettings
+
+SERVICES = ("intake", "eligibility", "session", "integration", "dashboard", "audit")
+
+app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
+
+
+@app.command()
+def migrate(
+    service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)}")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="DATABASE_URL", help="default: sqlite:///var/<service>.db"),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="only say whether it is behind (exit 1), change nothing")
+    ] = False,
+    new_revision: Annotated[
+        str | None,
+        typer.Option(help="write a new revision from the service's models (developers)"),
+    ] = None,
+    compare_models: Annotated[
+        bool,
+        typer.Option(
+            "--compare-models",
+            help="migrate an EMPTY database (--database-url, default a scratch SQLite file) and "
+            "list what the models have that the revisions do not (exit 1 if anything)",
+        ),
+    ] = False,
+) -> None:
+    """Upgrade SERVICE's database to its newest revision."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"{service!r} is not one of {', '.join(SERVICES)}")
+    if new_revision is not None:
+        print(f"wrote {write_revision(service, new_revision)}")
+        return
+    if compare_models:
+        drift = differences(service, database_url)
+        for difference in drift:
+            print(f"{service}: the models differ from the revisions: {difference}")
+        raise typer.Exit(1 if drift else 0)
+    url = database_url or ServiceSettings(service_name=service).resolved_database_url()
+    if check:
+        found = asyncio.run(_revisions(url, service))
+        print(f"{service}: at {found.current or 'no revision'}, newest {found.head}")
+        raise typer.Exit(0 if found.up_to_date else 1)
+    before = asyncio.run(_migrate(url, service))
+    if before.up_to_date:
+        print(f"{service}: already at revision {before.head}")
+    else:
+        print(f"{service}: migrated from {before.current or 'no revision'} to {before.head}")
+
+
+async def _revisions(url: str, service: str) -> schema.Revisions:
+    engine = create_engine(url)
+    try:
+        return await schema.revisions(engine, service)
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(url: str, service: str) -> schema.Revisions:
+    engine = create_engine(url)
+    try:
+        return await schema.migrate(engine, service)
+    finally:
+        await engine.dispose()
+
+
+def write_revision(service: str, message: str) -> Path:
+    """A new revision of `service` with what its models have and its newest revision lacks,
+    found on a scratch SQLite database at that revision."""
+    import importlib
+
+    importlib.import_module(f"carepath.{service}.app")  # registers the service's tables
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_engine(f"sqlite:///{scratch}/scratch.db")
+
+        async def write() -> Path:
+            async with engine.begin() as connection:
+                existing = sorted(schema.versions_dir(service).glob("[0-9]*.py"))
+                if existing:
+                    await connection.run_sync(schema.upgrade, service)
+
+                def revise(sync_connection: Connection) -> Path:
+                    alembic = schema.config(
+                        service, sync_connection, target_metadata=SQLModel.metadata
+                    )
+                    number = f"{len(existing) + 1:04d}"  # revisions in the order they were made
+                    script = command.revision(alembic, message, autogenerate=True, rev_id=number)
+                    assert script is not None and not isinstance(script, list)
+                    return Path(script.path)
+
+                return await connection.run_sync(revise)
+
+        try:
+            return asyncio.run(write())
+        finally:
+            asyncio.run(engine.dispose())
+
+
+def differences(service: str, database_url: str | None = None) -> list[str]:
+    """What `service`'s models have that an empty database migrated to its newest revision
+    lacks (or the other way round); empty when a new revision is not needed."""
+    import importlib
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    importlib.import_module(f"carepath.{service}.app")  # registers the service's tables
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_engine(database_url or f"sqlite:///{scratch}/scratch.db")
+
+        async def compare() -> list[str]:
+            async with engine.begin() as connection:
+                await connection.run_sync(schema.upgrade, service)
+
+                def diff(sync_connection: Connection) -> list[str]:
+                    context = MigrationContext.configure(
+                        sync_connection, opts={"compare_type": True}
+                    )
+                    return [repr(d) for d in compare_metadata(context, SQLModel.metadata)]
+
+                return await connection.run_sync(diff)
+
+        try:
+            return asyncio.run(compare())
+        finally:
+            asyncio.run(engine.dispose())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

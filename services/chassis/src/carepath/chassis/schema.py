@@ -1,0 +1,113 @@
+"""Schema migrations: one Alembic revision history per service, run by `carepath-migrate`
+(a Kubernetes Job before each rollout), never by the tables' models at start-up.
+
+A service's revisions live in its package (`carepath/<service>/migrations/`); the environment is
+shared (`migration_env/`). A service refuses to start on a database that is not at its newest
+revision (`require_current`), unless told to migrate it itself (`CAREPATH_MIGRATE_ON_START`,
+for local runs and tests). A database made before migrations existed (its tables created from the
+models, no `alembic_version`) is taken to be at the first revision, then upgraded.
+"""
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ENVIRONMENT = Path(__file__).parent / "migration_env"
+MIGRATION_LOCK_KEY = 0x0CA2E9A8  # advisory-lock id of a migration in progress (PostgreSQL)
+
+
+class UnmigratedSchema(RuntimeError):
+    """The database is not at the service's newest revision."""
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """Where a database stands: its revision (None: none yet) and the service's newest."""
+
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def versions_dir(service: str) -> Path:
+    """The service's revision history: `carepath/<service>/migrations/`."""
+    package = importlib.import_module(f"carepath.{service}")
+    [location] = package.__path__
+    return Path(location) / "migrations"
+
+
+def config(service: str, connection: Connection | None = None, **attributes: Any) -> Config:
+    """Alembic's configuration for `service`, on `connection`."""
+    alembic = Config()
+    alembic.set_main_option("script_location", str(ENVIRONMENT))
+    alembic.set_main_option("version_locations", str(versions_dir(service)))
+    alembic.attributes["connection"] = connection
+    alembic.attributes.update(attributes)
+    return alembic
+
+
+def _head(service: str) -> str:
+    head = ScriptDirectory.from_config(config(service)).get_current_head()
+    if head is None:
+        raise UnmigratedSchema(f"{service} has no migrations under {versions_dir(service)}")
+    return head
+
+
+def _base(service: str) -> str:
+    [base] = ScriptDirectory.from_config(config(service)).get_bases()
+    return base
+
+
+def _revisions(connection: Connection, service: str) -> Revisions:
+    return Revisions(MigrationContext.configure(connection).get_current_revision(), _head(service))
+
+
+async def revisions(engine: AsyncEngine, service: str) -> Revisions:
+    """Where `engine`'s database stands for `service`."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_revisions, service)
+
+
+def upgrade(connection: Connection, service: str) -> Revisions:
+    """`migrate` on a synchronous connection (inside Alembic's own tools)."""
+    if connection.dialect.name == "postgresql":
+        # Two migrators at once (pods of a rollout, a Job run twice) take turns: the second
+        # finds the database current. The lock goes with the transaction.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    before = _revisions(connection, service)
+    alembic = config(service, connection)
+    if before.current is None and inspect(connection).get_table_names():
+        # Made before migrations existed, by the models of the first revision: adopt it.
+        command.stamp(alembic, _base(service))
+    command.upgrade(alembic, "head")
+    return before
+
+
+async def migrate(engine: AsyncEngine, service: str) -> Revisions:
+    """Upgrade `engine`'s database to `service`'s newest revision, in one transaction (on
+    PostgreSQL; SQLite commits each step); returns where it stood before."""
+    async with engine.begin() as connection:
+        return await connection.run_sync(upgrade, service)
+
+
+async def require_current(engine: AsyncEngine, service: str) -> None:
+    """Raise `UnmigratedSchema`, saying what to run, unless the database is at the newest
+    revision."""
+    found = await revisions(engine, service)
+    if not found.up_to_date:
+        stands = f"at revision {found.current}" if found.current else "not migrated"
+        raise UnmigratedSchema(
+            f"the {service} database is {stands}; the service needs revision {found.head}: "
+            f"run `carepath-migrate {service}` (a Job before the rollout in Kubernetes)"
+        )
