@@ -41,13 +41,33 @@ setup: $(UV) ## install uv if missing and sync the workspace (.venv)
 
 KUSTOMIZE_VERSION := v5.8.2
 KUSTOMIZE := deploy/.bin/kustomize
+# helm, built from its Go module like kustomize. Built so, it reports only "v3.22" (the release
+# build sets the patch through -ldflags), so its version is read from the module it was built from.
+HELM_VERSION := v3.22.0
+HELM := deploy/.bin/helm
+# promtool, for the alert rules' checks and unit tests; the Go module of Prometheus 3.x tags its
+# release 3.N.P as v0.3NN.P (v0.316.0: Prometheus 3.16.0). Its version is read as helm's is.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL := deploy/.bin/promtool
 
-deploy-tools: $(KUSTOMIZE) ## install kustomize (Go module proxy) into deploy/.bin, for tests/deploy
+deploy-tools: $(KUSTOMIZE) $(HELM) $(PROMTOOL) ## install kustomize, helm and promtool (Go module proxy) into deploy/.bin, for tests/deploy
 
 $(KUSTOMIZE):
 	@command -v go >/dev/null || { echo "deploy-tools needs Go (https://go.dev/dl/)"; exit 1; }
 	GOBIN=$(CURDIR)/deploy/.bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	@$(KUSTOMIZE) version | grep -qx '$(KUSTOMIZE_VERSION)' || { echo "unexpected kustomize version"; exit 1; }
+
+$(HELM):
+	@command -v go >/dev/null || { echo "deploy-tools needs Go (https://go.dev/dl/)"; exit 1; }
+	GOBIN=$(CURDIR)/deploy/.bin go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@go version -m $(HELM) | grep -qE '^\s+mod\s+helm\.sh/helm/v3\s+$(HELM_VERSION)\s' && $(HELM) version >/dev/null \
+		|| { rm -f $(HELM); echo "unexpected helm version (want $(HELM_VERSION))"; exit 1; }
+
+$(PROMTOOL):
+	@command -v go >/dev/null || { echo "deploy-tools needs Go (https://go.dev/dl/)"; exit 1; }
+	GOBIN=$(CURDIR)/deploy/.bin go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	@go version -m $(PROMTOOL) | grep -qE '^\s+mod\s+github\.com/prometheus/prometheus\s+$(PROMTOOL_VERSION)\s' && $(PROMTOOL) --version >/dev/null \
+		|| { rm -f $(PROMTOOL); echo "unexpected promtool version (want $(PROMTOOL_VERSION))"; exit 1; }
 
 kafka-jars: ## fetch the Apache Kafka broker jars from Maven Central (once)
 	infra/kafka/kafka.sh fetch
@@ -55,11 +75,13 @@ kafka-jars: ## fetch the Apache Kafka broker jars from Maven Central (once)
 postgres: ## install Debian's PostgreSQL if missing (for the tests)
 	infra/postgres/pg.sh install
 
-contracts-tools: $(ASYNCAPI_TOOL)/node_modules/.package-lock.json ## install the AsyncAPI parser (npm ci)
+CLOUDEVENTS_TOOL := contracts/tools/cloudevents-read
 
-$(ASYNCAPI_TOOL)/node_modules/.package-lock.json: $(ASYNCAPI_TOOL)/package-lock.json
+contracts-tools: $(ASYNCAPI_TOOL)/node_modules/.package-lock.json $(CLOUDEVENTS_TOOL)/node_modules/.package-lock.json ## install the AsyncAPI parser and the CloudEvents JavaScript SDK (npm ci)
+
+%/node_modules/.package-lock.json: %/package-lock.json
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
-	cd $(ASYNCAPI_TOOL) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cd $* && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 contracts: setup contracts-tools ## regenerate contracts/schemas and contracts/asyncapi.yaml (refuses breaking changes), validate

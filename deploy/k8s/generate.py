@@ -3,9 +3,14 @@
     uv run python deploy/k8s/generate.py           # rewrite the files
     uv run python deploy/k8s/generate.py --check   # exit 1 when a committed file differs
 
-Writes deploy/docker/<service>.Dockerfile (+ .dockerignore), deploy/k8s/base/* and the
-production overlay's list of Secrets it leaves to the operator. Hand-written: the overlays'
-other files, deploy/compose.yaml. tests/deploy/test_generated_files.py keeps them in step.
+Writes deploy/docker/<service>.Dockerfile (+ .dockerignore), deploy/k8s/base/*, the
+production overlay's list of Secrets it leaves to the operator, the Helm chart
+deploy/helm/carepath/ (helm_chart.py: these same objects, with Helm filling in what its values
+set), the schema migrations before each rollout (migrations.py: an initContainer in the base, a
+hook Job in the chart, helm_migrations.py), and deploy/monitoring/: the alert rules and their
+promtool tests (monitoring.py, alert_cases.py) and the Grafana dashboard (grafana.py).
+Hand-written: the overlays' other files, deploy/compose.yaml, deploy/helm/values-*.yaml,
+deploy/monitoring/prometheus.example.yaml. tests/deploy/test_generated_files.py keeps them in step.
 """
 
 import sys
@@ -30,11 +35,20 @@ KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
 KAFKA_CA_DIR = "/etc/carepath/kafka-ca"
 PARTITIONS = 6
 TOPIC_REPLICAS = 3
+MIN_INSYNC_REPLICAS = 2  # with 3 replicas: a write survives one broker down
+MIN_REPLICAS = 2  # the HPA's floor: one pod may be replaced while another serves
+CPU_TARGET = 70  # the HPA's target, percent of the CPU request
+RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
 UID = 10001
 STATE_DIR = "/var/lib/carepath"  # CAREPATH_VAR_DIR; an emptyDir in Kubernetes
 SIGNING_DIR = "/etc/carepath/signing"
 IMAGE_REGISTRY = "ghcr.io/carepath"
 UV_VERSION = "0.13.9"  # the uv that wrote uv.lock
+METRICS_PATH = "/metrics"  # on each service's HTTP port; no token needed (README, "Metrics")
+MONITORING = DEPLOY / "monitoring"  # the alert rules and the Grafana dashboard (monitoring.py)
 
 
 @dataclass(frozen=True)
@@ -216,10 +230,7 @@ def deployment(service: Service) -> dict[str, Any]:
                 else []
             ),
         ],
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "256Mi"},
-            "limits": {"cpu": "1", "memory": "512Mi"},
-        },
+        "resources": RESOURCES,
         "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
         "livenessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
         "readinessProbe": {
@@ -259,7 +270,7 @@ def deployment(service: Service) -> dict[str, Any]:
         "selector": {"matchLabels": service.labels},
         "strategy": strategy,
         "template": {
-            "metadata": {"labels": service.labels},
+            "metadata": {"labels": service.labels, "annotations": scrape_annotations(service)},
             "spec": {
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
@@ -300,6 +311,15 @@ def deployment(service: Service) -> dict[str, Any]:
     if service.singleton:
         spec = {"replicas": 1, **spec}
     return _object("apps/v1", "Deployment", service, spec)
+
+
+def scrape_annotations(service: Service) -> dict[str, str]:
+    """For a Prometheus that finds pods by annotation (the operator's uses the PodMonitor)."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(service.port),
+        "prometheus.io/path": METRICS_PATH,
+    }
 
 
 def kek_volume(service: Service) -> list[dict[str, Any]]:
@@ -346,14 +366,14 @@ def hpa(service: Service) -> dict[str, Any]:
                 "kind": "Deployment",
                 "name": f"carepath-{service.name}",
             },
-            "minReplicas": 2,
+            "minReplicas": MIN_REPLICAS,
             "maxReplicas": PARTITIONS,
             "metrics": [
                 {
                     "type": "Resource",
                     "resource": {
                         "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 70},
+                        "target": {"type": "Utilization", "averageUtilization": CPU_TARGET},
                     },
                 }
             ],
@@ -361,21 +381,39 @@ def hpa(service: Service) -> dict[str, Any]:
     )
 
 
-def network_policy(service: Service) -> dict[str, Any]:
+def kafka_egress() -> dict[str, Any]:
+    """The NetworkPolicy rule that lets a service reach the Strimzi brokers' TLS listener."""
     kafka_pods = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KAFKA_NAMESPACE}},
         "podSelector": {
             "matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER, "strimzi.io/kind": "Kafka"}
         },
     }
+    return {"to": [kafka_pods], "ports": [{"protocol": "TCP", "port": KAFKA_PORT}]}
+
+
+def database_egress() -> dict[str, Any]:
+    """The NetworkPolicy rule that lets a service reach PostgreSQL (deploy/README.md)."""
     postgres_pods = {
         "namespaceSelector": {},
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgresql"}},
     }
+    return {"to": [postgres_pods], "ports": [{"protocol": "TCP", "port": 5432}]}
+
+
+def dns_egress() -> dict[str, Any]:
+    """The NetworkPolicy rule that lets a pod resolve names (the cluster's DNS)."""
     dns = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
     }
+    return {
+        "to": [dns],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+def network_policy(service: Service) -> dict[str, Any]:
     return _object(
         "networking.k8s.io/v1",
         "NetworkPolicy",
@@ -385,16 +423,10 @@ def network_policy(service: Service) -> dict[str, Any]:
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"ports": [{"protocol": "TCP", "port": service.port}]}],
             "egress": [
-                {
-                    "to": [kafka_pods],
-                    "ports": [{"protocol": "TCP", "port": KAFKA_PORT}],
-                },
-                {"to": [postgres_pods], "ports": [{"protocol": "TCP", "port": 5432}]},
+                kafka_egress(),
+                database_egress(),
                 *key_service_egress(service),
-                {
-                    "to": [dns],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                },
+                dns_egress(),
             ],
         },
     )
@@ -452,7 +484,7 @@ def kafka_topic(topic: Topic) -> dict[str, Any]:
         "spec": {
             "partitions": PARTITIONS,
             "replicas": TOPIC_REPLICAS,
-            "config": {**topic.config(), "min.insync.replicas": "2"},
+            "config": {**topic.config(), "min.insync.replicas": str(MIN_INSYNC_REPLICAS)},
         },
     }
 
@@ -537,6 +569,7 @@ def base_kustomization() -> dict[str, Any]:
             "kafka-topics.yaml",
             "kafka-auditor.yaml",
             *(f"{s.name}.yaml" for s in SERVICES),
+            "monitoring.yaml",  # needs the Prometheus Operator's CRDs (deploy/README.md)
         ],
         "configMapGenerator": [
             {"name": "carepath-common", "literals": _literals(COMMON_CONFIG)},
@@ -582,11 +615,22 @@ def _yaml(*documents: dict[str, Any]) -> str:
 
 def expected_files() -> dict[Path, str]:
     """Every generated file and its content."""
+    # The chart, the monitoring files and the migrations are built from this module's table and
+    # objects (they import it as `generate`), so they are imported here, once it is complete.
+    from alert_cases import rules_test_file
+    from grafana import dashboard_json
+    from helm_chart import chart_files
+    from helm_migrations import chart_migration_files
+    from helm_monitoring import chart_monitoring_files
+    from migrations import migrated_first
+    from monitoring import dump_yaml, pod_monitor, prometheus_rule, rules_file
+
     files: dict[Path, str] = {}
     for service in SERVICES:
         files[DEPLOY / "docker" / f"{service.name}.Dockerfile"] = dockerfile(service)
         files[DEPLOY / "docker" / f"{service.name}.Dockerfile.dockerignore"] = DOCKERIGNORE
-        objects = [deployment(service), k8s_service(service), pdb(service)]
+        # Kustomize migrates the database in an initContainer (migrations.py says why).
+        objects = [migrated_first(service, deployment(service)), k8s_service(service), pdb(service)]
         if not service.singleton:
             objects.append(hpa(service))
         objects += [network_policy(service), kafka_user(service.name, service.labels)]
@@ -601,6 +645,13 @@ def expected_files() -> dict[Path, str]:
     files[BASE / "kustomization.yaml"] = _yaml(base_kustomization())
     production = DEPLOY / "k8s" / "overlays" / "production"
     files[production / "secrets-provided-by-operator.yaml"] = _yaml(*production_secret_deletions())
+    files[BASE / "monitoring.yaml"] = dump_yaml(prometheus_rule(), pod_monitor())
+    files[MONITORING / "carepath-rules.yaml"] = rules_file()
+    files[MONITORING / "carepath-rules.test.yaml"] = rules_test_file()
+    files[MONITORING / "grafana-carepath.json"] = dashboard_json()
+    files.update(chart_files())
+    files.update(chart_monitoring_files())
+    files.update(chart_migration_files())
     return files
 
 

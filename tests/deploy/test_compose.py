@@ -54,3 +54,23 @@ def test_each_service_keeps_its_signing_key_on_a_volume_no_other_service_mounts(
         assert own not in others, f"{service}'s private key is on {own}, which others mount"
         assert volumes[str(keys_dir)] == "public-keys"  # shared: public keys only
         assert not private_key.is_relative_to(keys_dir)
+
+
+def test_each_service_starts_only_once_its_own_migration_succeeded(
+    generator: ModuleType,
+) -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    migrations = {name for name in compose if name.endswith("-migrate")}
+    assert migrations == {f"{s.name}-migrate" for s in generator.SERVICES}
+    for service in generator.SERVICES:
+        entry, migration = compose[service.name], compose[f"{service.name}-migrate"]
+        assert entry["depends_on"][f"{service.name}-migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+        assert {"topics", "postgres", "issuer"} <= set(entry["depends_on"])
+        assert migration["command"] == ["carepath-migrate", service.name]
+        assert migration["image"] == entry["image"]
+        assert migration["environment"] == entry["environment"]
+        assert migration["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        assert migration["restart"] == "no", "one run; a failure stops the service's start"
+        assert migration["read_only"] and "volumes" not in migration, "the database alone"

@@ -1,10 +1,14 @@
-"""The rendered dev Deployments and the code agree on configuration: each service, started with
-exactly the environment its Deployment sets (ConfigMaps and Secrets resolved from the rendered
-objects, the image's command from its Dockerfile), becomes ready. Only the addresses of the
-outside world are swapped for the test's: Kafka, the database, the mounted paths, the port. The
-Deployments connect to Strimzi's SCRAM listener with the password the User Operator puts in the
-KafkaUser's Secret; here they connect to the test's plaintext broker instead (the secured
-connection itself is tested in tests/faults/test_kafka_security.py)."""
+"""The rendered dev Deployments and the code agree on configuration: each service's database,
+migrated by exactly the command and environment of its rendered migration (the Deployment's
+initContainer), and then the service, started with exactly the environment its Deployment sets
+(ConfigMaps and Secrets resolved from the rendered objects, the image's command from its
+Dockerfile), becomes ready. Only the addresses of the outside world are swapped for the test's:
+Kafka, the database, the mounted paths, the port. The Deployments connect to Strimzi's SCRAM
+listener with the password the User Operator puts in the KafkaUser's Secret; here they connect to
+the test's plaintext broker instead (the secured connection itself is tested in
+tests/faults/test_kafka_security.py). Services refuse a database that is behind: nothing here
+migrates on start (CAREPATH_MIGRATE_ON_START), so a service that became ready found its database
+migrated by the rendered migration."""
 
 import base64
 import os
@@ -25,11 +29,10 @@ from support import free_port, wait_until
 pytestmark = pytest.mark.broker
 
 
-def deployment_environment(
-    objects: list[dict[str, Any]], deployment: dict[str, Any]
+def container_environment(
+    objects: list[dict[str, Any]], container: dict[str, Any]
 ) -> dict[str, str]:
     """The variables the container gets, as the kubelet would resolve them."""
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         env.update(named(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
@@ -53,7 +56,62 @@ def secret_value(objects: list[dict[str, Any]], name: str, key: str) -> str:
 def image_command(service: str) -> list[str]:
     dockerfile = (DEPLOY / "docker" / f"{service}.Dockerfile").read_text()
     (cmd,) = re.findall(r'^CMD \["([^"]+)"\]$', dockerfile, re.MULTILINE)
-    return [str(Path(sys.executable).parent / cmd)]
+    return [installed(cmd)]
+
+
+def installed(script: str) -> str:
+    """A console script as the image has it on its PATH: here, this virtualenv's."""
+    return str(Path(sys.executable).parent / script)
+
+
+def local_environment(
+    objects: list[dict[str, Any]], container: dict[str, Any], work: Path
+) -> dict[str, str]:
+    """The container's environment, with each mounted path turned into the test's folder for
+    that volume (a volume is one folder, whichever container of the pod mounts it)."""
+    mounts = {m["mountPath"]: work / m["name"] for m in container["volumeMounts"]}
+    for directory in mounts.values():
+        directory.mkdir(parents=True, exist_ok=True)
+    env = container_environment(objects, container)
+    for key, value in env.items():
+        for mount, local in mounts.items():
+            if value == mount or value.startswith(mount + "/"):
+                env[key] = str(local) + value[len(mount) :]
+    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["CAREPATH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert "CAREPATH_MIGRATE_ON_START" not in env, "a cluster never migrates on start"
+    return env
+
+
+def the_tests_world(kafka_bootstrap: str, database: Path) -> dict[str, str]:
+    """The outside world's addresses, as this test has them."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "CAREPATH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # the test's broker
+        "DATABASE_URL": f"sqlite:///{database}",
+        "PATH": os.environ["PATH"],
+    }
+
+
+def migrate(
+    objects: list[dict[str, Any]], deployment: dict[str, Any], work: Path, world: dict[str, str]
+) -> None:
+    """Run the Deployment's migration (its one initContainer) as rendered, to the end."""
+    pod = deployment["spec"]["template"]["spec"]
+    (migration,) = pod["initContainers"]
+    env = local_environment(objects, migration, work) | world
+    script, *arguments = migration["command"]
+    done = subprocess.run(
+        [installed(script), *arguments],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"{migration['command']} failed:\n{done.stdout}{done.stderr}"
+    assert "migrated from no revision to" in done.stdout, done.stdout
 
 
 def test_every_service_starts_ready_with_its_dev_deployment_environment(
@@ -67,14 +125,10 @@ def test_every_service_starts_ready_with_its_dev_deployment_environment(
             (container,) = pod["containers"]
             name = container["name"]
             work = tmp_path / name
-            mounts = {m["mountPath"]: work / m["name"] for m in container["volumeMounts"]}
-            for directory in mounts.values():
-                directory.mkdir(parents=True)
-            env = deployment_environment(objects, deployment)
-            for key, value in env.items():  # a mounted path becomes the test's folder
-                for mount, local in mounts.items():
-                    if value == mount or value.startswith(mount + "/"):
-                        env[key] = str(local) + value[len(mount) :]
+            work.mkdir()
+            world = the_tests_world(kafka_bootstrap, work / "service.db")
+            migrate(objects, deployment, work, world)  # before the app container, as in the pod
+            env = local_environment(objects, container, work)
             key_file = Path(env["CAREPATH_SIGNING_KEY_FILE"])  # the Secret holds a placeholder
             key_file.write_bytes(
                 Ed25519PrivateKey.generate().private_bytes(
@@ -83,17 +137,8 @@ def test_every_service_starts_ready_with_its_dev_deployment_environment(
             )
             if "CAREPATH_KEK_FILE" in env:  # the key service: its Secret holds a placeholder too
                 Path(env["CAREPATH_KEK_FILE"]).write_bytes(base64.b64encode(os.urandom(32)))
-            assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
             port = free_port()
-            assert env["CAREPATH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
-            env |= {
-                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                "CAREPATH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # the test's broker
-                "DATABASE_URL": f"sqlite:///{work / 'service.db'}",
-                "CAREPATH_HTTP_HOST": "127.0.0.1",
-                "CAREPATH_HTTP_PORT": str(port),
-                "PATH": os.environ["PATH"],
-            }
+            env |= world | {"CAREPATH_HTTP_HOST": "127.0.0.1", "CAREPATH_HTTP_PORT": str(port)}
             log = work / "service.log"
             process = subprocess.Popen(
                 image_command(name),

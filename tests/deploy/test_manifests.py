@@ -1,7 +1,7 @@
-"""The rendered overlays: valid Kubernetes and Strimzi objects, topics and ACLs from the registry,
-and the hardening every pod must have."""
+"""The rendered manifests: valid Kubernetes and Strimzi objects, topics and ACLs from the registry,
+and the hardening every pod must have. Each check runs on every rendering (conftest.RENDERINGS):
+the Kustomize overlays, and the Helm chart with its default and example values."""
 
-import os
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -11,27 +11,29 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import OVERLAYS, named, of_kind
+from conftest import DEV, PRODUCTION, RENDERINGS, Rendering, named, of_kind
 
 from carepath.contracts.topics import ALL_TOPICS, SUBSCRIPTIONS, dead_letter_topics
 from support import ROOT
 
 KUBERNETES_VERSION = "1.33.0"  # bundled by kubernetes-validate; strict: unknown fields fail
-STRIMZI_CRDS = Path(
-    os.environ.get("CAREPATH_STRIMZI_CRDS", ROOT.parent / "shared" / "k8s" / "strimzi-1.2.0-crds")
-)
-Rendered = dict[str, list[dict[str, Any]]]
+Objects = list[dict[str, Any]]
+every_rendering = pytest.mark.parametrize("rendering", RENDERINGS, ids=str)
 
 
 def _label(obj: dict[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_builtin_object_is_valid_kubernetes(rendered: Rendered, overlay: str) -> None:
+# Custom resources: Strimzi's (checked below) and the Prometheus Operator's (test_monitoring_objects)
+CUSTOM_GROUPS = ("kafka.strimzi.io/", "monitoring.coreos.com/")
+
+
+@every_rendering
+def test_every_builtin_object_is_valid_kubernetes(manifests: Objects) -> None:
     errors = []
-    for obj in rendered[overlay]:
-        if obj["apiVersion"].startswith("kafka.strimzi.io/"):
+    for obj in manifests:
+        if obj["apiVersion"].startswith(CUSTOM_GROUPS):
             continue
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
@@ -40,25 +42,11 @@ def test_every_builtin_object_is_valid_kubernetes(rendered: Rendered, overlay: s
     assert not errors, "\n".join(errors)
 
 
-@pytest.fixture(scope="session")
-def strimzi_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> openAPIV3Schema of the Strimzi CRDs."""
-    if not STRIMZI_CRDS.is_dir():
-        pytest.skip(f"Strimzi CRDs not found at {STRIMZI_CRDS} (set CAREPATH_STRIMZI_CRDS)")
-    schemas = {}
-    for path in sorted(STRIMZI_CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        for version in crd["spec"]["versions"]:
-            api = f"{crd['spec']['group']}/{version['name']}"
-            schemas[(api, crd["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
-    return schemas
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@every_rendering
 def test_every_strimzi_object_matches_its_crd(
-    rendered: Rendered, overlay: str, strimzi_schemas: dict[tuple[str, str], dict[str, Any]]
+    manifests: Objects, strimzi_schemas: dict[tuple[str, str], dict[str, Any]]
 ) -> None:
-    strimzi = [o for o in rendered[overlay] if o["apiVersion"].startswith("kafka.strimzi.io/")]
+    strimzi = [o for o in manifests if o["apiVersion"].startswith("kafka.strimzi.io/")]
     assert strimzi
     errors = []
     for obj in strimzi:
@@ -72,18 +60,20 @@ def test_every_strimzi_object_matches_its_crd(
     assert not errors, "\n".join(errors)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@every_rendering
 def test_every_registry_topic_has_a_kafka_topic_kept_forever(
-    rendered: Rendered, overlay: str
+    manifests: Objects, rendering: Rendering
 ) -> None:
-    topics = {t["metadata"]["name"]: t["spec"] for t in of_kind(rendered[overlay], "KafkaTopic")}
+    topics = {t["metadata"]["name"]: t["spec"] for t in of_kind(manifests, "KafkaTopic")}
     registry = {topic.name for topic in (*ALL_TOPICS, *dead_letter_topics())}
     assert set(topics) == registry
     for name, spec in topics.items():
         assert spec["partitions"] == 6, name
         assert int(spec["config"]["retention.ms"]) == -1, name
     replicas = {spec["replicas"] for spec in topics.values()}
-    assert replicas == ({1} if overlay == "dev" else {3})
+    assert replicas == ({1} if rendering.dev else {3})
+    min_insync = {spec["config"]["min.insync.replicas"] for spec in topics.values()}
+    assert min_insync == ({"1"} if rendering.dev else {"2"})
 
 
 def _acls(user: dict[str, Any]) -> set[tuple[str, str, str]]:
@@ -109,10 +99,11 @@ def _expected_acls(service: str) -> set[tuple[str, str, str]]:
     return expected
 
 
+@every_rendering
 def test_every_kafka_user_may_do_exactly_what_the_registry_says(
-    rendered: Rendered, generator: ModuleType
+    manifests: Objects, generator: ModuleType
 ) -> None:
-    users = of_kind(rendered["production"], "KafkaUser")
+    users = of_kind(manifests, "KafkaUser")
     assert {u["metadata"]["name"] for u in users} == {
         f"carepath-{s.name}" for s in generator.SERVICES
     } | {"carepath-auditor"}
@@ -127,25 +118,39 @@ def test_every_kafka_user_may_do_exactly_what_the_registry_says(
     }
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_pod_is_hardened_and_probed(rendered: Rendered, overlay: str) -> None:
-    for deployment in of_kind(rendered[overlay], "Deployment"):
-        pod = deployment["spec"]["template"]["spec"]
-        (container,) = pod["containers"]
-        security = container["securityContext"]
+def _mounts(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Mount path -> the pod's volume mounted there."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    return {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+
+
+@every_rendering
+def test_every_pod_is_hardened_and_probed(manifests: Objects) -> None:
+    """Every pod, the services' and the migration Jobs', and every container in it (the
+    migration initContainers too): non-root, read-only, no privilege, bounded, /tmp its own."""
+    deployments = of_kind(manifests, "Deployment")
+    assert len(deployments) == 6
+    for workload in [*deployments, *of_kind(manifests, "Job")]:
+        pod = workload["spec"]["template"]["spec"]
         assert (
             pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
         )
-        assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
-        assert security["capabilities"]["drop"] == ["ALL"]
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False, _label(workload)
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+            assert security["capabilities"]["drop"] == ["ALL"]
+            assert {"requests", "limits"} <= set(container["resources"]), _label(workload)
+            assert "emptyDir" in _mounts(pod, container)["/tmp"]  # noqa: S108
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
         assert pod["terminationGracePeriodSeconds"] == 30
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert {"requests", "limits"} <= set(container["resources"])
-        volumes = {v["name"]: v for v in pod["volumes"]}
-        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
-        assert "emptyDir" in mounts["/tmp"]  # noqa: S108
-        env = {k: v for ref in _config_maps(rendered[overlay], container) for k, v in ref.items()}
+        mounts = _mounts(pod, container)
+        env = {k: v for ref in _config_maps(manifests, container) for k, v in ref.items()}
         assert "emptyDir" in mounts[env["CAREPATH_VAR_DIR"]]
         assert env["CAREPATH_KEYS_DIR"].startswith(env["CAREPATH_VAR_DIR"] + "/")
 
@@ -171,40 +176,41 @@ def _secret_keys(objects: list[dict[str, Any]], name: str) -> set[str]:
     return set(named(objects, "Secret", name)["stringData"])
 
 
-def test_dev_references_only_config_maps_and_secrets_it_renders(rendered: Rendered) -> None:
-    objects = rendered["dev"]
-    for deployment in of_kind(objects, "Deployment"):
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        _config_maps(objects, container)  # fails when one is missing
-        for variable in container["env"]:
-            ref = variable["valueFrom"]["secretKeyRef"]
-            assert ref["key"] in _secret_keys(objects, ref["name"]), ref
-        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+@pytest.mark.parametrize("rendering", DEV, ids=str)
+def test_dev_references_only_config_maps_and_secrets_it_renders(manifests: Objects) -> None:
+    for workload in [*of_kind(manifests, "Deployment"), *of_kind(manifests, "Job")]:
+        pod = workload["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            _config_maps(manifests, container)  # fails when one is missing
+            for variable in container["env"]:
+                ref = variable["valueFrom"]["secretKeyRef"]
+                assert ref["key"] in _secret_keys(manifests, ref["name"]), ref
+        for volume in pod["volumes"]:
             if "secret" in volume:
-                keys = _secret_keys(objects, volume["secret"]["secretName"])
+                keys = _secret_keys(manifests, volume["secret"]["secretName"])
                 assert {i["key"] for i in volume["secret"]["items"]} <= keys, volume
 
 
-def test_dev_runs_one_replica_without_autoscaling(rendered: Rendered) -> None:
-    objects = rendered["dev"]
-    assert {d["spec"]["replicas"] for d in of_kind(objects, "Deployment")} == {1}
-    assert not of_kind(objects, "HorizontalPodAutoscaler")
-    assert not of_kind(objects, "PodDisruptionBudget")
+@pytest.mark.parametrize("rendering", DEV, ids=str)
+def test_dev_runs_one_replica_without_autoscaling(manifests: Objects) -> None:
+    assert {d["spec"]["replicas"] for d in of_kind(manifests, "Deployment")} == {1}
+    assert not of_kind(manifests, "HorizontalPodAutoscaler")
+    assert not of_kind(manifests, "PodDisruptionBudget")
 
 
+@pytest.mark.parametrize("rendering", PRODUCTION, ids=str)
 def test_production_scales_2_to_6_keeps_one_up_and_pins_images(
-    rendered: Rendered, generator: ModuleType
+    manifests: Objects, generator: ModuleType
 ) -> None:
-    objects = rendered["production"]
-    assert not of_kind(objects, "Secret"), "production Secrets are created by the operator"
+    assert not of_kind(manifests, "Secret"), "production Secrets are created by the operator"
     autoscaled = {
         h["spec"]["scaleTargetRef"]["name"]: h["spec"]
-        for h in of_kind(objects, "HorizontalPodAutoscaler")
+        for h in of_kind(manifests, "HorizontalPodAutoscaler")
     }
     for service in generator.SERVICES:
         name = f"carepath-{service.name}"
-        budget = named(objects, "PodDisruptionBudget", name)["spec"]
-        deployment = named(objects, "Deployment", name)["spec"]
+        budget = named(manifests, "PodDisruptionBudget", name)["spec"]
+        deployment = named(manifests, "Deployment", name)["spec"]
         if service.singleton:  # one audit trail writer, replaced not rolled
             assert name not in autoscaled and deployment["replicas"] == 1
             assert deployment["strategy"]["type"] == "Recreate"
@@ -213,23 +219,24 @@ def test_production_scales_2_to_6_keeps_one_up_and_pins_images(
             assert (autoscaled[name]["minReplicas"], autoscaled[name]["maxReplicas"]) == (2, 6)
             assert "replicas" not in deployment, "the HPA owns the replica count"
             assert budget["minAvailable"] == 1
-        (container,) = deployment["template"]["spec"]["containers"]
-        assert container["image"] == f"ghcr.io/carepath/carepath-{service.name}:0.1.0"
+        pod = deployment["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            assert container["image"] == f"ghcr.io/carepath/carepath-{service.name}:0.1.0"
 
 
+@every_rendering
 def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
-    rendered: Rendered, generator: ModuleType
+    manifests: Objects, rendering: Rendering, generator: ModuleType
 ) -> None:
-    objects = rendered["production"]
-    deny = named(objects, "NetworkPolicy", "default-deny")["spec"]
+    deny = named(manifests, "NetworkPolicy", "default-deny")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     for service in generator.SERVICES:
-        policy = named(objects, "NetworkPolicy", f"carepath-{service.name}")["spec"]
+        policy = named(manifests, "NetworkPolicy", f"carepath-{service.name}")["spec"]
         assert policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": service.port}]}]
         egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
         # Kafka's TLS/SCRAM listener, PostgreSQL, DNS; and intake, the key service, for the others.
         key_service = set() if service.name == "intake" else {8001}
-        assert egress_ports == {9093, 5432, 53} | key_service
+        assert egress_ports == {9093, 5432, 53} | key_service | rendering.extra_egress_ports
 
 
 def _kafka_cluster(kustomize: Path, variant: str) -> list[dict[str, Any]]:
@@ -266,21 +273,18 @@ def test_the_kafka_cluster_has_a_scram_tls_listener_and_refuses_what_no_acl_allo
     assert nodes == (1 if variant == "dev" else 3)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_service_connects_over_sasl_ssl_as_its_kafka_user(
-    rendered: Rendered, overlay: str
-) -> None:
-    objects = rendered[overlay]
-    for deployment in of_kind(objects, "Deployment"):
+@every_rendering
+def test_every_service_connects_over_sasl_ssl_as_its_kafka_user(manifests: Objects) -> None:
+    for deployment in of_kind(manifests, "Deployment"):
         name = deployment["metadata"]["name"]
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        config = {k: v for ref in _config_maps(objects, container) for k, v in ref.items()}
+        config = {k: v for ref in _config_maps(manifests, container) for k, v in ref.items()}
         assert config["KAFKA_BOOTSTRAP_SERVERS"].endswith(".kafka.svc:9093"), name
         assert config["CAREPATH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
         assert config["CAREPATH_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
         assert config["CAREPATH_KAFKA_USERNAME"] == name, "the KafkaUser is named as the service"
-        named(objects, "KafkaUser", name)
+        named(manifests, "KafkaUser", name)
         password = next(e for e in container["env"] if e["name"] == "CAREPATH_KAFKA_PASSWORD")
         assert password["valueFrom"]["secretKeyRef"] == {"name": name, "key": "password"}
         volumes = {v["name"]: v for v in pod["volumes"]}

@@ -1,5 +1,6 @@
 """Each image holds one service: `uv sync --no-dev --package carepath-<service>` (as the
-Dockerfiles run it) must give a venv that runs that service and contains no other service."""
+Dockerfiles run it) must give a venv that runs that service, migrates its database and contains
+no other service."""
 
 import os
 import subprocess
@@ -64,6 +65,17 @@ def test_a_services_own_install_builds_its_app_and_nothing_else(
         text=True,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    # The migration runs in this image too (initContainer, Job): the revisions and the shared
+    # Alembic environment must be in the wheels, not only in the source tree.
+    migrate = subprocess.run(
+        [venv / "bin" / "carepath-migrate", service.name],
+        cwd=tmp_path,
+        env={**state, "DATABASE_URL": f"sqlite:///{tmp_path / 'migrated.db'}"},
+        capture_output=True,
+        text=True,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr[-3000:]
+    assert "migrated from no revision to" in migrate.stdout, migrate.stdout
     others = [s.name for s in SERVICES if s.name != service.name]
     probe = (
         "import importlib.util, sys\n"
