@@ -57,8 +57,8 @@ def test_a_stored_event_becomes_a_cloudevent_that_round_trips_through_json() -> 
     assert event.kafka_key() == patient_id.encode()
     assert event.kafka_headers() == {
         "content-type": "application/cloudevents+json",
-        "ce_type": "carepath.intake.PatientReferred.v1",
-        "ce_id": str(event.id),
+        "carepath_type": "carepath.intake.PatientReferred.v1",
+        "carepath_id": str(event.id),
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     }
     assert isinstance(registry.parse(event.type, event.data), PatientReferred)
@@ -96,3 +96,15 @@ def test_the_registry_names_every_context_topic_and_their_dead_letter_topics() -
     intake = topic_named("carepath.intake.events")
     assert dlq_topic(intake, "eligibility").name == "carepath.intake.events.dlq.eligibility"
     assert PatientReferred.topic() is intake
+
+
+def test_records_written_before_keep_being_routed_by_their_ce_headers() -> None:
+    from carepath.contracts.envelope import ID_HEADER, TYPE_HEADER, routing_header
+
+    before = {"content-type": "application/cloudevents+json", "ce_type": "t.v1", "ce_id": "1"}
+    now = {"content-type": "application/cloudevents+json", "carepath_type": "t.v2"}
+    assert (routing_header(before, TYPE_HEADER), routing_header(before, ID_HEADER)) == ("t.v1", "1")
+    assert (routing_header(now, TYPE_HEADER), routing_header(now, ID_HEADER)) == ("t.v2", None)
+    # Nothing sent now looks like a binary-mode CloudEvent attribute to the Kafka binding.
+    event = recorded(str(uuid4())).to_cloud_event()
+    assert not [name for name in event.kafka_headers() if name.lower().startswith("ce_")]

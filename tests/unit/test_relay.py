@@ -100,7 +100,7 @@ async def test_events_go_to_their_topic_in_position_order_keyed_by_patient(
     assert [key.decode() for _, key, _ in producer.sent] == patients
     assert {topic for topic, _, _ in producer.sent} == {"carepath.intake.events"}
     assert all(
-        headers["ce_type"] == PatientReferred.event_type() for _, _, headers in producer.sent
+        headers["carepath_type"] == PatientReferred.event_type() for _, _, headers in producer.sent
     )
     assert await outbox(store).count_unpublished() == 0
 

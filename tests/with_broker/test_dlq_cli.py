@@ -176,7 +176,10 @@ def test_dead_letters_are_listed_shown_and_replayed_once(kafka_bootstrap: str) -
     assert [CloudEvent.from_json(r.value) for r in back] == events
     assert [r.key for r in back] == [b"k", b"k"] and {r.partition for r in back} == {0}
     headers = dict((k, v.decode()) for k, v in back[0].headers)
-    assert headers["ce_id"] == str(events[0].id) and headers["traceparent"] == events[0].traceparent
+    assert (
+        headers["carepath_id"] == str(events[0].id)
+        and headers["traceparent"] == events[0].traceparent
+    )
     assert not [name for name in headers if name.startswith("dlq_")]
 
     # a second replay sends nothing

@@ -58,14 +58,14 @@ def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
     record = records[0]
     headers = {name: value.decode() for name, value in record.headers}
     assert headers["content-type"] == "application/cloudevents+json"
-    assert headers["ce_type"] == "carepath.intake.PatientReferred.v2"
+    assert headers["carepath_type"] == "carepath.intake.PatientReferred.v2"
 
     event = CloudEvent.from_json(record.value)
     assert event.specversion == "1.0"
     assert event.type == "carepath.intake.PatientReferred.v2"
     assert event.source == "/carepath/intake"
     assert event.subject == str(patient_id)
-    assert headers["ce_id"] == str(event.id)
+    assert headers["carepath_id"] == str(event.id)
     assert event.sequence == 1
     assert event.streamid == f"intake-{patient_id}"
     assert event.actor == "intake_coordinator:coordinator-7"

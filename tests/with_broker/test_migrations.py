@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from carepath.chassis.auth import Role
 from carepath.chassis.database import create_engine
-from carepath.chassis.schema import migrate, revisions
+from carepath.chassis.schema import UnmigratedSchema, migrate, require_current, revisions
 from carepath.chassis.store import EventStore
 from support import ROOT, ServiceProcess, identity_env, token
 
@@ -157,3 +157,21 @@ async def test_two_migrators_at_once_on_postgresql_take_turns(postgres_url: str)
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_the_version_before_still_runs_on_a_database_a_newer_version_migrated(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    engine = create_engine(url)
+    try:
+        await migrate(engine, "intake")
+        async with engine.begin() as connection:  # as if a newer release had added 0002
+            await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        await require_current(engine, "intake")  # a rollback to this version starts
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM alembic_version"))
+        with pytest.raises(UnmigratedSchema, match="carepath-migrate intake"):
+            await require_current(engine, "intake")
+    finally:
+        await engine.dispose()

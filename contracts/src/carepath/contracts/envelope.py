@@ -2,9 +2,13 @@
 
 Wire format (ARCHITECTURE.md, "Events on the wire"): the Kafka value is this document with
 `content-type: application/cloudevents+json`; the key is the patient id; the headers repeat
-`ce_type`, `ce_id` and `traceparent` so that routers need not parse the value.
+the type and id (`carepath_type`, `carepath_id`) and `traceparent` so that routers need not parse
+the value. No header starts with `ce_`: the CloudEvents Kafka binding reads such headers as the
+attributes of a binary-mode event (the Python SDK does so even beside a structured content type),
+so records written before (with `ce_type`, `ce_id`) are read with `routing_header`.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -23,6 +27,17 @@ def parse_actor(actor: str) -> tuple[str, str]:
     """Split an `actor` attribute into (role, user id)."""
     role, _, user_id = actor.partition(":")
     return role, user_id
+
+
+TYPE_HEADER, ID_HEADER = "carepath_type", "carepath_id"
+LEGACY_HEADERS = {TYPE_HEADER: "ce_type", ID_HEADER: "ce_id"}  # on records written before
+
+
+def routing_header(headers: Mapping[str, str], name: str) -> str | None:
+    """A record's `carepath_type` or `carepath_id` header, or the `ce_type` or `ce_id` that
+    records written before carry instead; None when it has neither."""
+    found = headers.get(name)
+    return found if found is not None else headers.get(LEGACY_HEADERS[name])
 
 
 class CloudEvent(BaseModel):
@@ -84,7 +99,7 @@ class CloudEvent(BaseModel):
 
     def kafka_headers(self) -> dict[str, str]:
         """Headers for routing without parsing the value."""
-        headers = {"content-type": CONTENT_TYPE, "ce_type": self.type, "ce_id": str(self.id)}
+        headers = {"content-type": CONTENT_TYPE, TYPE_HEADER: self.type, ID_HEADER: str(self.id)}
         if self.traceparent:
             headers["traceparent"] = self.traceparent
         return headers

@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from carepath.contracts import ALL_TOPICS, CloudEvent, DomainEvent, registry
 from carepath.contracts.compat import BreakingChange, breaking_changes
-from carepath.contracts.envelope import CONTENT_TYPE
+from carepath.contracts.envelope import CONTENT_TYPE, ID_HEADER, TYPE_HEADER
 from carepath.contracts.privacy import mark_plain_properties, stored_form
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[3]
@@ -185,17 +185,23 @@ def _headers_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "content-type": {"const": CONTENT_TYPE},
-            "ce_type": {
+            TYPE_HEADER: {
                 "type": "string",
-                "description": "The CloudEvents `type`, for routing without parsing.",
+                "description": "The CloudEvents `type`, for routing without parsing. Records "
+                "written before 2026-11-29 carry `ce_type` instead (no longer sent: the "
+                "CloudEvents Kafka binding reads `ce_` headers as a binary-mode event).",
             },
-            "ce_id": {"type": "string", "format": "uuid", "description": "The CloudEvents `id`."},
+            ID_HEADER: {
+                "type": "string",
+                "format": "uuid",
+                "description": "The CloudEvents `id` (`ce_id` on records written before).",
+            },
             "traceparent": {
                 "type": "string",
                 "description": "W3C trace context of the producer span.",
             },
         },
-        "required": ["content-type", "ce_type", "ce_id"],
+        "required": ["content-type", TYPE_HEADER, ID_HEADER],
     }
 
 

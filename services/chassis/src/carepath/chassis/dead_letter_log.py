@@ -24,6 +24,7 @@ from carepath.chassis.dead_letters import REDRIVE_HEADER
 from carepath.chassis.kafka import client_config
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent
+from carepath.contracts.envelope import ID_HEADER, TYPE_HEADER, routing_header
 
 POLL_MS = 500
 
@@ -61,9 +62,9 @@ class DeadLetter:
 
     @property
     def event_id(self) -> str | None:
-        """The event's id when the record is a CloudEvent carrying its `ce_id` header, else None:
+        """The event's id when the record is a CloudEvent carrying its id header, else None:
         then no code change can make the consumer take it, and it is not replayed."""
-        if "ce_id" not in self.header:
+        if routing_header(self.header, ID_HEADER) is None:
             return None
         try:
             return str(CloudEvent.from_json(self.value or b"").id)
@@ -71,7 +72,7 @@ class DeadLetter:
             return None
 
     def redrive_headers(self) -> list[tuple[str, bytes]]:
-        """The original headers (`ce_*`, `traceparent`, ...), for this consumer only."""
+        """The original headers (`carepath_*`, `traceparent`, ...), for this consumer only."""
         kept = [(k, v) for k, v in self.headers if not k.startswith("dlq_") and k != REDRIVE_HEADER]
         return [*kept, (REDRIVE_HEADER, self.topic.consumer.encode())]
 
@@ -85,8 +86,8 @@ class DeadLetter:
             "source_topic": self.topic.source,
             "source_partition": _int(h.get("dlq_source_partition")),
             "source_offset": _int(h.get("dlq_source_offset")),
-            "event_type": h.get("ce_type"),
-            "event_id": h.get("ce_id"),
+            "event_type": routing_header(h, TYPE_HEADER),
+            "event_id": routing_header(h, ID_HEADER),
             "error_type": h.get("dlq_error_type"),
             "error": h.get("dlq_error"),
             "attempts": _int(h.get("dlq_attempts")),

@@ -35,6 +35,7 @@ from carepath.chassis.dead_letter_counts import (
 from carepath.chassis.dead_letter_log import Brokers, BrokersAway, DeadLetter
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import ALL_TOPICS, topic_named
+from carepath.contracts.envelope import TYPE_HEADER, routing_header
 
 # No local variables in tracebacks: they would show record values and the SASL password.
 app = typer.Typer(
@@ -160,7 +161,7 @@ def show(
         out.print(f"[bold]{escape(letter.location)}[/]  {state}", highlight=False)
         for label, text in (
             ("from", letter.origin),
-            ("event", f"{d['event_type'] or '-'} {d['event_id'] or '(no ce_id header)'}"),
+            ("event", f"{d['event_type'] or '-'} {d['event_id'] or '(no event id header)'}"),
             ("error", f"{d['error_type']}: {d['error']}"),
             ("tries", f"{d['attempts']}, set aside {_when(d['at'])}"),
         ):
@@ -222,9 +223,9 @@ class ReplayRun:
                 self.brokers.send_back(letter)
             self.replayed += 1
             verb = "would replay" if self.dry_run else "replayed"
+            event_type = routing_header(letter.header, TYPE_HEADER)
             out.print(
-                f"{verb} {letter.location} ({letter.header.get('ce_type')} {event_id}) "
-                f"to {letter.topic.source}",
+                f"{verb} {letter.location} ({event_type} {event_id}) to {letter.topic.source}",
                 highlight=False,
                 markup=False,
             )

@@ -4,8 +4,9 @@
     carepath-migrate intake --check         # exit 1 when the database is behind, change nothing
     carepath-migrate dashboard --new-revision "add the alerts' ward"   # for developers
 
-Run it before a new version of the service starts (in Kubernetes, the Job that precedes each
-rollout); the service refuses to start on a database that is behind. Safe to repeat.
+Run it before a new version of the service starts (in Kubernetes, the chart's hook Job or the
+pod's initContainer does); the service refuses to start on a database that is behind. Safe to
+repeat.
 """
 
 import asyncio

@@ -83,7 +83,8 @@ class ServiceRuntime:
         setup_tracing(settings.service_name)
         setup_metrics(settings.service_name)
         self.engine = create_engine(settings.resolved_database_url())
-        trace_statements(self.engine)
+        if settings.trace_sql:
+            trace_statements(self.engine)
         signer = load_signer(settings.service_name, settings.keys_dir, settings.signing_key_file)
         self.keys: PatientKeys | RemoteKeyring = (
             PatientKeys(self.engine, load_kek(settings), settings.key_cache_seconds)

@@ -1,5 +1,7 @@
-"""Schema migrations: one Alembic revision history per service, run by `carepath-migrate`
-(a Kubernetes Job before each rollout), never by the tables' models at start-up.
+"""Schema migrations: one Alembic revision history per service, run by `carepath-migrate` (in
+Kubernetes the chart's hook Job, or the pod's initContainer, before the service starts), never by
+the tables' models at start-up. Revisions only add: expand now, contract in a later release, so
+that the version before still runs on a migrated database (a rollback).
 
 A service's revisions live in its package (`carepath/<service>/migrations/`); the environment is
 shared (`migration_env/`). A service refuses to start on a database that is not at its newest
@@ -9,6 +11,7 @@ models, no `alembic_version`) is taken to be at the first revision, then upgrade
 """
 
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
 
 ENVIRONMENT = Path(__file__).parent / "migration_env"
 MIGRATION_LOCK_KEY = 0x0CA2E9A8  # advisory-lock id of a migration in progress (PostgreSQL)
@@ -103,11 +109,30 @@ async def migrate(engine: AsyncEngine, service: str) -> Revisions:
 
 async def require_current(engine: AsyncEngine, service: str) -> None:
     """Raise `UnmigratedSchema`, saying what to run, unless the database is at the newest
-    revision."""
+    revision, or at one this version does not know: a newer version migrated it, and as
+    revisions only add (expand, then contract in a later release), this one may still run on it,
+    so that a rollback to it works."""
     found = await revisions(engine, service)
-    if not found.up_to_date:
-        stands = f"at revision {found.current}" if found.current else "not migrated"
-        raise UnmigratedSchema(
-            f"the {service} database is {stands}; the service needs revision {found.head}: "
-            f"run `carepath-migrate {service}` (a Job before the rollout in Kubernetes)"
+    if found.up_to_date:
+        return
+    if found.current is not None and not _known(service, found.current):
+        log.warning(
+            "the %s database is at revision %s, newer than this version's %s: running on it",
+            service,
+            found.current,
+            found.head,
         )
+        return
+    stands = f"at revision {found.current}" if found.current else "not migrated"
+    raise UnmigratedSchema(
+        f"the {service} database is {stands}; the service needs revision {found.head}: "
+        f"run `carepath-migrate {service}` (in Kubernetes: the chart's migration Job, or the "
+        "pod's migrate initContainer, runs it before the service)"
+    )
+
+
+def _known(service: str, revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(config(service)).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -163,6 +163,11 @@ class ServiceSettings(BaseSettings):
         description="Migrate the database at start-up (local runs, tests); otherwise a database "
         "behind the service's newest revision stops it: run carepath-migrate first.",
     )
+    trace_sql: bool = Field(
+        default=True,
+        description="A span per SQL statement (with its placeholders, never values) in the "
+        "trace of the work that ran it.",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="Logs as JSON lines with trace ids (json), or plain text to read by eye.",
