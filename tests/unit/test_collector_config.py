@@ -40,9 +40,12 @@ def test_every_pipeline_uses_defined_components_and_every_component_is_used() ->
 
 def test_it_scrapes_every_service_and_reads_the_json_logs_with_their_trace_ids() -> None:
     loaded = config()
-    [job] = loaded["receivers"]["prometheus"]["config"]["scrape_configs"]
-    targets = {t for group in job["static_configs"] for t in group["targets"]}
-    assert targets == {f"127.0.0.1:{port}" for port in PORTS.values()}
+    jobs = {
+        job["job_name"]: {t for group in job["static_configs"] for t in group["targets"]}
+        for job in loaded["receivers"]["prometheus"]["config"]["scrape_configs"]
+    }
+    # job="carepath-<service>", as the alert rules and the dashboard group by
+    assert jobs == {f"carepath-{name}": {f"127.0.0.1:{port}"} for name, port in PORTS.items()}
     operators = {op["type"]: op for op in loaded["receivers"]["filelog"]["operators"]}
     assert operators["json_parser"]["timestamp"]["parse_from"] == "attributes.time"
     assert operators["trace_parser"]["trace_id"]["parse_from"] == "attributes.trace_id"

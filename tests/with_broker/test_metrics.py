@@ -70,7 +70,8 @@ async def test_a_small_cohort_shows_in_the_metrics_of_the_services_it_passes(
     intake = await until(
         intake_service,
         lambda s: (
-            total(s, "carepath_outbox_backlog") == 0
+            bool(series(s, "carepath_outbox_backlog"))
+            and total(s, "carepath_outbox_backlog") == 0
             and grew(s, intake_before, "messaging_client_sent_messages_total")
             >= grew(s, intake_before, "carepath_events_appended_total")
             > 0
@@ -91,7 +92,13 @@ async def test_a_small_cohort_shows_in_the_metrics_of_the_services_it_passes(
         outcome="refused",
     )
     assert refused == 1
+    assert series(intake, "carepath_outbox_oldest_age_seconds")  # there, and 0 when drained
     assert total(intake, "carepath_outbox_oldest_age_seconds") == 0
+    # Durations in seconds, in seconds buckets (the SDK's defaults are for milliseconds).
+    buckets = {
+        labels.get("le") for labels in series(intake, "carepath_command_duration_seconds_bucket")
+    }
+    assert {"0.05", "0.1"} <= buckets
     assert total(intake, "carepath_kafka_connected") == 1
     assert (
         grew(

@@ -169,9 +169,33 @@ async def test_the_version_before_still_runs_on_a_database_a_newer_version_migra
         async with engine.begin() as connection:  # as if a newer release had added 0002
             await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
         await require_current(engine, "intake")  # a rollback to this version starts
+        before = await migrate(engine, "intake")  # and its migration leaves the database alone
+        assert before.current == "9999" and before.ahead("intake")
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM alembic_version"))
         with pytest.raises(UnmigratedSchema, match="carepath-migrate intake"):
             await require_current(engine, "intake")
     finally:
         await engine.dispose()
+
+
+def test_the_version_before_s_migrate_and_check_leave_a_newer_database_alone(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    assert carepath_migrate("intake", "--database-url", url).returncode == 0
+    database = sqlite3.connect(tmp_path / "intake.db")
+    database.execute("UPDATE alembic_version SET version_num = '9999'")
+    database.commit()
+    database.close()
+    again = carepath_migrate("intake", "--database-url", url)  # an initContainer after rollback
+    assert again.returncode == 0 and "left as it is" in again.stdout, again.stderr
+    checked = carepath_migrate("intake", "--check", "--database-url", url)
+    assert checked.returncode == 0 and "a newer version's" in checked.stdout
+
+
+def test_compare_models_refuses_a_database_that_is_not_empty(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    assert carepath_migrate("intake", "--database-url", url).returncode == 0
+    refused = carepath_migrate("intake", "--compare-models", "--database-url", url)
+    assert refused.returncode == 2 and "give it an empty one" in refused.stderr

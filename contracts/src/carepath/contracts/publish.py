@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from carepath.contracts import ALL_TOPICS, CloudEvent, DomainEvent, registry
 from carepath.contracts.compat import BreakingChange, breaking_changes
-from carepath.contracts.envelope import CONTENT_TYPE, ID_HEADER, TYPE_HEADER
+from carepath.contracts.envelope import CONTENT_TYPE, ID_HEADER, LEGACY_HEADERS, TYPE_HEADER
 from carepath.contracts.privacy import mark_plain_properties, stored_form
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[3]
@@ -196,12 +196,25 @@ def _headers_schema() -> dict[str, Any]:
                 "format": "uuid",
                 "description": "The CloudEvents `id` (`ce_id` on records written before).",
             },
+            **{
+                legacy: {
+                    "type": "string",
+                    "deprecated": True,
+                    "description": f"`{name}` on records written before 2026-11-29.",
+                }
+                for name, legacy in LEGACY_HEADERS.items()
+            },
             "traceparent": {
                 "type": "string",
                 "description": "W3C trace context of the producer span.",
             },
         },
-        "required": ["content-type", TYPE_HEADER, ID_HEADER],
+        "required": ["content-type"],
+        # Records written before 2026-11-29 (kept for ever) carry the legacy pair instead.
+        "anyOf": [
+            {"required": [TYPE_HEADER, ID_HEADER]},
+            {"required": list(LEGACY_HEADERS.values())},
+        ],
     }
 
 

@@ -45,7 +45,7 @@ from carepath.chassis.evidence import Provenance, UnverifiedEvent
 from carepath.chassis.faults import describe, is_transient
 from carepath.chassis.inbox import BatchEffect, Inbox
 from carepath.chassis.settings import ServiceSettings
-from carepath.chassis.telemetry import continued_trace, span_context_of
+from carepath.chassis.telemetry import continued_trace, span_context_of, span_without_data
 from carepath.contracts import CloudEvent, Topic, dlq_topic
 from carepath.contracts.events import UnknownEventType
 
@@ -171,7 +171,6 @@ class EventConsumer:
         self.applied_total = 0
         self.dead_lettered_total = 0
         self.retried_total = 0
-        self._positions: dict[tuple[str, int], int] = {}  # next offset to apply, per partition
         self._records: dict[UUID, ConsumerRecord[Any, Any]] = {}
         self.subscriber = broker.subscriber(
             *(topic.name for topic in self.topics),
@@ -221,8 +220,6 @@ class EventConsumer:
             await asyncio.sleep(pause)
             raise
         self._outages_in_a_row = 0
-        for record in records:
-            self._positions[(record.topic, record.partition)] = record.offset + 1
 
     async def _apply_batch(self, deliveries: list[Delivery]) -> None:
         set_aside = await self.dead_letters.unresolved([d.key for d in deliveries])
@@ -294,28 +291,26 @@ class EventConsumer:
             )
 
     async def lag(self) -> dict[tuple[str, int, str], int]:
-        """Per assigned partition: records on it this consumer has not applied yet, from its
-        Kafka consumer's high watermark and the offset after the last record it applied (or its
-        current position, before it has applied any). Empty before it has joined its group."""
+        """Per partition this replica holds now: records on it that its Kafka consumer has not
+        fetched yet (the high watermark of its last fetch minus its position). Records fetched
+        and not yet applied, at most a batch, are not counted. Empty before it has joined."""
         consumer = self.subscriber.consumer
         if consumer is None:
             return {}
         lag = {}
         for partition in consumer.assignment():
             end = consumer.highwater(partition)
-            key = (partition.topic, partition.partition)
-            position = self._positions.get(key)
-            if position is None:
-                position = await consumer.position(partition)
             if end is not None:
-                lag[(*key, self.group)] = max(0, end - position)
+                position = await consumer.position(partition)
+                lag[(partition.topic, partition.partition, self.group)] = max(0, end - position)
         return lag
 
     def _traced(self, effect: BatchEffect) -> BatchEffect:
         async def traced(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
             # One consumer span per batch, linked to the trace of each request that caused one
             # of its events (OpenTelemetry's messaging conventions for batch receivers).
-            with tracer.start_as_current_span(
+            with span_without_data(
+                tracer,
                 f"process {self.group}",
                 kind=trace.SpanKind.CONSUMER,
                 links=[
@@ -340,7 +335,8 @@ class EventConsumer:
             # services (a policy's reaction belongs to the request that caused it).
             with (
                 continued_trace(event.traceparent),
-                tracer.start_as_current_span(
+                span_without_data(
+                    tracer,
                     f"process {self.group}",
                     kind=trace.SpanKind.CONSUMER,
                     attributes={

@@ -35,7 +35,7 @@ from carepath.chassis.decider import C, Decider, S
 from carepath.chassis.errors import ConcurrencyError
 from carepath.chassis.sealing import needs_sealing
 from carepath.chassis.store import EventMetadata, EventStore, RecordedEvent
-from carepath.chassis.telemetry import current_span_context
+from carepath.chassis.telemetry import current_span_context, span_without_data
 from carepath.contracts import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,8 @@ class GroupCommit:
     @staticmethod
     def _traced(group: list[_Command[Any, Any]]) -> AbstractContextManager[trace.Span]:
         # The group's transaction (and its SQL) is one span, linked to each request in it.
-        return tracer.start_as_current_span(
+        return span_without_data(
+            tracer,
             "store events",
             links=[trace.Link(c.caller) for c in group if c.caller.is_valid],
             attributes={"carepath.group.commands": len(group)},

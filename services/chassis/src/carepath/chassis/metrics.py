@@ -22,12 +22,15 @@ from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 __all__ = ["CONTENT_TYPE_LATEST", "Gauges", "exposition", "gauges", "meter", "setup_metrics"]
 
 KAFKA = "kafka"
+# The HTTP semantic conventions' buckets for durations in seconds.
+SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
 
 
 def setup_metrics(service_name: str) -> MeterProvider:
@@ -38,9 +41,13 @@ def setup_metrics(service_name: str) -> MeterProvider:
     current = metrics.get_meter_provider()
     if isinstance(current, MeterProvider):
         return current
+    # Durations in seconds: the SDK's default buckets (0, 5, 10, 25 ... 10000) are for
+    # milliseconds, so FastStream's histograms get the same seconds buckets as ours.
+    seconds = ExplicitBucketHistogramAggregation(SECONDS_BUCKETS)
     provider = MeterProvider(
         resource=Resource.create({"service.name": f"carepath-{service_name}"}),
         metric_readers=[PrometheusMetricReader()],
+        views=[View(instrument_name="messaging.*.duration", aggregation=seconds)],
     )
     metrics.set_meter_provider(provider)
     return provider
@@ -60,6 +67,7 @@ command_duration = meter.create_histogram(
     "carepath.command.duration",
     unit="s",
     description="Time to decide and store a staff command, by command and outcome.",
+    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
 )
 events_appended = meter.create_counter(
     "carepath.events.appended", unit="{event}", description="Events stored, by event type."

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 from alembic import command
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 from sqlmodel import SQLModel
 
 from carepath.chassis import schema
@@ -65,10 +65,14 @@ def migrate(
     url = database_url or ServiceSettings(service_name=service).resolved_database_url()
     if check:
         found = asyncio.run(_revisions(url, service))
-        print(f"{service}: at {found.current or 'no revision'}, newest {found.head}")
-        raise typer.Exit(0 if found.up_to_date else 1)
+        ahead = found.ahead(service)
+        later = " (a newer version's: this one runs on it)" if ahead else ""
+        print(f"{service}: at {found.current or 'no revision'}{later}, newest {found.head}")
+        raise typer.Exit(0 if found.up_to_date or ahead else 1)
     before = asyncio.run(_migrate(url, service))
-    if before.up_to_date:
+    if before.ahead(service):
+        print(f"{service}: at {before.current}, a newer version's revision: left as it is")
+    elif before.up_to_date:
         print(f"{service}: already at revision {before.head}")
     else:
         print(f"{service}: migrated from {before.current or 'no revision'} to {before.head}")
@@ -136,6 +140,12 @@ def differences(service: str, database_url: str | None = None) -> list[str]:
 
         async def compare() -> list[str]:
             async with engine.begin() as connection:
+                if await connection.run_sync(lambda c: inspect(c).get_table_names()):
+                    raise typer.BadParameter(
+                        "--compare-models migrates the database it is given: give it an empty "
+                        "one (--database-url), never a service's",
+                        param_hint="--database-url",
+                    )
                 await connection.run_sync(schema.upgrade, service)
 
                 def diff(sync_connection: Connection) -> list[str]:

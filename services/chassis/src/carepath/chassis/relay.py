@@ -32,7 +32,7 @@ from carepath.chassis import metrics
 from carepath.chassis.faults import describe
 from carepath.chassis.outbox import Outbox
 from carepath.chassis.store import EventStore, RecordedEvent
-from carepath.chassis.telemetry import span_context_of
+from carepath.chassis.telemetry import span_context_of, span_without_data
 from carepath.contracts import registry
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,8 @@ class OutboxRelay:
         # One producer span per batch, linked to the request that caused each event
         # (OpenTelemetry's messaging conventions for batch senders); the consumers continue
         # each event's own trace from its `traceparent`.
-        with tracer.start_as_current_span(
+        with span_without_data(
+            tracer,
             "relay send",
             kind=trace.SpanKind.PRODUCER,
             attributes={

@@ -308,18 +308,17 @@ class ServiceRuntime:
         except CarePathError:
             outcome = "conflict" if outcome == "conflict" else "refused"
             raise
+        except asyncio.CancelledError:  # the caller hung up, or the service is stopping
+            outcome = "cancelled"
+            raise
         finally:
             attributes = {"carepath.command": command_name(command), "outcome": outcome}
             metrics.commands.add(1, attributes)
             metrics.command_duration.record(time.perf_counter() - started, attributes)
         self.relay.wake()
-        self._count_appended(decision.events)
-        return decision
-
-    @staticmethod
-    def _count_appended(events: Sequence[DomainEvent]) -> None:
-        for event_type, appended in Counter(type(e).__name__ for e in events).items():
+        for event_type, appended in Counter(e.event_type for e in decision.recorded).items():
             metrics.events_appended.add(appended, {"carepath.event_type": event_type})
+        return decision
 
     async def gather_figures(self) -> None:
         """Bring the gauges of `/metrics` up to date: the outbox, Kafka's state and the consumers'

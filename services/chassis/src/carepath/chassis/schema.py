@@ -45,6 +45,10 @@ class Revisions:
     def up_to_date(self) -> bool:
         return self.current == self.head
 
+    def ahead(self, service: str) -> bool:
+        """At a revision this version does not know: a newer version migrated the database."""
+        return self.current is not None and not _known(service, self.current)
+
 
 def versions_dir(service: str) -> Path:
     """The service's revision history: `carepath/<service>/migrations/`."""
@@ -92,6 +96,16 @@ def upgrade(connection: Connection, service: str) -> Revisions:
         # finds the database current. The lock goes with the transaction.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     before = _revisions(connection, service)
+    if before.current is not None and not _known(service, before.current):
+        # A newer version migrated it (revisions only add): this one leaves it as it is, so
+        # that rolling back to it works (its initContainer, compose's one-shot, a rebuild).
+        log.warning(
+            "the %s database is at revision %s, newer than this version's %s: left as it is",
+            service,
+            before.current,
+            before.head,
+        )
+        return before
     alembic = config(service, connection)
     if before.current is None and inspect(connection).get_table_names():
         # Made before migrations existed, by the models of the first revision: adopt it.
@@ -115,7 +129,7 @@ async def require_current(engine: AsyncEngine, service: str) -> None:
     found = await revisions(engine, service)
     if found.up_to_date:
         return
-    if found.current is not None and not _known(service, found.current):
+    if found.ahead(service):
         log.warning(
             "the %s database is at revision %s, newer than this version's %s: running on it",
             service,

@@ -9,6 +9,7 @@ set; otherwise they are created, propagated and dropped.
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -59,6 +60,22 @@ def continued_trace(traceparent: str | None) -> Iterator[None]:
         yield
     finally:
         context.detach(token)
+
+
+@contextmanager
+def span_without_data(tracer: trace.Tracer, name: str, **options: Any) -> Iterator[trace.Span]:
+    """`tracer.start_as_current_span`, except that an exception is recorded as its class only:
+    its message may quote the data it failed on (a validation error quotes the input), and a
+    span's exception event would carry it to the trace backend."""
+    with tracer.start_as_current_span(
+        name, record_exception=False, set_status_on_exception=False, **options
+    ) as span:
+        try:
+            yield span
+        except BaseException as error:
+            span.set_attribute("error.type", type(error).__name__)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+            raise
 
 
 def current_span_context() -> trace.SpanContext:
