@@ -53,7 +53,7 @@ class _Command(Generic[S, C]):
     metadata: EventMetadata
     also: Also | None
     done: "asyncio.Future[Decision[S]]" = field(repr=False)
-    caller: trace.SpanContext = field(default_factory=lambda: current_span_context(), repr=False)
+    caller: trace.SpanContext = field(default_factory=current_span_context, repr=False)
 
     def settle(self, outcome: "Decision[S] | BaseException") -> None:
         if self.done.done():  # its caller went away (a client that hung up)

@@ -11,17 +11,21 @@ repeat.
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from alembic import command
 from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from carepath.chassis import schema
 from carepath.chassis.database import create_engine
 from carepath.chassis.settings import ServiceSettings
+
+T = TypeVar("T")
 
 SERVICES = ("intake", "eligibility", "session", "integration", "dashboard", "audit")
 
@@ -64,12 +68,12 @@ def migrate(
         raise typer.Exit(1 if drift else 0)
     url = database_url or ServiceSettings(service_name=service).resolved_database_url()
     if check:
-        found = asyncio.run(_revisions(url, service))
+        found = _with_engine(url, lambda engine: schema.revisions(engine, service))
         ahead = found.ahead(service)
         later = " (a newer version's: this one runs on it)" if ahead else ""
         print(f"{service}: at {found.current or 'no revision'}{later}, newest {found.head}")
         raise typer.Exit(0 if found.up_to_date or ahead else 1)
-    before = asyncio.run(_migrate(url, service))
+    before = _with_engine(url, lambda engine: schema.migrate(engine, service))
     if before.ahead(service):
         print(f"{service}: at {before.current}, a newer version's revision: left as it is")
     elif before.up_to_date:
@@ -78,20 +82,17 @@ def migrate(
         print(f"{service}: migrated from {before.current or 'no revision'} to {before.head}")
 
 
-async def _revisions(url: str, service: str) -> schema.Revisions:
-    engine = create_engine(url)
-    try:
-        return await schema.revisions(engine, service)
-    finally:
-        await engine.dispose()
+def _with_engine(url: str, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """`use` an engine on `url`, disposed of afterwards, in one event loop."""
 
+    async def run() -> T:
+        engine = create_engine(url)
+        try:
+            return await use(engine)
+        finally:
+            await engine.dispose()
 
-async def _migrate(url: str, service: str) -> schema.Revisions:
-    engine = create_engine(url)
-    try:
-        return await schema.migrate(engine, service)
-    finally:
-        await engine.dispose()
+    return asyncio.run(run())
 
 
 def write_revision(service: str, message: str) -> Path:
@@ -100,30 +101,24 @@ def write_revision(service: str, message: str) -> Path:
     import importlib
 
     importlib.import_module(f"carepath.{service}.app")  # registers the service's tables
+
+    async def write(engine: AsyncEngine) -> Path:
+        async with engine.begin() as connection:
+            existing = sorted(schema.versions_dir(service).glob("[0-9]*.py"))
+            if existing:
+                await connection.run_sync(schema.upgrade, service)
+
+            def revise(sync_connection: Connection) -> Path:
+                alembic = schema.config(service, sync_connection, target_metadata=SQLModel.metadata)
+                number = f"{len(existing) + 1:04d}"  # revisions in the order they were made
+                script = command.revision(alembic, message, autogenerate=True, rev_id=number)
+                assert script is not None and not isinstance(script, list)
+                return Path(script.path)
+
+            return await connection.run_sync(revise)
+
     with tempfile.TemporaryDirectory() as scratch:
-        engine = create_engine(f"sqlite:///{scratch}/scratch.db")
-
-        async def write() -> Path:
-            async with engine.begin() as connection:
-                existing = sorted(schema.versions_dir(service).glob("[0-9]*.py"))
-                if existing:
-                    await connection.run_sync(schema.upgrade, service)
-
-                def revise(sync_connection: Connection) -> Path:
-                    alembic = schema.config(
-                        service, sync_connection, target_metadata=SQLModel.metadata
-                    )
-                    number = f"{len(existing) + 1:04d}"  # revisions in the order they were made
-                    script = command.revision(alembic, message, autogenerate=True, rev_id=number)
-                    assert script is not None and not isinstance(script, list)
-                    return Path(script.path)
-
-                return await connection.run_sync(revise)
-
-        try:
-            return asyncio.run(write())
-        finally:
-            asyncio.run(engine.dispose())
+        return _with_engine(f"sqlite:///{scratch}/scratch.db", write)
 
 
 def differences(service: str, database_url: str | None = None) -> list[str]:
@@ -135,31 +130,25 @@ def differences(service: str, database_url: str | None = None) -> list[str]:
     from alembic.migration import MigrationContext
 
     importlib.import_module(f"carepath.{service}.app")  # registers the service's tables
+
+    async def compare(engine: AsyncEngine) -> list[str]:
+        async with engine.begin() as connection:
+            if await connection.run_sync(lambda c: inspect(c).get_table_names()):
+                raise typer.BadParameter(
+                    "--compare-models migrates the database it is given: give it an empty "
+                    "one (--database-url), never a service's",
+                    param_hint="--database-url",
+                )
+            await connection.run_sync(schema.upgrade, service)
+
+            def diff(sync_connection: Connection) -> list[str]:
+                context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+                return [repr(d) for d in compare_metadata(context, SQLModel.metadata)]
+
+            return await connection.run_sync(diff)
+
     with tempfile.TemporaryDirectory() as scratch:
-        engine = create_engine(database_url or f"sqlite:///{scratch}/scratch.db")
-
-        async def compare() -> list[str]:
-            async with engine.begin() as connection:
-                if await connection.run_sync(lambda c: inspect(c).get_table_names()):
-                    raise typer.BadParameter(
-                        "--compare-models migrates the database it is given: give it an empty "
-                        "one (--database-url), never a service's",
-                        param_hint="--database-url",
-                    )
-                await connection.run_sync(schema.upgrade, service)
-
-                def diff(sync_connection: Connection) -> list[str]:
-                    context = MigrationContext.configure(
-                        sync_connection, opts={"compare_type": True}
-                    )
-                    return [repr(d) for d in compare_metadata(context, SQLModel.metadata)]
-
-                return await connection.run_sync(diff)
-
-        try:
-            return asyncio.run(compare())
-        finally:
-            asyncio.run(engine.dispose())
+        return _with_engine(database_url or f"sqlite:///{scratch}/scratch.db", compare)
 
 
 def main() -> None:
