@@ -63,7 +63,7 @@ def handle(key: bytes | None, value: bytes, seen: set[UUID]) -> None:
         return
     seen.add(envelope.id)
     print(
-        f"{envelope.time.isoformat()} patient={envelope.subject} #{envelope.sequence} "
+        f"{envelope.time.isoformat()} patient={envelope.subject} #{envelope.streamsequence} "
         f"{envelope.type} -> {event.event_type()}"
     )
 

@@ -252,7 +252,7 @@ def test_one_patient_from_referral_to_course_completion(
         and "IntegrationSessionOverdue" not in names
     )
     for events in (eligibility, session, integrated):
-        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        assert [e.streamsequence for e in events] == list(range(1, len(events) + 1))
     completed = integrated[-1].data
     assert (
         completed["dosing_sessions_completed"],

@@ -151,7 +151,7 @@ def test_an_injected_event_with_a_wrong_signature_is_found(
 ) -> None:
     genuine = CloudEvent.from_json(log[2])
     injected = genuine.model_copy(
-        update={"id": uuid4(), "sequence": 4, "signature": genuine.signature[::-1]}
+        update={"id": uuid4(), "streamsequence": 4, "signature": genuine.signature[::-1]}
     )  # type: ignore[index]
     topic = publish(kafka_bootstrap, [*log[:3], injected.to_json(), *log[3:]])
     result = verify(kafka_bootstrap, keys, topic)

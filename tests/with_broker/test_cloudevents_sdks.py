@@ -14,9 +14,11 @@ from cloudevents.core.bindings import kafka as cloudevents_kafka
 from cloudevents.core.formats.json import JSONFormat
 
 from carepath.chassis.auth import Role
+from carepath.chassis.evidence import digest
 from carepath.contracts import CloudEvent
+from carepath.contracts.publish import current_schemas
 from carepath.contracts.topics import INTAKE_EVENTS
-from support import ROOT, ServiceProcess, end_offsets, read_to_end, token
+from support import ROOT, TEST_VAR, ServiceProcess, end_offsets, read_to_end, token
 
 pytestmark = pytest.mark.broker
 
@@ -63,6 +65,9 @@ def test_the_python_sdk_reads_every_attribute_of_a_carepath_record(
         assert attributes["type"] == ours.type
         assert attributes["subject"] == ours.subject
         assert attributes["streamid"] == ours.streamid
+        assert attributes["streamsequence"] == ours.streamsequence  # an integer, as published
+        assert attributes["dataschema"] == current_schemas()[ours.type]["$id"]
+        assert "sequence" not in attributes  # the Sequence extension is a string, per source
         assert attributes["signature"] == ours.signature  # every extension is kept
         assert event.get_data() == ours.data
 
@@ -71,9 +76,35 @@ def test_the_python_sdk_reads_every_attribute_of_a_carepath_record(
 def test_the_javascript_sdk_reads_a_carepath_record(
     intake_service: ServiceProcess, kafka_bootstrap: str
 ) -> None:
-    if not (JS_READER / "node_modules" / "cloudevents").is_dir():
-        pytest.fail("run `make contracts-tools` (npm ci in contracts/tools/cloudevents-read)")
+    events = run_node(["read.mjs"], intake_records(intake_service, kafka_bootstrap))
+    for event in events:
+        ours = CloudEvent.from_json(event.pop("value"))
+        assert "error" not in event, event
+        assert event["id"] == str(ours.id) and event["type"] == ours.type
+        assert event["source"] == ours.source and event["subject"] == ours.subject
+        assert event.get("prevhash") == ours.prevhash and event["signature"] == ours.signature
+        assert event["streamsequence"] == ours.streamsequence
+        assert event["data"] == ours.data
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_a_javascript_verifier_checks_the_evidence_of_a_carepath_record(
+    intake_service: ServiceProcess, kafka_bootstrap: str
+) -> None:
+    """Digest (RFC 8785) and signature reproduced from the raw record and the published keys."""
     records = intake_records(intake_service, kafka_bootstrap)
+    checked = run_node(["verify.mjs", "--keys", str(TEST_VAR / "keys")], records)
+    for found in checked:
+        ours = CloudEvent.from_json(found.pop("value"))
+        assert (found["verified"], found.get("problem")) == (True, None), found
+        assert found["digest"] == digest(ours) and found["prevhash"] == ours.prevhash
+
+
+def run_node(command: list[str], records: list[Any]) -> list[dict[str, Any]]:
+    """What a Node tool of contracts/tools/cloudevents-read prints for each record (with the
+    record's value beside it), fed the records as a Node Kafka client decodes them."""
+    if not (JS_READER / "node_modules" / "canonicalize").is_dir():
+        pytest.fail("run `make contracts-tools` (npm ci in contracts/tools/cloudevents-read)")
     lines = "".join(
         json.dumps(
             {
@@ -86,7 +117,7 @@ def test_the_javascript_sdk_reads_a_carepath_record(
         for record in records
     )
     read = subprocess.run(
-        ["node", "read.mjs"],
+        ["node", *command],
         input=lines,
         capture_output=True,
         text=True,
@@ -94,12 +125,8 @@ def test_the_javascript_sdk_reads_a_carepath_record(
         timeout=60,
         check=True,
     )
-    events = [json.loads(line) for line in read.stdout.splitlines()]
-    assert len(events) == len(records)
-    for record, event in zip(records, events, strict=True):
-        ours = CloudEvent.from_json(record.value)
-        assert "error" not in event, event
-        assert event["id"] == str(ours.id) and event["type"] == ours.type
-        assert event["source"] == ours.source and event["subject"] == ours.subject
-        assert event.get("prevhash") == ours.prevhash and event["signature"] == ours.signature
-        assert event["data"] == ours.data
+    printed = [json.loads(line) for line in read.stdout.splitlines()]
+    assert len(printed) == len(records)
+    return [
+        {**found, "value": record.value} for record, found in zip(records, printed, strict=True)
+    ]

@@ -200,4 +200,4 @@ def test_a_withdrawal_consumed_before_an_eligible_outcome_keeps_the_patient_from
     assert barred, f"the withdrawal was not remembered (no CourseBarred): {names}"
     assert barred[0].data["reason"] == "consent_withdrawn"
     assert barred[0].data["caused_by_event_id"] == str(withdrawal_event.id)
-    assert barred[0].sequence == 1  # remembered before anything else happened to the course
+    assert barred[0].streamsequence == 1  # remembered before anything else happened to the course

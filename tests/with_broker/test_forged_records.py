@@ -75,7 +75,7 @@ def test_only_a_record_signed_by_eligibility_opens_a_course(
                 "subject": patient,
                 "streamid": determined.streamid.replace(genuine_patient, patient),
                 "data": {**determined.data, "patient_id": patient},
-                "sequence": 2,
+                "streamsequence": 2,
                 "prevhash": None,
                 "signature": None,
                 "keyid": None,

@@ -88,7 +88,7 @@ def test_a_scripted_intake_produces_the_expected_events_in_order(
     )
     events = patient_records(kafka_bootstrap, start, patient_id)
     assert [e.type.split(".")[2] for e in events] == expected
-    assert [e.sequence for e in events] == list(range(1, len(expected) + 1))
+    assert [e.streamsequence for e in events] == list(range(1, len(expected) + 1))
     assert len({e.streamid for e in events}) == 1
     assert events[2].data["total"] == 17 and events[2].data["item_scores"] == PHQ9["answers"]
     completed = events[-1].data
@@ -152,7 +152,7 @@ def test_a_bad_assessment_is_422_naming_the_field_and_the_topic_is_unchanged(
         # A later accepted command is the next event of the stream: nothing was stored in between.
         assert post(client, f"/patients/{patient_id}/consents", CONSENT).status_code == 201
     events = [e for e in patient_records_until(kafka_bootstrap, start, patient_id, 1)]
-    assert [(e.type.split(".")[2], e.sequence) for e in events] == [("ConsentGiven", 2)]
+    assert [(e.type.split(".")[2], e.streamsequence) for e in events] == [("ConsentGiven", 2)]
 
 
 def patient_records_until(

@@ -66,7 +66,7 @@ def test_a_referral_posted_over_http_arrives_on_kafka_as_a_cloudevent(
     assert event.source == "/carepath/intake"
     assert event.subject == str(patient_id)
     assert headers["carepath_id"] == str(event.id)
-    assert event.sequence == 1
+    assert event.streamsequence == 1 and event.envelopeversion == 2
     assert event.streamid == f"intake-{patient_id}"
     assert event.actor == "intake_coordinator:coordinator-7"
     assert event.correlationid and event.causationid

@@ -170,7 +170,7 @@ def test_a_full_dosing_session_over_http_emits_the_expected_events_in_order(
         kafka_bootstrap, SESSION_EVENTS.name, patient_id, types=("PatientDischarged",)
     )
     assert [e.type.split(".")[2] for e in events] == expected
-    assert [e.sequence for e in events] == list(range(1, len(expected) + 1))
+    assert [e.streamsequence for e in events] == list(range(1, len(expected) + 1))
     assert events[4].data["dose_mg_per_kg"] == 0.5 and events[4].data["within_policy_range"] is True
     assert events[4].actor == "clinician:c-1"
     assert events[-1].data["observation_minutes"] >= 120

@@ -6,6 +6,15 @@ the type and id (`carepath_type`, `carepath_id`) and `traceparent` so that route
 the value. No header starts with `ce_`: the CloudEvents Kafka binding reads such headers as the
 attributes of a binary-mode event (the Python SDK does so even beside a structured content type),
 so records written before (with `ce_type`, `ce_id`) are read with `routing_header`.
+
+Envelope versions. Version 2 (`envelopeversion: 2`) carries the stream position as
+`streamsequence`, names the schema of `data` in `dataschema` and digests the event as RFC 8785
+canonical JSON (`digestalg: jcs-sha256`), which a verifier in any language reproduces. Version 1
+(records written before 2026-11-29, kept for ever) has no `envelopeversion`, carries the position
+as `sequence` (which the CloudEvents Sequence extension defines as a string ordered within a
+`source`, not a stream) and the legacy digest. Reading a version 1 record upcasts it: the model
+holds `streamsequence`, and `envelopeversion` 1 remembers that it was published as version 1, so
+that it is written out (and digested) exactly as published.
 """
 
 from collections.abc import Mapping
@@ -13,9 +22,27 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_serializer,
+    model_validator,
+)
 
 CONTENT_TYPE = "application/cloudevents+json"
+ENVELOPE_VERSIONS = (1, 2)
+JCS_SHA256 = "jcs-sha256"
+"""The version 2 digest: SHA-256 of the RFC 8785 canonical JSON of the event without `signature`."""
+STREAM_SEQUENCE_MAX = 2**31 - 1  # a CloudEvents Integer is 32-bit
+
+
+def schema_id(event_type: str) -> str:
+    """The `$id` of the published JSON Schema of an event type's `data`: its `dataschema`."""
+    return f"urn:carepath:event:{event_type}"
 
 
 def actor_attribute(role: str, user_id: str) -> str:
@@ -40,10 +67,33 @@ def routing_header(headers: Mapping[str, str], name: str) -> str | None:
     return found if found is not None else headers.get(LEGACY_HEADERS[name])
 
 
+def _either_version(schema: dict[str, Any]) -> None:
+    """The published schema of the envelope: version 2, or version 1 as kept on the log."""
+    schema["required"] = [name for name in schema["required"] if name != "streamsequence"]
+    schema["properties"]["envelopeversion"] = {
+        "const": 2,
+        "description": schema["properties"]["envelopeversion"]["description"],
+    }
+    schema["properties"]["sequence"] = {
+        "type": "integer",
+        "minimum": 1,
+        "deprecated": True,
+        "description": "Version 1's name of `streamsequence` (records written before 2026-11-29).",
+    }
+    schema["oneOf"] = [
+        {"title": "version 2", "required": ["envelopeversion", "streamsequence"]},
+        {
+            "title": "version 1",
+            "required": ["sequence"],
+            "not": {"anyOf": [{"required": ["envelopeversion"]}, {"required": ["streamsequence"]}]},
+        },
+    ]
+
+
 class CloudEvent(BaseModel):
     """One event on the wire. `data` is the payload of the event model named by `type`."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", json_schema_extra=_either_version)
 
     specversion: Literal["1.0"] = "1.0"
     id: UUID = Field(description="Event id; the idempotency key consumers deduplicate by.")
@@ -56,7 +106,27 @@ class CloudEvent(BaseModel):
     subject: str = Field(description="The patient id the event is about.")
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
-    sequence: int = Field(ge=1, description="Position in its stream, gapless from 1.")
+    streamsequence: int = Field(
+        ge=1,
+        le=STREAM_SEQUENCE_MAX,
+        description="Position in its stream (`streamid`), gapless from 1. Version 1 records "
+        "carry it as `sequence`.",
+    )
+    envelopeversion: Literal[1, 2] = Field(
+        default=2,
+        description="2. Absent on version 1 records, which carry `sequence` instead of "
+        "`streamsequence` and no `dataschema` or `digestalg`.",
+    )
+    dataschema: str | None = Field(
+        default=None,
+        description="The `$id` of the JSON Schema of `data` (contracts/schemas/<type>.json).",
+    )
+    digestalg: str | None = Field(
+        default=None,
+        max_length=40,
+        description="How the event's digest is computed (`jcs-sha256`); absent: the legacy "
+        "digest of version 1. A verifier fails an algorithm it does not know.",
+    )
     streamid: str = Field(description="The event-sourced stream the event belongs to.")
     correlationid: str = Field(description="Id shared by everything one request caused.")
     causationid: str | None = Field(
@@ -83,6 +153,34 @@ class CloudEvent(BaseModel):
         description="Id of the producing service's key that made `signature` (so keys can be "
         "rotated); absent on events signed before key ids existed.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, document: Any) -> Any:
+        """A version 1 document (no `envelopeversion`, a `sequence`) as version 2's model."""
+        if not isinstance(document, dict):
+            return document
+        if "envelopeversion" not in document and "sequence" in document:
+            upcast = {key: value for key, value in document.items() if key != "sequence"}
+            return {**upcast, "streamsequence": document["sequence"], "envelopeversion": 1}
+        if "sequence" in document:
+            raise ValueError(
+                "sequence: an envelope of version 2 carries its position as `streamsequence`"
+            )
+        if document.get("envelopeversion", 2) != 2:
+            raise ValueError(
+                "envelopeversion: only 2 is written; version 1 records have no envelopeversion"
+            )
+        return document
+
+    @model_serializer(mode="wrap")
+    def _as_published(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        document: dict[str, Any] = handler(self)
+        if self.envelopeversion == 1:  # written out (and digested) exactly as published
+            document.pop("envelopeversion", None)
+            if "streamsequence" in document:
+                document["sequence"] = document.pop("streamsequence")
+        return document
 
     @field_serializer("time")
     def _utc_time(self, value: datetime) -> str:

@@ -1,8 +1,10 @@
 """`carepath-contracts`: the published artifacts of the event catalog (`make contracts`).
 
 - one JSON Schema (draft 2020-12) per event type: `contracts/schemas/<type>.json`;
-- `contracts/asyncapi.yaml` (AsyncAPI 3.0): our Kafka topics as channels, every event type as a
-  message (CloudEvents envelope with the event as `data`), keys, retention, headers.
+- `contracts/asyncapi.yaml` (AsyncAPI 3.0, `carepath.contracts.asyncapi`): the servers and their
+  security, our Kafka topics and dead-letter topics as channels, every event type as a message
+  (CloudEvents envelope with the event as `data`), keys, retention, headers, and the operations:
+  who sends each topic, who receives it in which consumer group, where each consumer dead-letters.
 
 `generate` refuses to overwrite a published schema with an incompatible one (see `compat`):
 a breaking change needs a new version of the event.
@@ -10,24 +12,20 @@ a breaking change needs a new version of the event.
 
 import json
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-from carepath.contracts import ALL_TOPICS, CloudEvent, DomainEvent, registry
+from carepath.contracts import DomainEvent, registry
+from carepath.contracts.asyncapi import asyncapi_document
 from carepath.contracts.compat import BreakingChange, breaking_changes
-from carepath.contracts.envelope import CONTENT_TYPE, ID_HEADER, LEGACY_HEADERS, TYPE_HEADER
+from carepath.contracts.envelope import schema_id
 from carepath.contracts.privacy import mark_plain_properties, stored_form
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[3]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-KAFKA_BINDING_VERSION = "0.5.0"
-PARTITIONS = 6
 
 
 def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
     schema = mark_plain_properties(stored_form(model).model_json_schema())
     return {
         "$schema": DIALECT,
-        "$id": f"urn:carepath:event:{model.event_type()}",
+        "$id": schema_id(model.event_type()),
         "x-carepath-type": model.event_type(),
         "x-carepath-topic": model.topic().name,
         **schema,
@@ -65,157 +63,6 @@ def compatibility_breaks(
         else:
             breaks.extend(breaking_changes(event_type, old, current[event_type]))
     return breaks
-
-
-def asyncapi_document() -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of every topic and event type."""
-    models = registry.models()
-    everything: list[type[BaseModel]] = [*models, CloudEvent]
-    refs, definitions = models_json_schema(
-        [(stored_form(model), "validation") for model in everything],
-        ref_template="#/components/schemas/{model}",
-    )
-    mark_plain_properties(definitions)
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    for topic in ALL_TOPICS:
-        channel_id = f"{topic.context}Events"
-        of_topic = [model for model in models if model.topic() == topic]
-        channels[channel_id] = {
-            "address": topic.name,
-            "title": topic.name,
-            "description": f"{topic.description} Key: {topic.key}. Kept forever (retention.ms=-1).",
-            "messages": {
-                model.event_type(): {"$ref": f"#/components/messages/{model.event_type()}"}
-                for model in of_topic
-            },
-            "bindings": {
-                "kafka": {
-                    "topic": topic.name,
-                    "partitions": PARTITIONS,
-                    "topicConfiguration": {
-                        "retention.ms": topic.retention_ms,
-                        "cleanup.policy": ["delete"],
-                    },
-                    "bindingVersion": KAFKA_BINDING_VERSION,
-                }
-            },
-        }
-        operations[f"publish{topic.context.capitalize()}Events"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{channel_id}"},
-            "summary": f"CarePath publishes the {topic.context} context's events.",
-            "messages": [
-                {"$ref": f"#/channels/{channel_id}/messages/{model.event_type()}"}
-                for model in of_topic
-            ],
-        }
-        for model in of_topic:
-            messages[model.event_type()] = _message(model, refs[(stored_form(model), "validation")])
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "CarePath domain events",
-            "version": version("carepath-contracts"),
-            "description": (
-                "Events of a ketamine-assisted psychotherapy clinic's care pathway. Each Kafka "
-                "record is a CloudEvents 1.0 document in structured mode; the key is the patient "
-                "id, so one patient's events keep their order. Delivery is at least once: "
-                "deduplicate by the CloudEvents `id`. See contracts/README.md."
-            ),
-        },
-        "defaultContentType": CONTENT_TYPE,
-        "servers": {
-            "local": {
-                "host": "localhost:9092",
-                "protocol": "kafka",
-                "description": "The local broker of `make up` (infra/kafka).",
-            },
-            "production": {
-                "host": "{bootstrap}",
-                "protocol": "kafka",
-                "description": "The clinic's Kafka cluster (Strimzi), via its bootstrap service.",
-                "variables": {"bootstrap": {"default": "carepath-kafka-bootstrap:9092"}},
-            },
-        },
-        "channels": channels,
-        "operations": operations,
-        "components": {
-            "schemas": definitions["$defs"],
-            "messages": messages,
-            "messageTraits": {"cloudEventsHeaders": {"headers": _headers_schema()}},
-        },
-    }
-
-
-def _message(model: type[DomainEvent], data_ref: dict[str, str]) -> dict[str, Any]:
-    return {
-        "name": model.event_type(),
-        "title": model.name(),
-        "summary": (model.__doc__ or "").strip().splitlines()[0],
-        "contentType": CONTENT_TYPE,
-        "traits": [{"$ref": "#/components/messageTraits/cloudEventsHeaders"}],
-        "payload": {
-            "allOf": [
-                {"$ref": "#/components/schemas/CloudEvent"},
-                {
-                    "type": "object",
-                    "properties": {
-                        "type": {"const": model.event_type()},
-                        "source": {"const": f"/carepath/{model.context}"}
-                        if model.context != "access"
-                        else {"type": "string"},
-                        "data": data_ref,
-                    },
-                },
-            ]
-        },
-        "bindings": {
-            "kafka": {
-                "key": {"type": "string", "format": "uuid", "description": "The patient id."},
-                "bindingVersion": KAFKA_BINDING_VERSION,
-            }
-        },
-    }
-
-
-def _headers_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "content-type": {"const": CONTENT_TYPE},
-            TYPE_HEADER: {
-                "type": "string",
-                "description": "The CloudEvents `type`, for routing without parsing. Records "
-                "written before 2026-11-29 carry `ce_type` instead (no longer sent: the "
-                "CloudEvents Kafka binding reads `ce_` headers as a binary-mode event).",
-            },
-            ID_HEADER: {
-                "type": "string",
-                "format": "uuid",
-                "description": "The CloudEvents `id` (`ce_id` on records written before).",
-            },
-            **{
-                legacy: {
-                    "type": "string",
-                    "deprecated": True,
-                    "description": f"`{name}` on records written before 2026-11-29.",
-                }
-                for name, legacy in LEGACY_HEADERS.items()
-            },
-            "traceparent": {
-                "type": "string",
-                "description": "W3C trace context of the producer span.",
-            },
-        },
-        "required": ["content-type"],
-        # Records written before 2026-11-29 (kept for ever) carry the legacy pair instead.
-        "anyOf": [
-            {"required": [TYPE_HEADER, ID_HEADER]},
-            {"required": list(LEGACY_HEADERS.values())},
-        ],
-    }
 
 
 def write_artifacts(directory: Path) -> list[Path]:

@@ -73,7 +73,7 @@ async def append_entries(session: AsyncSession, events: Sequence[CloudEvent]) ->
     # time they were recorded, so a read after a withdrawal names no consent.
     for event in sorted(events, key=lambda e: e.time):
         entry = entry_for(
-            event, f"{event.streamid}#{event.sequence}", previous, in_force.get(event.subject)
+            event, f"{event.streamid}#{event.streamsequence}", previous, in_force.get(event.subject)
         )
         entries.append(entry.as_dict())
         previous = entry.entry_hash

@@ -129,23 +129,23 @@ class LogVerifier:
     def _chain(self, location: Location, event: CloudEvent, event_digest: str) -> None:
         stream = self._streams.setdefault(event.streamid, _Stream())
         expected = stream.sequence + 1
-        if event.sequence > expected:
+        if event.streamsequence > expected:
             missing = (
                 f"{expected}"
-                if event.sequence == expected + 1
-                else f"{expected}-{event.sequence - 1}"
+                if event.streamsequence == expected + 1
+                else f"{expected}-{event.streamsequence - 1}"
             )
             self._found(
                 location,
                 "gap",
-                f"stream {event.streamid}: sequence {event.sequence} follows "
+                f"stream {event.streamid}: sequence {event.streamsequence} follows "
                 f"{stream.sequence}; missing {missing}",
             )
-        elif event.sequence < expected:
+        elif event.streamsequence < expected:
             self._found(
                 location,
                 "order",
-                f"stream {event.streamid}: sequence {event.sequence} after "
+                f"stream {event.streamid}: sequence {event.streamsequence} after "
                 f"{stream.sequence} (at {stream.location})",
             )
         if event.prevhash != stream.digest:
@@ -155,7 +155,7 @@ class LogVerifier:
                 f"stream {event.streamid}: prevhash does not match the event before it "
                 f"(an event was altered, removed or reordered)",
             )
-        stream.sequence = max(stream.sequence, event.sequence)
+        stream.sequence = max(stream.sequence, event.streamsequence)
         stream.digest, stream.location = event_digest, location
 
     def _found(self, location: Location, kind: str, detail: str) -> None:

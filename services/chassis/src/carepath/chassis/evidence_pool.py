@@ -22,7 +22,13 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from carepath.chassis.evidence import Provenance, UnverifiedEvent, Verifier, digest
+from carepath.chassis.evidence import (
+    Provenance,
+    UnknownDigest,
+    UnverifiedEvent,
+    Verifier,
+    digest,
+)
 from carepath.contracts import CloudEvent, registry
 from carepath.contracts.events import UnknownEventType
 
@@ -44,8 +50,14 @@ class Evidence:
 
 
 def evidence_of(verifier: Verifier, event: CloudEvent) -> Evidence:
-    """The event's digest, and why its signature or its schema does not hold (None: they do)."""
-    return Evidence(digest(event), verifier.problem(event), schema_problem(event))
+    """The event's digest, and why its signature or its schema does not hold (None: they do).
+    An event whose digest cannot be computed has an empty one: the signature problem says why,
+    and the event after it in its stream fails the chain."""
+    try:
+        event_digest = digest(event)
+    except UnknownDigest as error:
+        return Evidence("", str(error), schema_problem(event))
+    return Evidence(event_digest, verifier.problem(event, event_digest), schema_problem(event))
 
 
 def schema_problem(event: CloudEvent) -> str | None:

@@ -43,6 +43,7 @@ from carepath.chassis.sealing import (
     unseal,
 )
 from carepath.contracts import CloudEvent, DomainEvent, registry
+from carepath.contracts.envelope import JCS_SHA256, schema_id
 from carepath.contracts.privacy import ERASED, PROTECTED
 
 
@@ -154,16 +155,25 @@ class RecordedEvent:
         return registry.parse(self.event_type, self.payload, mask=self.mask)
 
     def to_cloud_event(self) -> CloudEvent:
-        """The wire form (ARCHITECTURE.md, "Events on the wire")."""
+        """The wire form (ARCHITECTURE.md, "Events on the wire"), in the envelope version it
+        was recorded with (version 1 for events recorded before versions were)."""
         meta = self.metadata
+        if meta.get("envelopeversion") == 2:
+            version: dict[str, Any] = {
+                "streamsequence": self.sequence,
+                "dataschema": schema_id(self.event_type),
+                "digestalg": JCS_SHA256,
+            }
+        else:
+            version = {"sequence": self.sequence}
         return CloudEvent(
+            **version,
             id=self.event_id,
             source=meta["source"],
             type=self.event_type,
             time=self.recorded_at,
             subject=self.subject,
             data=self.payload,
-            sequence=self.sequence,
             streamid=self.stream_id,
             correlationid=meta["correlation_id"],
             causationid=meta.get("causation_id"),
@@ -208,11 +218,17 @@ class EventStore:
     """
 
     def __init__(
-        self, engine: AsyncEngine, signer: Signer | None = None, keys: Keyring | None = None
+        self,
+        engine: AsyncEngine,
+        signer: Signer | None = None,
+        keys: Keyring | None = None,
+        envelope_version: int = 2,
     ) -> None:
         self.engine = engine
         self.signer = signer
         self.keys = keys
+        self.envelope_version = envelope_version
+        """The CloudEvents envelope new events are recorded in (`contracts.envelope`)."""
         self._sessions = session_factory(engine)
 
     @asynccontextmanager
@@ -372,10 +388,11 @@ class EventStore:
     def _chained(self, drafts: list[RecordedEvent], previous: str | None) -> list[RecordedEvent]:
         """Link each event to the one before it and sign it (see `evidence`)."""
         chained = []
+        stamp: dict[str, Any] = {"envelopeversion": 2} if self.envelope_version == 2 else {}
+        if self.signer:  # the signature names its key, so keys can rotate
+            stamp["keyid"] = self.signer.key_id
         for draft in drafts:
-            linked = replace(draft, prevhash=previous)
-            if self.signer:  # the signature names its key, so keys can rotate
-                linked = replace(linked, metadata={**linked.metadata, "keyid": self.signer.key_id})
+            linked = replace(draft, prevhash=previous, metadata={**draft.metadata, **stamp})
             previous = digest(linked.to_cloud_event())
             chained.append(
                 replace(linked, signature=self.signer.sign(previous) if self.signer else None)
