@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from carepath.chassis.kafka_acls import AUDITOR, Permission, permissions, user_name
+from carepath.chassis.settings import ServiceSettings
 from carepath.contracts.topics import ALL_TOPICS, Topic, dead_letter_topics
 
 DEPLOY = Path(__file__).resolve().parents[1]
@@ -47,6 +48,13 @@ STATE_DIR = "/var/lib/carepath"  # CAREPATH_VAR_DIR; an emptyDir in Kubernetes
 SIGNING_DIR = "/etc/carepath/signing"
 IMAGE_REGISTRY = "ghcr.io/carepath"
 UV_VERSION = "0.13.9"  # the uv that wrote uv.lock
+# Stopping a pod: its preStop wait, then SIGTERM and the service's own shutdown, every step of
+# it within CAREPATH_SHUTDOWN_SECONDS (the chassis' ShutdownBudget); the grace period holds both
+# and a margin, so that Kubernetes never kills a service halfway through its last batch.
+PRE_STOP_SECONDS = 5
+SHUTDOWN_SECONDS = int(ServiceSettings.model_fields["shutdown_seconds"].default)
+SHUTDOWN_MARGIN_SECONDS = 5
+GRACE_PERIOD_SECONDS = PRE_STOP_SECONDS + SHUTDOWN_SECONDS + SHUTDOWN_MARGIN_SECONDS
 METRICS_PATH = "/metrics"  # on each service's HTTP port; no token needed (README, "Metrics")
 MONITORING = DEPLOY / "monitoring"  # the alert rules and the Grafana dashboard (monitoring.py)
 
@@ -170,6 +178,7 @@ def configmap(service: Service) -> dict[str, str]:
         "CAREPATH_KEYS_DIR": f"{STATE_DIR}/keys",
         "CAREPATH_SIGNING_KEY_FILE": f"{SIGNING_DIR}/signing-key.pem",
         "CAREPATH_KAFKA_USERNAME": service.kafka_user,
+        "CAREPATH_SHUTDOWN_SECONDS": str(SHUTDOWN_SECONDS),  # within the pod's grace period
         **key_store_config(service),
     }
 
@@ -240,7 +249,7 @@ def deployment(service: Service) -> dict[str, Any]:
             "failureThreshold": 2,
         },
         # Let the Service's endpoints drop this pod before uvicorn stops accepting requests.
-        "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -274,7 +283,7 @@ def deployment(service: Service) -> dict[str, Any]:
             "spec": {
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
-                "terminationGracePeriodSeconds": 30,
+                "terminationGracePeriodSeconds": GRACE_PERIOD_SECONDS,
                 "securityContext": {
                     "runAsNonRoot": True,
                     "runAsUser": UID,
@@ -451,7 +460,11 @@ def kafka_acls(client: str) -> list[dict[str, Any]]:
 
 
 def _acl(permission: Permission) -> dict[str, Any]:
-    resource = {"type": permission.resource, "name": permission.name, "patternType": "literal"}
+    resource = {
+        "type": permission.resource,
+        "name": permission.name,
+        "patternType": "prefix" if permission.prefixed else "literal",
+    }
     return {"type": "allow", "resource": resource, "operations": list(permission.operations)}
 
 

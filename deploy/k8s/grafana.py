@@ -91,7 +91,7 @@ ROWS: dict[str, list[Panel]] = {
         ),
         Panel(
             "Outbox backlog and parked events",
-            "Events stored and not yet published (0 when drained); parked: refused by Kafka",
+            "Events waiting for the relay (0 when drained); parked: refused by Kafka, apart",
             {
                 "waiting {{job}}": f"max by (job) (carepath_outbox_backlog{{{ONE}}})",
                 "parked {{job}}": f"max by (job) (carepath_outbox_parked{{{ONE}}})",

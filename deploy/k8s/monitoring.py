@@ -172,9 +172,10 @@ ALERTS = (
         "2m",
         "critical",
         f"{THE_SERVICE} has not published its events for minutes",
-        f"The oldest event in the outbox of {THE_SERVICE} is more than "
+        f"The oldest event waiting for the relay of {THE_SERVICE} is more than "
         f"{OUTBOX_AGE_MAX_SECONDS // 60} minutes old: commands are stored, but no other service "
-        "sees them (the relay is stuck, or Kafka is away).",
+        "sees them (the relay is stuck, or Kafka is away). Parked events do not count here "
+        "(CarePathOutboxParked).",
     ),
     Alert(
         "CarePathOutboxParked",

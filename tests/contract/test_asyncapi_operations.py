@@ -32,6 +32,7 @@ from carepath.contracts.topics import (
     ALL_TOPICS,
     INTAKE_EVENTS,
     SUBSCRIPTIONS,
+    VERSIONED_READ_MODELS,
     Topic,
     dead_letter_topics,
     topic_named,
@@ -65,12 +66,27 @@ async def _ignore(session: object, event: CloudEvent) -> None:
     pass
 
 
-def chassis_consumer(engine: AsyncEngine, consumer: str) -> EventConsumer:
+def chassis_consumer(
+    engine: AsyncEngine, consumer: str, generation: str | None = None
+) -> EventConsumer:
     """The consumer a service's runtime subscribes (`ServiceRuntime.subscribe`), on the broker
     `make_broker` gives the service; nothing connects until the broker starts."""
     broker = make_broker(ServiceSettings(service_name=consumer))
     return EventConsumer(
-        engine, broker, consumer, SUBSCRIPTIONS[consumer], _ignore, check_provenance=False
+        engine,
+        broker,
+        consumer,
+        SUBSCRIPTIONS[consumer],
+        _ignore,
+        check_provenance=False,
+        generation=generation,
+    )
+
+
+def joins(operation: dict[str, Any], group: str) -> bool:
+    """True when the operation's `groupId` schema admits `group`."""
+    return jsonschema.Draft202012Validator(operation["bindings"]["kafka"]["groupId"]).is_valid(
+        group
     )
 
 
@@ -115,8 +131,7 @@ def test_each_consumer_receives_exactly_its_topics_in_the_group_the_chassis_join
     receives = {
         op_id: op
         for op_id, op in document["operations"].items()
-        if op["action"] == "receive"
-        and op["bindings"]["kafka"]["groupId"]["enum"] == [subscriber.group_id]
+        if op["action"] == "receive" and joins(op, subscriber.group_id)
     }
     addresses = [resolve(document, op["channel"]["$ref"])["address"] for op in receives.values()]
     assert sorted(addresses) == sorted(subscriber.topic_names)
@@ -134,17 +149,30 @@ def test_each_consumer_receives_exactly_its_topics_in_the_group_the_chassis_join
 def test_the_receive_operations_are_every_consumer_and_topic_of_the_chassis_and_no_more(
     document: dict[str, Any], engine: AsyncEngine
 ) -> None:
-    described = [
-        (
-            op["bindings"]["kafka"]["groupId"]["enum"][0],
-            resolve(document, op["channel"]["$ref"])["address"],
-        )
-        for op in document["operations"].values()
-        if op["action"] == "receive"
-    ]
+    receives = [op for op in document["operations"].values() if op["action"] == "receive"]
     subscribers = [chassis_consumer(engine, consumer).subscriber for consumer in SUBSCRIPTIONS]
+    described = sorted(
+        (s.group_id, resolve(document, op["channel"]["$ref"])["address"])
+        for op in receives
+        for s in subscribers
+        if joins(op, s.group_id)
+    )
     joined = [(s.group_id, topic) for s in subscribers for topic in s.topic_names]
-    assert sorted(described) == sorted(joined)
+    assert len(receives) == len(joined) and described == sorted(joined)
+
+
+@pytest.mark.parametrize("consumer", SUBSCRIPTIONS)
+def test_a_new_version_of_read_models_is_described_in_the_group_it_joins(
+    document: dict[str, Any], engine: AsyncEngine, consumer: str
+) -> None:
+    rebuilding = chassis_consumer(engine, consumer, generation="v7").subscriber
+    receives = [
+        op
+        for op in document["operations"].values()
+        if op["action"] == "receive" and joins(op, rebuilding.group_id)
+    ]
+    expected = len(rebuilding.topic_names) if consumer in VERSIONED_READ_MODELS else 0
+    assert len(receives) == expected, rebuilding.group_id
 
 
 @pytest.mark.parametrize("consumer", SUBSCRIPTIONS)

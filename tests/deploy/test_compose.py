@@ -74,3 +74,10 @@ def test_each_service_starts_only_once_its_own_migration_succeeded(
         assert migration["depends_on"] == {"postgres": {"condition": "service_healthy"}}
         assert migration["restart"] == "no", "one run; a failure stops the service's start"
         assert migration["read_only"] and "volumes" not in migration, "the database alone"
+
+
+def test_compose_gives_each_service_its_whole_shutdown_budget(generator: ModuleType) -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    for service in generator.SERVICES:
+        grace = compose[service.name]["stop_grace_period"]
+        assert grace.endswith("s") and int(grace[:-1]) > generator.SHUTDOWN_SECONDS, service.name

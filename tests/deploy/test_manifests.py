@@ -77,8 +77,13 @@ def test_every_registry_topic_has_a_kafka_topic_kept_forever(
 
 
 def _acls(user: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(type, name, operation); a prefixed resource's name ends with `*`."""
     return {
-        (acl["resource"]["type"], acl["resource"]["name"], operation)
+        (
+            acl["resource"]["type"],
+            acl["resource"]["name"] + ("*" if acl["resource"]["patternType"] == "prefix" else ""),
+            operation,
+        )
         for acl in user["spec"]["authorization"]["acls"]
         if acl.get("type", "allow") == "allow"
         for operation in acl["operations"]
@@ -96,6 +101,11 @@ def _expected_acls(service: str) -> set[tuple[str, str, str]]:
     if service == "dashboard":  # its dead-letter panel: every DLQ's size, what was replayed
         expected |= {("topic", t.name, "Describe") for t in dead_letter_topics()}
         expected |= {("group", f"carepath.dlq-replay.{c}", "Describe") for c in SUBSCRIPTIONS}
+        # its read models' versions: a group each (v2, v3, ...), deleted when pruned
+        expected |= {("group", "carepath.dashboard", op) for op in ("Describe", "Delete")}
+        expected |= {
+            ("group", "carepath.dashboard.v*", op) for op in ("Read", "Describe", "Delete")
+        }
     return expected
 
 
@@ -146,11 +156,15 @@ def test_every_pod_is_hardened_and_probed(manifests: Objects) -> None:
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        assert pod["terminationGracePeriodSeconds"] == 30
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         mounts = _mounts(pod, container)
         env = {k: v for ref in _config_maps(manifests, container) for k, v in ref.items()}
+        # Kubernetes kills a pod at the end of its grace period: the preStop wait and the
+        # service's whole shutdown (CAREPATH_SHUTDOWN_SECONDS) fit in it, with a margin.
+        pre_stop = float(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+        shutdown = float(env["CAREPATH_SHUTDOWN_SECONDS"])
+        assert pod["terminationGracePeriodSeconds"] >= pre_stop + shutdown + 5, _label(deployment)
         assert "emptyDir" in mounts[env["CAREPATH_VAR_DIR"]]
         assert env["CAREPATH_KEYS_DIR"].startswith(env["CAREPATH_VAR_DIR"] + "/")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError, ProducerFenced
 
 from carepath.chassis.database import create_engine, create_tables
 from carepath.chassis.outbox import Outbox
@@ -216,3 +216,55 @@ async def test_a_producer_that_could_not_connect_is_made_anew_and_nothing_is_los
     assert len(made) == 2 and len(made[1].sent) == 3
     await relay.close()
     assert not made[1].started
+
+
+async def test_a_producer_left_unusable_by_a_failed_send_is_made_anew_and_nothing_is_lost(
+    store: EventStore,
+) -> None:
+    made: list[FakeProducer] = []
+
+    class Fenced(FakeProducer):
+        """A producer in a fatal state after its first failure (aiokafka's sender task died,
+        or the broker answered ProducerFenced / UnknownProducerId): every send fails."""
+
+        async def send(
+            self, topic: str, value: bytes, key: bytes, *, headers: list[tuple[str, bytes]]
+        ) -> "asyncio.Future[None]":
+            if self.sent:
+                raise ProducerFenced()
+            return await super().send(topic, value, key, headers=headers)
+
+    def new_producer() -> FakeProducer:
+        made.append(Fenced(fail_on=1) if not made else FakeProducer())
+        return made[-1]
+
+    patients = await refer(store, 3)
+    relay = OutboxRelay(store, new_producer)
+    with pytest.raises((ConnectionError, ProducerFenced)):
+        await relay.publish_pending()
+    assert await outbox(store).count_unpublished() == 3  # the events wait in the store
+    assert not made[0].started  # the failed producer was stopped
+
+    assert await relay.drain() == 3  # the next try makes a new producer
+    assert len(made) == 2
+    assert [key.decode() for _, key, _ in made[1].sent] == patients  # in position order
+    assert await outbox(store).count_unpublished() == 0
+
+
+async def test_parked_events_and_their_streams_are_not_in_the_relay_s_backlog(
+    store: EventStore,
+) -> None:
+    _, stuck, _ = await refer(store, 3)
+    await store.append(f"intake-{stuck}", 1, [referral(stuck)], subject=stuck, metadata=METADATA)
+    producer = FakeProducer(refuse=stuck.encode())
+    assert await OutboxRelay(store, producing(producer)).drain() == 3  # two sent, one parked
+
+    # What /metrics shows: nothing waits for the relay (no stalled-outbox alert), one is parked.
+    assert await outbox(store).backlog() == (0, None)
+    assert await outbox(store).count_parked() == 1
+
+    [late] = await refer(store, 1)  # a new event of another stream waits, and only it
+    waiting, oldest = await outbox(store).backlog()
+    assert waiting == 1 and oldest is not None
+    [event] = await outbox(store).unpublished(10)
+    assert event.subject == late and oldest == event.recorded_at

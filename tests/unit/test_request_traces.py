@@ -71,3 +71,52 @@ async def test_a_referral_s_trace_holds_its_sql_without_the_patient_s_data(
     ]
     assert any(sql.startswith("INSERT INTO event_store") for sql in statements), statements
     assert all(FAMILY_NAME not in str(s.attributes) for s in finished)
+
+
+async def test_sql_outside_any_request_makes_no_trace_of_its_own(
+    spans: InMemorySpanExporter, intake: httpx.AsyncClient
+) -> None:
+    assert (await intake.get("/readyz")).status_code == 200  # a probe: SQL, no request span
+    response = await intake.post("/patients", json=REFERRAL, headers=auth(Role.CLINICIAN))
+    assert response.status_code == 201
+
+    finished = spans.get_finished_spans()
+    roots = [s for s in finished if s.parent is None]
+    assert any(s.kind == trace.SpanKind.SERVER and "POST" in s.name for s in roots)
+    assert not [s.name for s in roots if s.kind == trace.SpanKind.CLIENT]  # no stray statement
+    # ... while the request's own statements are kept, in its trace.
+    request_traces = {s.context.trace_id for s in roots if s.kind != trace.SpanKind.CLIENT}
+    assert any(
+        s.kind == trace.SpanKind.CLIENT and s.context.trace_id in request_traces for s in finished
+    )
+
+
+async def test_a_failing_request_s_span_holds_the_exception_s_class_and_not_its_message(
+    spans: InMemorySpanExporter, intake: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class DatabaseRefused(Exception):
+        """Like a database error whose message quotes the row it refused."""
+
+    async def refuse(*_args: object, **_kwargs: object) -> None:
+        raise DatabaseRefused(f"duplicate row ({FAMILY_NAME}, 1980-05-17)")
+
+    transport = intake._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    monkeypatch.setattr(transport.app.state.runtime.commits, "handle", refuse)  # type: ignore[attr-defined]
+
+    response = await intake.post("/patients", json=REFERRAL, headers=auth(Role.CLINICIAN))
+    assert response.status_code == 500
+    assert FAMILY_NAME not in response.text
+
+    [server] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == trace.SpanKind.SERVER and "POST" in s.name
+    ]
+    [exception] = [e for e in server.events if e.name == "exception"]
+    attributes = dict(exception.attributes or {})
+    assert str(attributes["exception.type"]).endswith("DatabaseRefused")
+    assert "refuse" in str(attributes["exception.stacktrace"])  # where it failed
+    assert "exception.message" not in attributes
+    assert server.status.status_code == trace.StatusCode.ERROR
+    assert FAMILY_NAME not in f"{server.attributes} {server.events} {server.status.description}"

@@ -163,3 +163,25 @@ def test_the_dashboard_refuses_a_placeholder_csrf_key() -> None:
     assert "CAREPATH_CSRF_KEY is a placeholder, not a key" in settings.unsafe()
     real = settings.model_copy(update={"csrf_key": SecretStr("k" * 20 + "4f9c2b7e1d3a5c8e0b6f")})
     assert real.unsafe() == []
+
+
+@pytest.mark.parametrize("configured", ["2000000", "1048589", "4096", "a lot"])
+def test_a_producer_batch_the_broker_would_refuse_is_a_clear_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    monkeypatch.setenv("CAREPATH_KAFKA_PRODUCER_BATCH_BYTES", configured)
+    with pytest.raises(
+        ValueError,
+        match=r"CAREPATH_KAFKA_PRODUCER_BATCH_BYTES must be .* from "
+        r"16384 to 1048576",
+    ) as refused:
+        ServiceSettings(service_name="intake")
+    assert configured in str(refused.value)
+
+
+@pytest.mark.parametrize("configured", ["16384", "1048576"])
+def test_a_producer_batch_within_the_broker_s_limit_is_taken(
+    monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    monkeypatch.setenv("CAREPATH_KAFKA_PRODUCER_BATCH_BYTES", configured)
+    assert ServiceSettings(service_name="intake").kafka_producer_batch_bytes == int(configured)

@@ -10,6 +10,7 @@ registry, so the document cannot drift from what the services do:
   record as it was, plus the `dlq_*` headers).
 """
 
+import re
 from importlib.metadata import version
 from typing import Any
 
@@ -28,7 +29,13 @@ from carepath.contracts.asyncapi_messages import (
 from carepath.contracts.envelope import CONTENT_TYPE, CloudEvent
 from carepath.contracts.events import registry
 from carepath.contracts.privacy import mark_plain_properties, stored_form
-from carepath.contracts.topics import ALL_TOPICS, SUBSCRIPTIONS, Topic, dlq_topic
+from carepath.contracts.topics import (
+    ALL_TOPICS,
+    SUBSCRIPTIONS,
+    VERSIONED_READ_MODELS,
+    Topic,
+    dlq_topic,
+)
 
 PARTITIONS = 6
 PRODUCTION_BOOTSTRAP = "carepath-kafka-bootstrap.kafka.svc:9093"  # Strimzi's `tls` listener
@@ -38,6 +45,17 @@ SCRAM = "scramSha512"
 def consumer_group(consumer: str) -> str:
     """The Kafka consumer group of a CarePath consumer (a key of `SUBSCRIPTIONS`)."""
     return f"carepath.{consumer}"
+
+
+def _group_id_schema(consumer: str, group: str) -> dict[str, Any]:
+    if consumer not in VERSIONED_READ_MODELS:
+        return {"type": "string", "enum": [group]}
+    return {
+        "type": "string",
+        "pattern": f"^{re.escape(group)}(\\.v[0-9]+)?$",
+        "description": f"`{group}` for version 1 of its read models; version N > 1, which "
+        f"builds beside the running one from offset 0, reads in `{group}.v<N>`.",
+    }
 
 
 def consumer_client_id(consumer: str) -> str:
@@ -219,13 +237,7 @@ def _receive(consumer: str, topic: Topic, message_names: list[str]) -> dict[str,
         "messages": _message_refs(channel_id(topic), message_names),
         "bindings": {
             "kafka": {
-                "groupId": {
-                    "type": "string",
-                    "enum": [group],
-                    "description": "A consumer given a generation (a new version of a "
-                    "projection, rebuilding beside the running one) joins "
-                    f"`{group}.<generation>` instead.",
-                },
+                "groupId": _group_id_schema(consumer, group),
                 "clientId": {"type": "string", "enum": [client]},
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }

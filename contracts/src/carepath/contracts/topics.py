@@ -58,6 +58,10 @@ SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
 }
 """Which topics each CarePath consumer reads (its consumer group is `carepath.<consumer>`)."""
 
+VERSIONED_READ_MODELS = frozenset({"dashboard"})
+"""Consumers whose read models carry a version: version N > 1 builds beside the running one, in
+a consumer group of its own, `carepath.<consumer>.v<N>` (the dashboard's `versions`)."""
+
 
 def topic_for_context(context: str) -> Topic:
     """The topic that holds the events of a bounded context (`intake`, `session`, ...)."""

@@ -124,7 +124,12 @@ class Delivery:
 
 
 class EventConsumer:
-    """One named consumer of one or more topics (its Kafka consumer group is `carepath.<name>`)."""
+    """One named consumer of one or more topics (its Kafka consumer group is `carepath.<name>`).
+
+    A `generation` reads the same topics afresh beside the consumer's other generations (a new
+    version of a projection, building its read models from offset 0 while the old one serves):
+    its Kafka group is `carepath.<name>.<generation>`, its inbox and dead-letter memory are kept
+    under `<name>.<generation>`; its dead-letter topics and redrives stay the consumer's."""
 
     def __init__(
         self,
@@ -139,20 +144,22 @@ class EventConsumer:
         on_applied: Callable[[], None] | None = None,
         keys_dir: Path | None = None,
         check_provenance: bool = True,
+        generation: str | None = None,
     ) -> None:
         """`keys_dir` holds the producing services' public keys (unset: the service settings'
         `CAREPATH_KEYS_DIR`). `check_provenance=False` applies unsigned records: only for tests
         of the consumer's own mechanics, never in a service."""
         self.name = name
-        self.group = f"carepath.{name}"
+        scope = f"{name}.{generation}" if generation else name  # what it has applied, its own
+        self.group = f"carepath.{scope}"
         self._attributes = {
             "messaging.system": "kafka",
             "messaging.consumer.group.name": self.group,
         }
         self.topics = (topics,) if isinstance(topics, Topic) else tuple(topics)
         self._dlq_topics = {topic.name: dlq_topic(topic, name) for topic in self.topics}
-        self.inbox = Inbox(engine, name)
-        self.dead_letters = DeadLetters(engine, name)
+        self.inbox = Inbox(engine, scope)
+        self.dead_letters = DeadLetters(engine, scope)
         self.broker = broker
         self.retry = retry
         self._apply_events: BatchEffect
@@ -400,7 +407,7 @@ class EventConsumer:
             await self.broker.publish(None, topic=target, key=record.key, headers=headers)
         await self.dead_letters.remember(
             DeadLetterRecord(
-                consumer=self.name,
+                consumer=self.dead_letters.consumer,  # its generation's memory
                 record_key=delivery.key,
                 event_type=delivery.event.type[:200] if delivery.event else None,
                 source_topic=record.topic,

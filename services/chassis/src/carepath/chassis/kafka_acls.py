@@ -15,12 +15,13 @@ from carepath.contracts.topics import (
     ACCESS_EVENTS,
     ALL_TOPICS,
     SUBSCRIPTIONS,
+    VERSIONED_READ_MODELS,
     Topic,
     dead_letter_topics,
     dlq_topic,
 )
 
-Operation = Literal["Read", "Write", "Describe"]  # as Strimzi spells them; Kafka's in capitals
+Operation = Literal["Read", "Write", "Describe", "Delete"]  # as Strimzi spells them
 
 AUDITOR = "auditor"
 """The auditors' read-only client (`carepath-audit` replays every topic, commits nothing)."""
@@ -28,11 +29,13 @@ AUDITOR = "auditor"
 
 @dataclass(frozen=True)
 class Permission:
-    """Operations allowed on one topic or consumer group (a literal name, never a pattern)."""
+    """Operations allowed on one topic or consumer group: the one named, or (`prefixed`) every
+    one whose name starts with `name`."""
 
     resource: Literal["topic", "group"]
     name: str
     operations: tuple[Operation, ...]
+    prefixed: bool = False
 
 
 def services() -> tuple[str, ...]:
@@ -78,7 +81,20 @@ def service_permissions(service: str) -> list[Permission]:
         allowed.append(Permission("group", f"carepath.{service}", ("Read",)))
     if service == "dashboard":
         allowed += dead_letter_count_permissions()
+    if service in VERSIONED_READ_MODELS:
+        allowed += read_model_version_permissions(service)
     return allowed
+
+
+def read_model_version_permissions(service: str) -> list[Permission]:
+    """Each version of a service's read models after the first builds in a consumer group of
+    its own, `carepath.<service>.v<N>`, and pruning a retired version deletes its group (the
+    first version's too)."""
+    group = f"carepath.{service}"
+    return [
+        Permission("group", group, ("Describe", "Delete")),
+        Permission("group", f"{group}.v", ("Read", "Describe", "Delete"), prefixed=True),
+    ]
 
 
 def dead_letter_count_permissions() -> list[Permission]:

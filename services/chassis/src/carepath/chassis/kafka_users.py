@@ -45,7 +45,13 @@ def acl_bindings(client: str) -> list[ACL]:
             "*",
             ACLOperation[operation.upper()],
             ACLPermissionType.ALLOW,
-            ResourcePattern(RESOURCE_TYPES[permission.resource], permission.name),
+            ResourcePattern(
+                RESOURCE_TYPES[permission.resource],
+                permission.name,
+                ACLResourcePatternType.PREFIXED
+                if permission.prefixed
+                else ACLResourcePatternType.LITERAL,
+            ),
         )
         for permission in permissions(client)
         for operation in permission.operations

@@ -10,9 +10,10 @@ dots as underscores, the unit as a suffix and `_total` on counters
 patient data: commands, event types, topics, partitions, consumer groups and error classes only.
 
 Figures that need I/O (the outbox backlog, consumer lag, Kafka's state) are gathered by the
-runtime when `/metrics` is scraped, each within a deadline (`ServiceRuntime.gather_figures`); one
-that does not come in time keeps its last value, so a scrape answers while the database or Kafka
-does not.
+runtime when `/metrics` is scraped, each within a deadline (`ServiceRuntime.gather_figures`), so
+a scrape answers while the database or Kafka does not: the outbox's figures and Kafka's state
+keep their last value, and a consumer whose lag does not come in time reports none (not the
+partitions it held before, which a rebalance may have given to another replica).
 """
 
 import os
@@ -118,13 +119,15 @@ class Gauges:
             "carepath.outbox.backlog",
             [lambda _: one(self.outbox_backlog)],
             unit="{event}",
-            description="Stored events not yet published (0 when drained).",
+            description="Stored events waiting for the relay (0 when drained); parked events "
+            "and their streams' later events are not counted (see carepath.outbox.parked).",
         )
         meter.create_observable_gauge(
             "carepath.outbox.oldest.age",
             [lambda _: one(self.outbox_oldest_age_s)],
             unit="s",
-            description="Age of the oldest event waiting to be published (0 when drained).",
+            description="Age of the oldest event waiting for the relay (0 when drained; "
+            "parked events not counted).",
         )
         meter.create_observable_gauge(
             "carepath.outbox.parked",

@@ -100,12 +100,17 @@ class Outbox:
 
     async def backlog(self) -> tuple[int, datetime | None]:
         """How many events wait for the relay, and when the oldest of them was stored (None
-        when none waits), read together."""
+        when none waits), read together: what `unpublished` would hand it. Parked events, and
+        the later events of their streams held behind them, are not waiting for the relay but
+        for a restart; they are counted apart (`count_parked`), so that a parked event does not
+        look like a stalled relay."""
+        parked_streams = select(col(ParkedEvent.stream_id))
         async with self._sessions() as session:
             waiting, oldest = (
                 await session.execute(
                     select(func.count(), func.min(col(EventRecord.recorded_at))).where(
-                        col(EventRecord.published_at).is_(None)
+                        col(EventRecord.published_at).is_(None),
+                        col(EventRecord.stream_id).not_in(parked_streams),
                     )
                 )
             ).one()

@@ -12,8 +12,9 @@ redeliveries.
 Failures are classified (`carepath.chassis.faults`): while Kafka is away the relay waits with an
 exponential backoff (capped) and tries again; an event that cannot be published at all is parked
 (`carepath.chassis.outbox`) and reported, and every other stream flows. It wakes at once when the
-service appends (`wake`) and polls as a fallback. `stop` lets the batch in flight finish and be
-marked, and publishes what is left, before the service exits.
+service appends (`wake`) and polls as a fallback. After a failed send the producer is stopped
+and made anew (one in a fatal state would fail every send after it). `stop` lets the batch in
+flight finish and be marked, and publishes what is left, before the service exits.
 """
 
 import asyncio
@@ -76,6 +77,8 @@ def topic_from_registry(event_type: str) -> str:
 class OutboxRelay:
     """Moves events from the store to Kafka. Run one per service (see `run`)."""
 
+    PRODUCER_STOP_SECONDS = 5.0  # the most a failed producer is given to stop
+
     def __init__(
         self,
         store: EventStore,
@@ -129,6 +132,21 @@ class OutboxRelay:
         if producer is not None:
             await producer.stop()
 
+    async def _discard_producer(self) -> None:
+        """Stop and forget the producer after a failed send, so that the next try makes a new
+        one. A broker away needs no new producer, but one in a fatal state (its sender task
+        died; fenced, or its producer id unknown to the broker) would fail every later send,
+        and from outside the two look alike. It is safe: every send of the batch has been
+        answered, and the unacknowledged events are still unpublished, so the new producer
+        (a new idempotent producer id) sends them again in position order."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:  # bounded: a producer in a bad state may not stop cleanly
+            await asyncio.wait_for(producer.stop(), self.PRODUCER_STOP_SECONDS)
+        except Exception as error:
+            log.debug("the failed producer did not stop cleanly (%s)", type(error).__name__)
+
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished events; returns how many it dealt with (published
         or parked). Raises a transient error after marking what was acknowledged."""
@@ -154,6 +172,7 @@ class OutboxRelay:
         self.published_total += len(acknowledged)
         self._count_sent(acknowledged)
         if outage is not None:
+            await self._discard_producer()
             raise outage
         return len(acknowledged) + parked
 

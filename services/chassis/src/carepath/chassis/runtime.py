@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -42,7 +43,12 @@ from carepath.chassis.relay import OutboxRelay
 from carepath.chassis.remote_keys import RemoteKeyring
 from carepath.chassis.settings import ServiceSettings
 from carepath.chassis.store import EventMetadata, EventStore
-from carepath.chassis.telemetry import current_traceparent, setup_tracing, trace_statements
+from carepath.chassis.telemetry import (
+    FailedRequests,
+    current_traceparent,
+    setup_tracing,
+    trace_statements,
+)
 from carepath.contracts import CloudEvent, DomainEvent, actor_attribute, clinical_time, registry
 from carepath.contracts.access import AccessAction, DataCategory
 from carepath.contracts.topics import SUBSCRIPTIONS
@@ -63,12 +69,50 @@ def command_name(command: object) -> str:
     return type(getattr(command, "request", command)).__name__
 
 
+@dataclass(frozen=True)
+class ShutdownBudget:
+    """How a service's time to stop (`CAREPATH_SHUTDOWN_SECONDS`) is shared by the steps of its
+    shutdown, in the order they run; whatever a step leaves unused is not carried over, and
+    the last share (5 %) is the margin for the rest (the key service's client, the database
+    pool). The pod's grace period in deploy/ holds the whole budget, its preStop wait and more."""
+
+    total_s: float
+
+    @property
+    def requests_s(self) -> int:
+        """uvicorn's wait for the requests in flight (whole seconds, as uvicorn takes it)."""
+        return max(1, int(self.total_s * 0.4))
+
+    @property
+    def relay_drain_s(self) -> float:
+        """The relay's last batch acknowledged and marked, and what is left published."""
+        return self.total_s * 0.3
+
+    @property
+    def relay_close_s(self) -> float:
+        """The relay and the background jobs cancelled, and the relay's producer stopped (what
+        it holds is sent first)."""
+        return self.total_s * 0.1
+
+    @property
+    def consumers_s(self) -> float:
+        """The broker stopped: its consumers leave their groups, committing what they
+        applied."""
+        return self.total_s * 0.15
+
+    def steps(self) -> list[float]:
+        """The steps' timeouts, in the order they run (the rest's margin not included)."""
+        return [self.requests_s, self.relay_drain_s, self.relay_close_s, self.consumers_s]
+
+
 class UnsafeConfiguration(RuntimeError):
     """Settings that must not serve a clinic (a placeholder key, no database...)."""
 
 
 class ServiceRuntime:
     """Everything a running service owns, built once from its settings."""
+
+    figure_deadline_s = 2.0  # the longest `/metrics` waits for each figure it gathers
 
     def __init__(self, settings: ServiceSettings) -> None:
         if problems := settings.unsafe():
@@ -77,6 +121,7 @@ class ServiceRuntime:
                 "or CAREPATH_DEV_MODE=true for a local run (never in a clinic)."
             )
         self.settings = settings
+        self.shutdown = ShutdownBudget(settings.shutdown_seconds)
         configure_logging(settings.service_name, settings.log_format)
         if not settings.oidc_jwks_url:  # dev mode: the dev issuer's keys exist from the start
             dev_issuer(settings)
@@ -91,7 +136,7 @@ class ServiceRuntime:
             if settings.owns_key_store
             else RemoteKeyring(settings)
         )
-        self.store = EventStore(self.engine, signer, self.keys)
+        self.store = EventStore(self.engine, signer, self.keys, settings.envelope_version)
         self.commits = GroupCommit(self.store)  # staff commands are written in groups
         self.broker = make_broker(settings)
         self.relay = OutboxRelay(
@@ -133,10 +178,16 @@ class ServiceRuntime:
         self.relay.wake()
 
     def subscribe(
-        self, effect: Effect | Batched, *, on_applied: Callable[[], None] | None = None
+        self,
+        effect: Effect | Batched,
+        *,
+        on_applied: Callable[[], None] | None = None,
+        generation: str | None = None,
     ) -> None:
         """Consume this service's subscriptions (the topic registry's `SUBSCRIPTIONS`) into
-        `effect`; by default, what the effect decided is published at once (the relay wakes)."""
+        `effect`; by default, what the effect decided is published at once (the relay wakes).
+        `generation`: a new version of read models, in a consumer group of its own (see
+        `EventConsumer`)."""
         name = self.settings.service_name
         consumer = EventConsumer(
             self.engine,
@@ -151,6 +202,7 @@ class ServiceRuntime:
                 max_pause_s=self.settings.consumer_max_pause_seconds,
             ),
             on_applied=on_applied or self.relay.wake,
+            generation=generation,
         )
         self.consumers.append(consumer)
 
@@ -243,17 +295,26 @@ class ServiceRuntime:
         try:
             yield
         finally:
-            await self._finish_relay(relay)
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            with suppress(Exception):
-                await asyncio.wait_for(self.relay.close(), 10.0)
-            with suppress(Exception):
-                await self.broker.stop()
-            if isinstance(self.keys, RemoteKeyring):
-                await self.keys.close()
-            await self.engine.dispose()
+            await self._stop(relay)
+
+    async def _stop(self, relay: "asyncio.Task[None]") -> None:
+        """Stop every part within the shutdown budget (uvicorn has used its share for the
+        requests in flight before the lifespan ends)."""
+        budget = self.shutdown
+        await self._finish_relay(relay, budget.relay_drain_s)
+        for task in self._tasks:
+            task.cancel()
+        with suppress(Exception):
+            await asyncio.wait_for(self._close_relay(), budget.relay_close_s)
+        with suppress(Exception):
+            await asyncio.wait_for(self.broker.stop(), budget.consumers_s)
+        if isinstance(self.keys, RemoteKeyring):
+            await self.keys.close()
+        await self.engine.dispose()
+
+    async def _close_relay(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # the relay's task included
+        await self.relay.close()
 
     async def _schema_at_head(self) -> None:
         """Migrate the database first if told to (local runs, tests); else refuse to start on
@@ -266,7 +327,7 @@ class ServiceRuntime:
             return
         await schema.require_current(self.engine, name)
 
-    async def _finish_relay(self, relay: "asyncio.Task[None]", timeout_s: float = 10.0) -> None:
+    async def _finish_relay(self, relay: "asyncio.Task[None]", timeout_s: float) -> None:
         """At shutdown, let the batch in flight be acknowledged and marked, and publish what is
         left, rather than cancel the relay between a publish and its mark."""
         self.relay.stop()
@@ -322,9 +383,11 @@ class ServiceRuntime:
 
     async def gather_figures(self) -> None:
         """Bring the gauges of `/metrics` up to date: the outbox, Kafka's state and the consumers'
-        lag. Each figure that does not come in time keeps its last value (the database or Kafka
-        may be the very thing that is away), so a scrape answers within about two seconds."""
-        gauges, outbox = metrics.gauges, self.relay.outbox
+        lag. The outbox's and Kafka's figures keep their last value when they do not come in
+        time (the database or Kafka may be the very thing that is away); a consumer whose lag
+        does not come in time reports none, rather than partitions it may no longer hold. A
+        scrape answers within about two seconds."""
+        gauges, outbox, deadline_s = metrics.gauges, self.relay.outbox, self.figure_deadline_s
 
         async def the_outbox() -> None:
             gauges.outbox_backlog, oldest = await outbox.backlog()
@@ -335,19 +398,26 @@ class ServiceRuntime:
         async def kafka() -> None:
             gauges.kafka_connected = await health.kafka_state(self) == "ok"
 
+        async def lag_of(consumer: EventConsumer) -> dict[tuple[str, int, str], int]:
+            try:
+                return await asyncio.wait_for(consumer.lag(), timeout=deadline_s)
+            except Exception as error:  # away, rebalancing: its partitions may have moved on
+                log.debug("a consumer's lag is unavailable (%s)", type(error).__name__)
+                return {}
+
         async def lag() -> None:
             found: dict[tuple[str, int, str], int] = {}
-            for consumer in self.consumers:
-                found.update(await consumer.lag())
+            for partitions in await asyncio.gather(*map(lag_of, self.consumers)):
+                found.update(partitions)
             gauges.consumer_lag = found
 
         async def in_time(figure: Coroutine[Any, Any, None]) -> None:
             try:
-                await asyncio.wait_for(figure, timeout=2.0)
-            except Exception as error:  # away, not joined yet, rebalancing: the last value stays
+                await asyncio.wait_for(figure, timeout=deadline_s)
+            except Exception as error:  # away, not joined yet: the last value stays
                 log.debug("a figure for /metrics is unavailable (%s)", type(error).__name__)
 
-        await asyncio.gather(in_time(the_outbox()), in_time(kafka()), in_time(lag()))
+        await asyncio.gather(in_time(the_outbox()), in_time(kafka()), lag())
 
     def create_app(
         self,
@@ -372,6 +442,7 @@ class ServiceRuntime:
         FastAPIInstrumentor.instrument_app(
             app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
         )
+        app.add_middleware(FailedRequests)  # inside the instrumentation: its span is current
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)  # outermost
         return app
 
@@ -397,7 +468,7 @@ def serve(app_path: str, settings: ServiceSettings, factory: bool = False) -> No
         host=settings.http_host,
         port=settings.http_port,
         factory=factory,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=ShutdownBudget(settings.shutdown_seconds).requests_s,
         log_level="info",
         # Forwarded headers are trusted by the app's own middleware where it needs them (the
         # dashboard, from CAREPATH_FORWARDED_ALLOW_IPS), never by uvicorn for every caller.

@@ -6,7 +6,14 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
@@ -14,6 +21,10 @@ PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "repla
 
 
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
+# The relay producer's batch: above aiokafka's 16 KiB default, within a broker's default
+# `message.max.bytes` (1 MiB + 12 bytes of overhead).
+PRODUCER_BATCH_BYTES_MIN = 16_384
+PRODUCER_BATCH_BYTES_MAX = 1_048_576
 
 
 def is_placeholder(secret: str) -> bool:
@@ -115,6 +126,13 @@ class ServiceSettings(BaseSettings):
     signing_key_file: Path | None = Field(
         default=None, description="This service's Ed25519 key (PEM); unset: a dev key in keys_dir."
     )
+    envelope_version: int = Field(
+        default=2,
+        ge=1,
+        le=2,
+        description="The CloudEvents envelope new events are published in. 1 only while readers "
+        "of the version before still run (they cannot read version 2): see deploy/README.md.",
+    )
     owns_key_store: bool = Field(
         default=False,
         description="This service keeps the patients' data keys (intake); the others ask it.",
@@ -174,10 +192,20 @@ class ServiceSettings(BaseSettings):
     )
     kafka_producer_batch_bytes: int = Field(
         default=262_144,
-        ge=16_384,
+        ge=PRODUCER_BATCH_BYTES_MIN,
+        le=PRODUCER_BATCH_BYTES_MAX,
         description="Most bytes of one partition's records the relay's producer sends in one "
         "request; aiokafka's 16 KiB default holds 15 events, and it sends one request to a "
-        "broker at a time.",
+        "broker at a time. At most 1 MiB: a broker refuses a larger batch (its default "
+        "message.max.bytes is 1048588), and every request with one.",
+    )
+    shutdown_seconds: float = Field(
+        default=20.0,
+        ge=5,
+        le=600,
+        description="The most a service takes to stop after SIGTERM, every step included "
+        "(requests in flight, the relay's last batch, the consumers): the pod's grace period "
+        "in deploy/ is this, its preStop wait and a margin.",
     )
     consumer_attempts: int = Field(
         default=3, ge=1, le=20, description="Tries of a failing record before it is dead-lettered."
@@ -188,6 +216,18 @@ class ServiceSettings(BaseSettings):
     consumer_max_pause_seconds: float = Field(
         default=30.0, gt=0, description="Cap of a consumer's pause while its database is away."
     )
+
+    @field_validator("kafka_producer_batch_bytes", mode="wrap")
+    @classmethod
+    def _batch_the_broker_takes(cls, value: object, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(value))
+        except ValidationError:
+            raise ValueError(
+                f"CAREPATH_KAFKA_PRODUCER_BATCH_BYTES must be a whole number of bytes from "
+                f"{PRODUCER_BATCH_BYTES_MIN} to {PRODUCER_BATCH_BYTES_MAX} (a broker's default "
+                f"message.max.bytes is 1048588: a larger batch fails every request), not {value!r}"
+            ) from None
 
     @field_validator("clinic_timezone")
     @classmethod

@@ -3,11 +3,13 @@
 The request's trace context is stored with each event it caused (`traceparent`), sent with the
 event, and continued by every consumer, so a trace shows one patient action across services.
 Spans are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces variant) is
-set; otherwise they are created, propagated and dropped.
+set; otherwise they are created, propagated and dropped. SQL statements are traced inside the
+work that ran them, never as traces of their own (`NoStrayClientSpans`).
 """
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,11 +18,23 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    _get_from_env_or_default,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from carepath.chassis.logs import stack_without_messages
 from carepath.contracts import CloudEvent
 
+_log = logging.getLogger(__name__)
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -30,7 +44,8 @@ def setup_tracing(service_name: str) -> TracerProvider:
     if isinstance(current, TracerProvider):
         return current
     provider = TracerProvider(
-        resource=Resource.create({"service.name": f"carepath-{service_name}"})
+        resource=Resource.create({"service.name": f"carepath-{service_name}"}),
+        sampler=ParentBased(root=NoStrayClientSpans()),
     )
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -40,6 +55,40 @@ def setup_tracing(service_name: str) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
+
+
+class NoStrayClientSpans(Sampler):
+    """The root sampler: a client span that starts a trace is dropped; any other root span is
+    left to `root` (by default the SDK's, from `OTEL_TRACES_SAMPLER`: every trace).
+
+    CarePath's client spans are the SQL statements (`trace_statements`). In the trace of a
+    request or a consumed event they are children and kept (with `ParentBased`); alone, they
+    are the relay's polling and the health probes' queries, which would each make a trace of
+    one statement, many times a second, and bury the traces worth reading."""
+
+    def __init__(self, root: Sampler | None = None) -> None:
+        self.root = root or _get_from_env_or_default()
+
+    def should_sample(
+        self,
+        parent_context: context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        """Drop a client span without a parent; ask `root` about any other span."""
+        if kind == trace.SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self.root.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        """The sampler's name, as the SDK describes samplers."""
+        return f"NoStrayClientSpans{{{self.root.get_description()}}}"
 
 
 def current_traceparent() -> str | None:
@@ -76,6 +125,55 @@ def span_without_data(tracer: trace.Tracer, name: str, **options: Any) -> Iterat
             span.set_attribute("error.type", type(error).__name__)
             span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
             raise
+
+
+def record_exception_class(span: trace.Span, error: BaseException) -> None:
+    """Record `error` on `span` as OpenTelemetry's `exception` event, with its class and the
+    stacks of it and its causes, but none of their messages (`Span.record_exception` copies the
+    message, which may quote patient data)."""
+    kind = type(error)
+    span.add_event(
+        "exception",
+        {
+            "exception.type": f"{kind.__module__}.{kind.__qualname__}",
+            "exception.stacktrace": stack_without_messages(error),
+        },
+    )
+    span.set_attribute("error.type", kind.__name__)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, kind.__name__))
+
+
+class FailedRequests:
+    """ASGI middleware: a request that fails with an exception no handler took is answered 500,
+    logged, and recorded on the request's span as its class and stack, without its message.
+
+    Without it, the exception reaches the OpenTelemetry FastAPI middleware, which records it
+    with its message (and its status description with it), and uvicorn, which logs it. Add it
+    inside the instrumentation (`app.add_middleware` after `instrument_app`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; answer 500 for an exception that escapes it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            record_exception_class(trace.get_current_span(), error)
+            _log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=error)
+            if started:  # too late to answer: the server closes the connection
+                return
+            await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
 
 
 def current_span_context() -> trace.SpanContext:

@@ -1,14 +1,18 @@
 """Dashboard wiring: consumers of every topic into read models, the page, live updates (:8000)."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field, SecretStr
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from carepath.chassis import health
 from carepath.chassis.consumer import Batched
+from carepath.chassis.kafka import client_config
 from carepath.chassis.runtime import ServiceRuntime, serve
 from carepath.chassis.settings import ServiceSettings, is_placeholder
 from carepath.dashboard import models  # noqa: F401 (registers the read-model tables)
@@ -16,8 +20,9 @@ from carepath.dashboard.api import STATIC, router
 from carepath.dashboard.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.dashboard.projection import project
 from carepath.dashboard.scope import RecentReads
-from carepath.dashboard.service import Dashboard
+from carepath.dashboard.service import Dashboard, partition_lag
 from carepath.dashboard.signin import BrowserSessions
+from carepath.dashboard.versions import RUNNING, Readiness, WithOwnTables
 
 
 class DashboardSettings(ServiceSettings):
@@ -64,10 +69,25 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings)
     late_entry = timedelta(minutes=settings.late_entry_minutes)
     service = Dashboard(runtime, policy, late_entry)
-    runtime.subscribe(Batched(project), on_applied=service.changes.notify)
+    # the running version of the projection: its own consumer group and inbox scope, its tables
+    # made before its first batch (`versions`)
+    runtime.subscribe(
+        Batched(WithOwnTables(project)),
+        on_applied=service.changes.notify,
+        generation=RUNNING.generation,
+    )
+    config = client_config(settings)
+    readiness = Readiness(
+        runtime.engine,
+        lambda: {
+            p: left for p, (_, left) in partition_lag(config, RUNNING.group, "dashboard").items()
+        },
+    )
+    runtime.run_in_background(readiness.run)
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway.", service=service
     )
+    serve_readiness(app, readiness)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     sessions = BrowserSessions(
         settings.csrf_key.get_secret_value().encode() if settings.csrf_key else None
@@ -78,6 +98,23 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     # Outermost: the scheme and client address behind the clinic's ingress, from it only.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
+
+
+def serve_readiness(app: FastAPI, readiness: Readiness) -> None:
+    """`/readyz` as every service's, and not ready while this version's read models build: a
+    rolling update keeps the version serving until the new one has caught up."""
+
+    async def ready(request: Request) -> JSONResponse:
+        answer = await health.readyz(request)
+        if readiness.ready or answer.status_code != 200:
+            return answer
+        body = json.loads(bytes(answer.body))
+        body["status"] = "not ready"
+        body["checks"]["read_models"] = readiness.describe()
+        return JSONResponse(body, 503)
+
+    app.add_api_route("/readyz", ready, methods=["GET"], include_in_schema=False)
+    app.router.routes.insert(0, app.router.routes.pop())  # matched before every service's own
 
 
 def main() -> None:

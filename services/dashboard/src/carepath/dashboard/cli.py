@@ -1,15 +1,16 @@
 """`carepath-dashboard`: run the dashboard, rebuild its read models from offset 0, compare two
-sets of read models row for row."""
+sets of read models row for row, list and prune the versions of the read models."""
 
 import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from kafka import KafkaAdminClient
 from rich.console import Console
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from carepath.chassis import schema
 from carepath.chassis.database import create_engine
@@ -17,10 +18,12 @@ from carepath.chassis.evidence import Verifier
 from carepath.chassis.evidence_pool import EvidencePool, provenance_problems
 from carepath.chassis.faults import is_transient
 from carepath.chassis.inbox import Inbox, InboxRecord
+from carepath.chassis.kafka import client_config
 from carepath.chassis.replay import ReplayedRecord, ReplayError, TopicReplay, with_progress
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent
 from carepath.contracts.topics import SUBSCRIPTIONS
+from carepath.dashboard import versions
 from carepath.dashboard.models import READ_MODELS
 from carepath.dashboard.projection import project
 
@@ -84,10 +87,13 @@ async def _rebuild(database_url: str, replay: TopicReplay, pool: EvidencePool) -
     try:
         await schema.migrate(engine, "dashboard")  # a new database, or one behind: made current
         async with engine.begin() as connection:
+            await connection.run_sync(versions.make_tables)  # this version's, where not there yet
             for model in READ_MODELS:
                 await connection.execute(delete(model))
-            await connection.execute(delete(InboxRecord).where(InboxRecord.consumer == CONSUMER))  # type: ignore[arg-type]
-        inbox, applied, skipped = Inbox(engine, CONSUMER), 0, 0
+            await connection.execute(
+                delete(InboxRecord).where(col(InboxRecord.consumer) == versions.RUNNING.scope)
+            )
+        inbox, applied, skipped = Inbox(engine, versions.RUNNING.scope), 0, 0
         events: list[CloudEvent] = []
         # As the live consumer: a record that is no CloudEvent, or not signed by a service that
         # may produce it there, is skipped (the live one dead-letters it before applying it).
@@ -169,6 +175,88 @@ def _normalised(row: dict[str, Any]) -> dict[str, Any]:
         k: (v.replace(tzinfo=None) if hasattr(v, "tzinfo") and v.tzinfo else v)
         for k, v in row.items()
     }
+
+
+@app.command("read-model-versions")
+def read_model_versions(
+    database_url: Annotated[str, typer.Option("--database", envvar="DATABASE_URL")] = (
+        "sqlite:///var/dashboard.db"
+    ),
+) -> None:
+    """List the versions of the read models: building, active (serving) or retired."""
+    for row in asyncio.run(_versions(database_url)):
+        print(f"v{row.version}\t{row.state}\tstarted {row.started_at:%Y-%m-%d %H:%M:%S}")
+
+
+async def _versions(database_url: str) -> list[versions.ReadModelVersion]:
+    engine = create_engine(database_url)
+    try:
+        return await versions.versions(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command("prune-read-models")
+def prune_read_models(
+    numbers: Annotated[
+        list[int] | None,
+        typer.Argument(
+            metavar="[VERSION]...", help="Versions to drop (default: every retired one)."
+        ),
+    ] = None,
+    database_url: Annotated[str, typer.Option("--database", envvar="DATABASE_URL")] = (
+        "sqlite:///var/dashboard.db"
+    ),
+    bootstrap_servers: Annotated[
+        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")
+    ] = "localhost:9092",
+) -> None:
+    """Drop old versions' read models: their tables, what their consumer applied and their
+    consumer group. Refused for the active version, and for one still running."""
+    settings = ServiceSettings(service_name=CONSUMER, kafka_bootstrap_servers=bootstrap_servers)
+    try:
+        dropped = asyncio.run(_prune(database_url, client_config(settings), numbers))
+    except versions.VersionInUse as refused:
+        console.print(f"[red]refused[/red]: {refused}", highlight=False)
+        raise typer.Exit(1) from refused
+    console.print(
+        f"dropped read models {', '.join(f'v{n}' for n in dropped)}"
+        if dropped
+        else "no retired read models to drop"
+    )
+
+
+async def _prune(database_url: str, config: dict[str, Any], numbers: list[int] | None) -> list[int]:
+    engine = create_engine(database_url)
+    try:
+        recorded = {row.version: row.state for row in await versions.versions(engine)}
+        wanted = numbers or [n for n, state in recorded.items() if state == versions.State.RETIRED]
+        for number in wanted:
+            version = versions.ProjectionVersion(number)
+            if recorded.get(number) == versions.State.ACTIVE:
+                raise versions.VersionInUse(f"read models v{number} are the active ones")
+            await asyncio.to_thread(forget_consumer_group, config, version)
+            await versions.drop(engine, version)
+        return wanted
+    finally:
+        await engine.dispose()
+
+
+def forget_consumer_group(config: dict[str, Any], version: versions.ProjectionVersion) -> None:
+    """Delete the version's consumer group, so that a version run again reads from offset 0
+    into its new, empty tables. The brokers refuse while a consumer of it is still there."""
+    admin = KafkaAdminClient(**config, client_id="carepath-dashboard-prune")
+    try:
+        outcome = admin.delete_groups([version.group]).get(version.group)
+    finally:
+        admin.close()
+    if outcome == "NonEmptyGroupError":
+        raise versions.VersionInUse(
+            f"read models v{version.number} are still being read (consumer group "
+            f"{version.group} has members): stop that version's dashboards first"
+        )
+    if outcome not in ("OK", "GroupIdNotFoundError"):
+        raise RuntimeError(f"could not delete consumer group {version.group}: {outcome}")
 
 
 def main() -> None:

@@ -3,16 +3,48 @@
 Every row derives from events only (no clock reads), and each handler gives the same result
 whatever order the topics are read in, so a rebuild from offset 0 equals the live models.
 Time-dependent views (today's board, minutes left) are computed when they are read.
+
+The tables carry the projection's version in their names (version 1's keep the names they were
+released under): a changed projection builds new tables beside the old ones, and takes over when
+it has caught up (`carepath.dashboard.versions`).
 """
 
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import Field as Setting
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from carepath.chassis.database import UTCDateTime
+
+PROJECTION_VERSION = 1
+"""The version of the dashboard's projection. Raise it whenever a handler or a read-model table
+changes meaning: the new version projects every topic from offset 0 into tables of its own while
+the old version keeps serving, then takes over."""
+
+
+class _VersionOverride(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREPATH_")
+
+    projection_version: int | None = Setting(
+        default=None,
+        ge=1,
+        description="Run the projection as this version rather than the code's own: rebuilds "
+        "the same projection side by side into fresh tables, then swaps (a rebuild without "
+        "downtime; the tests' way to run two versions). Read when the models are imported.",
+    )
+
+
+RUNNING_VERSION = _VersionOverride().projection_version or PROJECTION_VERSION
+"""The version this process projects and serves: `PROJECTION_VERSION`, unless overridden."""
+
+
+def table_name(name: str, version: int = RUNNING_VERSION) -> str:
+    """A read-model table's name in `version` (version 1's: the names it was released under)."""
+    return name if version == 1 else f"{name}_v{version}"
 
 
 def _time(nullable: bool = True) -> Any:
@@ -22,7 +54,7 @@ def _time(nullable: bool = True) -> Any:
 class PatientView(SQLModel, table=True):
     """Where one patient is in the pathway: one flag per stage reached."""
 
-    __tablename__ = "dash_patient"
+    __tablename__ = table_name("dash_patient")
 
     patient_id: UUID = Field(primary_key=True)
     referral_reason: str | None = None
@@ -47,7 +79,7 @@ class PatientView(SQLModel, table=True):
 class DosingView(SQLModel, table=True):
     """One dosing session on the board."""
 
-    __tablename__ = "dash_dosing"
+    __tablename__ = table_name("dash_dosing")
 
     session_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -64,7 +96,7 @@ class DosingView(SQLModel, table=True):
 class AlertView(SQLModel, table=True):
     """A safety alert, shown until acknowledged."""
 
-    __tablename__ = "dash_alert"
+    __tablename__ = table_name("dash_alert")
 
     alert_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -78,7 +110,7 @@ class AlertView(SQLModel, table=True):
 class OutcomePoint(SQLModel, table=True):
     """An outcome total over time (intake baselines, outcome measures), per instrument."""
 
-    __tablename__ = "dash_outcome"
+    __tablename__ = table_name("dash_outcome")
 
     event_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -91,7 +123,7 @@ class OutcomePoint(SQLModel, table=True):
 class OutcomeCriteriaView(SQLModel, table=True):
     """How the clinic policy judged an instrument's latest result: the chart's reference line."""
 
-    __tablename__ = "dash_outcome_criteria"
+    __tablename__ = table_name("dash_outcome_criteria")
 
     instrument: str = Field(primary_key=True)
     remission_below: int | None = None
@@ -105,7 +137,7 @@ class OutcomeCriteriaView(SQLModel, table=True):
 class TimelineEntry(SQLModel, table=True):
     """One line of a patient's timeline."""
 
-    __tablename__ = "dash_timeline"
+    __tablename__ = table_name("dash_timeline")
 
     event_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -125,3 +157,13 @@ READ_MODELS: tuple[type[SQLModel], ...] = (
     OutcomeCriteriaView,
     TimelineEntry,
 )
+
+READ_MODEL_NAMES = (
+    "dash_patient",
+    "dash_dosing",
+    "dash_alert",
+    "dash_outcome",
+    "dash_outcome_criteria",
+    "dash_timeline",
+)
+"""The read-model tables' names without their version (`table_name` adds it)."""

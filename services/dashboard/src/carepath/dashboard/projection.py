@@ -95,7 +95,7 @@ async def project(session: AsyncSession, envelopes: Sequence[CloudEvent]) -> Non
                 patient_id=UUID(envelope.subject),
                 at=event.clinical_time(envelope.time),
                 recorded_at=envelope.time,
-                sequence=envelope.sequence,
+                sequence=envelope.streamsequence,
                 context=event.context,
                 type=event.name(),
                 summary=summary_of(event),

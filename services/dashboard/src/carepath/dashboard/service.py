@@ -17,6 +17,7 @@ from carepath.chassis.runtime import ServiceRuntime
 from carepath.contracts.topics import SUBSCRIPTIONS
 from carepath.dashboard import queries
 from carepath.dashboard.clinic_policy import DashboardPolicy
+from carepath.dashboard.versions import RUNNING
 
 LAG_CACHE_SECONDS = 5.0
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class Dashboard:
         self.changes = Changes()
         settings = runtime.settings
         self._lag = BrokerFigures(
-            "projection lag", lambda: projection_lag(client_config(settings), self.name)
+            "projection lag",
+            lambda: projection_lag(client_config(settings), RUNNING.group, self.name),
         )
         self._dead_letters = BrokerFigures(
             "dead-letter counts", lambda: dead_letter_backlog(client_config(settings))
@@ -103,31 +105,39 @@ class Dashboard:
         return await self._lag.get()
 
 
-def projection_lag(config: dict[str, Any], consumer: str) -> list[dict[str, Any]]:
-    """Committed offsets of the consumer group vs end offsets, per topic (kafka-python admin)."""
-    group = f"carepath.{consumer}"
+def projection_lag(config: dict[str, Any], group: str, consumer: str) -> list[dict[str, Any]]:
+    """Per topic `consumer` reads: what its consumer group applied (committed offsets), the end
+    of the topic, and the difference."""
+    lag = partition_lag(config, group, consumer)
+    rows = []
+    for topic in SUBSCRIPTIONS[consumer]:
+        own = [(end, left) for (name, _), (end, left) in lag.items() if name == topic.name]
+        end = sum(end for end, _ in own)
+        behind = sum(left for _, left in own)
+        rows.append({"topic": topic.name, "consumed": end - behind, "end": end, "lag": behind})
+    return rows
+
+
+def partition_lag(
+    config: dict[str, Any], group: str, consumer: str
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per partition of the topics `consumer` reads: its end offset, and how many records before
+    it the group has not applied (committed offsets vs end offsets, kafka-python admin)."""
     admin = KafkaAdminClient(**config, client_id="carepath-dashboard-lag")
     reader = KafkaConsumer(**config, enable_auto_commit=False)
     try:
         committed = admin.list_group_offsets(group).get(group, {})
-        rows = []
-        for topic in SUBSCRIPTIONS[consumer]:
-            partitions = [tp for tp in committed if tp.topic == topic.name]
-            every = [
-                TopicPartition(topic.name, p) for p in reader.partitions_for_topic(topic.name) or ()
-            ]
-            ends = reader.end_offsets(every) if every else {}
-            end = sum(ends.values())
-            consumed = sum(committed[tp].offset for tp in partitions if committed[tp].offset >= 0)
-            rows.append(
-                {
-                    "topic": topic.name,
-                    "consumed": consumed,
-                    "end": end,
-                    "lag": max(0, end - consumed),
-                }
-            )
-        return rows
+        every = [
+            TopicPartition(topic.name, p)
+            for topic in SUBSCRIPTIONS[consumer]
+            for p in reader.partitions_for_topic(topic.name) or ()
+        ]
+        ends = reader.end_offsets(every) if every else {}
+        lag = {}
+        for partition, end in ends.items():
+            offset = committed[partition].offset if partition in committed else -1
+            lag[(partition.topic, partition.partition)] = (end, max(0, end - max(offset, 0)))
+        return lag
     finally:
         admin.close()
         reader.close()
