@@ -147,3 +147,39 @@ async def test_the_store_writes_the_configured_version_and_reads_each_as_recorde
     assert second.prevhash == digest(first)
     verifier = Verifier.from_directory(tmp_path / "keys")
     assert [verifier.problem(event) for event in reloaded] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("as_signed", "as_altered"),
+    [
+        ('"streamsequence":2', '"streamsequence":"2"'),  # the same number to a lax parser
+        ('"time":"2026-11-25T10:05:00Z"', '"time":"2026-11-25T10:05:00+00:00"'),  # same instant
+        ('"id":"d1f0c2b4', '"id":"D1F0C2B4'),  # the same UUID
+    ],
+)
+def test_a_version_2_record_written_otherwise_than_signed_is_refused(
+    as_signed: str, as_altered: str
+) -> None:
+    """Its digest is over the record as read (what a JavaScript verifier hashes): one whose
+    values parse the same but are written otherwise would verify in Python only."""
+    value = VECTORS["events"][1]["value"]
+    assert as_signed in value
+    altered = value.replace(as_signed, as_altered)
+    with pytest.raises(ValidationError) as refused:
+        CloudEvent.from_json(altered)
+    assert [e["type"] for e in refused.value.errors()] == ["not_as_published"]
+    log = LogVerifier(TEST_KEYS)
+    log.check(Location("carepath.session.events", 0, 0), altered.encode())
+    assert [finding.kind for finding in log.findings] == ["not a CloudEvent"]
+
+
+@pytest.mark.parametrize("attribute", ["digestalg", "dataschema"])
+def test_a_version_2_record_without_its_digest_algorithm_or_schema_is_refused(
+    attribute: str,
+) -> None:
+    """Without `digestalg` it would be digested the legacy way: fail closed instead."""
+    document = published(VECTORS["events"][1]["value"])
+    del document[attribute]
+    with pytest.raises(ValidationError) as refused:
+        CloudEvent.from_json(json.dumps(document))
+    assert [e["type"] for e in refused.value.errors()] == ["incomplete_envelope"]

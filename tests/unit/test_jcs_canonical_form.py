@@ -16,6 +16,9 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.floats(min_value=1e-4, max_value=1e16),  # the fast path's range, densely
     st.sampled_from([40.0, -0.0, 0.5, 1e-7, 1e16, 1e21, 0.1 + 0.2, 123456789012345680000.0]),
+    # whole floats from 2**53 up to the fast path's limit: `repr` writes them with ".0"
+    st.sampled_from([2.0**53, 9.1e15, 9999999999999998.0, -(2.0**53) - 2]),
+    st.integers(min_value=2**53, max_value=10**16).map(float),
 )
 keys = st.one_of(st.text(max_size=8), st.sampled_from(["a", "b", "\ue000", "\U0001f600", "é"]))
 scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=12))

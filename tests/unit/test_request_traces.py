@@ -120,3 +120,44 @@ async def test_a_failing_request_s_span_holds_the_exception_s_class_and_not_its_
     assert "exception.message" not in attributes
     assert server.status.status_code == trace.StatusCode.ERROR
     assert FAMILY_NAME not in f"{server.attributes} {server.events} {server.status.description}"
+
+
+async def test_a_query_string_reaches_the_app_and_never_a_span(
+    spans: InMemorySpanExporter, intake: httpx.AsyncClient
+) -> None:
+    """A caller may put patient data in a query string (here one the route ignores): it is in
+    no span's attributes, in either semantic-conventions naming."""
+    query = f"?family_name={FAMILY_NAME}&date_of_birth=1980-05-17"
+    response = await intake.post(f"/patients{query}", json=REFERRAL, headers=auth(Role.CLINICIAN))
+    assert response.status_code == 201
+    [server] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == trace.SpanKind.SERVER and "POST" in s.name
+    ]
+    attributes = dict(server.attributes or {})
+    assert attributes.get("url.path", attributes.get("http.target")) == "/patients"
+    assert not [key for key, value in attributes.items() if "1980-05-17" in str(value)]
+
+    # ...and the app still reads its own query parameters.
+    from fastapi import FastAPI, Request
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from carepath.chassis.telemetry import hide_query_strings
+
+    echo = FastAPI()
+
+    @echo.get("/echo")
+    async def echoed(request: Request) -> dict[str, str]:
+        return dict(request.query_params)
+
+    FastAPIInstrumentor.instrument_app(echo)
+    hide_query_strings(echo)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=echo), base_url="http://test"
+    ) as client:
+        answer = await client.get("/echo", params={"patient": "p-1", "since": "2026-11-01"})
+    assert answer.json() == {"patient": "p-1", "since": "2026-11-01"}
+    echoed_spans = [s for s in spans.get_finished_spans() if s.name.startswith("GET /echo")]
+    assert [s.kind for s in echoed_spans].count(trace.SpanKind.SERVER) == 1
+    assert not [s for s in echoed_spans if "p-1" in str(s.attributes)]

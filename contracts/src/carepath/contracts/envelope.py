@@ -27,11 +27,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_serializer,
     model_serializer,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 CONTENT_TYPE = "application/cloudevents+json"
 ENVELOPE_VERSIONS = (1, 2)
@@ -81,7 +84,11 @@ def _either_version(schema: dict[str, Any]) -> None:
         "description": "Version 1's name of `streamsequence` (records written before 2026-11-29).",
     }
     schema["oneOf"] = [
-        {"title": "version 2", "required": ["envelopeversion", "streamsequence"]},
+        {
+            "title": "version 2",
+            "required": ["envelopeversion", "streamsequence", "dataschema", "digestalg"],
+            "not": {"required": ["sequence"]},
+        },
         {
             "title": "version 1",
             "required": ["sequence"],
@@ -172,6 +179,33 @@ class CloudEvent(BaseModel):
                 "envelopeversion: only 2 is written; version 1 records have no envelopeversion"
             )
         return document
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_read(
+        cls, document: Any, handler: ModelWrapValidatorHandler["CloudEvent"], info: ValidationInfo
+    ) -> "CloudEvent":
+        """A version 2 record is exactly as its model writes it. Its digest is computed over the
+        record as read (RFC 8785 in any language), and Python computes it over the model, so a
+        record whose attributes parse to the same values but are written otherwise (`"2"` for
+        2, another zone, an upper-case id) would verify here and nowhere else: refused."""
+        event = handler(document)
+        if event.envelopeversion == 2 and (event.digestalg is None or event.dataschema is None):
+            raise PydanticCustomError(
+                "incomplete_envelope", "a version 2 envelope names its digestalg and dataschema"
+            )
+        if info.mode == "json" and event.envelopeversion == 2 and isinstance(document, dict):
+            written = event.model_dump(mode="json", exclude_none=True)
+            if written != document:
+                names = sorted(
+                    k for k in document.keys() | written.keys() if document.get(k) != written.get(k)
+                )
+                raise PydanticCustomError(
+                    "not_as_published",
+                    "attributes not in the form CarePath writes them: {names}",
+                    {"names": ", ".join(names)[:200]},
+                )
+        return event
 
     @model_serializer(mode="wrap")
     def _as_published(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -105,8 +105,10 @@ def _plain_numbers(value: Any) -> Any:
     if isinstance(value, str | bool) or value is None:
         return value
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < _SAFE_INTEGER:
-            return int(value)
+        if value.is_integer():  # from 2**53 on every float is one, and `repr` adds ".0"
+            if abs(value) < _SAFE_INTEGER:
+                return int(value)
+            raise _NotPlain
         if _PLAIN_FLOATS[0] <= abs(value) < _PLAIN_FLOATS[1]:
             return value
         raise _NotPlain

@@ -46,6 +46,7 @@ from carepath.chassis.store import EventMetadata, EventStore
 from carepath.chassis.telemetry import (
     FailedRequests,
     current_traceparent,
+    hide_query_strings,
     setup_tracing,
     trace_statements,
 )
@@ -443,7 +444,8 @@ class ServiceRuntime:
             app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
         )
         app.add_middleware(FailedRequests)  # inside the instrumentation: its span is current
-        app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)  # outermost
+        app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
+        hide_query_strings(app)  # around the instrumentation, and back inside it
         return app
 
     async def _refused(self, request: Request, error: Exception) -> Response:

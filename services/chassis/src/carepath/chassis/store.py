@@ -158,11 +158,11 @@ class RecordedEvent:
         """The wire form (ARCHITECTURE.md, "Events on the wire"), in the envelope version it
         was recorded with (version 1 for events recorded before versions were)."""
         meta = self.metadata
-        if meta.get("envelopeversion") == 2:
+        if meta.get("envelopeversion") == 2:  # as recorded: what its signature covers
             version: dict[str, Any] = {
                 "streamsequence": self.sequence,
-                "dataschema": schema_id(self.event_type),
-                "digestalg": JCS_SHA256,
+                "dataschema": meta["dataschema"],
+                "digestalg": meta["digestalg"],
             }
         else:
             version = {"sequence": self.sequence}
@@ -388,10 +388,16 @@ class EventStore:
     def _chained(self, drafts: list[RecordedEvent], previous: str | None) -> list[RecordedEvent]:
         """Link each event to the one before it and sign it (see `evidence`)."""
         chained = []
-        stamp: dict[str, Any] = {"envelopeversion": 2} if self.envelope_version == 2 else {}
-        if self.signer:  # the signature names its key, so keys can rotate
-            stamp["keyid"] = self.signer.key_id
         for draft in drafts:
+            # the signature names its key, so keys can rotate; the envelope is recorded as it
+            # is signed
+            stamp: dict[str, Any] = {"keyid": self.signer.key_id} if self.signer else {}
+            if self.envelope_version == 2:
+                stamp |= {
+                    "envelopeversion": 2,
+                    "digestalg": JCS_SHA256,
+                    "dataschema": schema_id(draft.event_type),
+                }
             linked = replace(draft, prevhash=previous, metadata={**draft.metadata, **stamp})
             previous = digest(linked.to_cloud_event())
             chained.append(

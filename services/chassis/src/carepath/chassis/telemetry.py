@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from fastapi import FastAPI
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -141,6 +142,45 @@ def record_exception_class(span: trace.Span, error: BaseException) -> None:
     )
     span.set_attribute("error.type", kind.__name__)
     span.set_status(trace.Status(trace.StatusCode.ERROR, kind.__name__))
+
+
+_SET_ASIDE = "carepath.query_string"  # where a request's query string waits, in its scope
+
+
+def hide_query_strings(app: FastAPI) -> None:
+    """Keep requests' query strings out of their spans: the FastAPI instrumentation (outermost,
+    once `instrument_app` ran) records them (`url.query`, `http.url`, `http.target`), and a
+    query may carry patient data. The query string is set aside before the instrumentation
+    sees the request, and put back inside it, before the app's own middlewares and routes."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: _QueryStringAside(build())  # type: ignore[method-assign]
+    app.add_middleware(_QueryStringBack)
+
+
+class _QueryStringAside:
+    """Around the instrumentation: the request's query string, set aside in its scope. (A
+    class with `app`, so that FastAPI, walking the stack, sees the instrumentation and leaves
+    its own telemetry off.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            scope = {**scope, "query_string": b"", _SET_ASIDE: scope["query_string"]}
+        await self.app(scope, receive, send)
+
+
+class _QueryStringBack:
+    """Inside the instrumentation: the request's query string, set aside, back in its place."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _SET_ASIDE in scope:
+            scope = {**scope, "query_string": scope[_SET_ASIDE]}
+        await self.app(scope, receive, send)
 
 
 class FailedRequests:
