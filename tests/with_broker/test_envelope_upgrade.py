@@ -3,10 +3,13 @@ stream begun as version 1 (`CAREPATH_ENVELOPE_VERSION=1`, while readers of the v
 still run) continues as version 2 after the switch. The numbering continues, the chain holds
 across the boundary, and the auditors' `verify` checks each record with its own digest."""
 
+import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from uuid import uuid4
 
 import httpx
@@ -49,6 +52,23 @@ def intake(bootstrap: str, work: Path, envelope_version: int) -> ServiceProcess:
         },
         work,
     )
+
+
+def previous_release() -> ModuleType:
+    """The envelope module of the release before version 2, as its readers have it."""
+    path = ROOT / "tests" / "fixtures" / "previous_release" / "envelope.py"
+    spec = importlib.util.spec_from_file_location("previous_release_envelope", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def previous_digest(event: object) -> str:
+    """The release before's digest (its `evidence.digest`, which had one form only)."""
+    document = event.model_dump(mode="json", exclude_none=True, exclude={"signature"})  # type: ignore[attr-defined]
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def send(service: ServiceProcess, method: str, path: str, body: dict) -> dict:
@@ -101,6 +121,15 @@ def test_a_stream_begun_as_version_1_continues_as_version_2_and_verifies(
     assert [e.streamsequence for e in events] == list(range(1, len(events) + 1))
     assert [e.prevhash for e in events[1:]] == [digest(e) for e in events[:-1]]
     assert {e.digestalg for e in events} == {None, "jcs-sha256"}
+
+    # The release before reads what this one wrote as version 1, and its digests agree (its
+    # consumers keep working during step 1 of the upgrade); version 2 it cannot read.
+    before_model = previous_release().CloudEvent
+    [first, second] = [before_model.from_json(value) for value in values[:2]]
+    assert previous_digest(first) == digest(events[0]) == second.prevhash
+    assert previous_digest(second) == digest(events[1]) == events[2].prevhash
+    with pytest.raises(ValueError, match="sequence"):
+        before_model.from_json(values[2])
 
     # The auditors' verify, on a topic holding exactly this stream
     topic = f"upgrade-test-{uuid4().hex[:8]}"
