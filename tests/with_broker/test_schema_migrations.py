@@ -15,7 +15,13 @@ from sqlalchemy import text
 
 from carepath.chassis.auth import Role
 from carepath.chassis.database import create_engine
-from carepath.chassis.schema import UnmigratedSchema, migrate, require_current, revisions
+from carepath.chassis.schema import (
+    UnknownSchema,
+    UnmigratedSchema,
+    migrate,
+    require_current,
+    revisions,
+)
 from carepath.chassis.store import EventStore
 from support import ROOT, ServiceProcess, identity_env, token
 
@@ -200,3 +206,51 @@ def test_compare_models_refuses_a_database_that_is_not_empty(tmp_path: Path) -> 
     assert carepath_migrate("intake", "--database-url", url).returncode == 0
     refused = carepath_migrate("intake", "--compare-models", "--database-url", url)
     assert refused.returncode == 2 and "give it an empty one" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("made_by", "lacks"),
+    [
+        ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)", "dead_letter, event_store"),
+        (  # intake's tables from before migrations, but an event store without its evidence
+            "DROP_COLUMNS",
+            "event_store.prevhash, event_store.signature",
+        ),
+    ],
+)
+async def test_a_database_that_is_not_the_services_is_refused_unchanged(
+    tmp_path: Path, made_by: str, lacks: str
+) -> None:
+    """Only a database the service made before migrations is taken to be at revision 0001."""
+    url = before_migrations(tmp_path)
+    path = url.removeprefix("sqlite:///")
+    database = sqlite3.connect(path)
+    if made_by == "DROP_COLUMNS":
+        database.executescript(
+            "ALTER TABLE event_store DROP COLUMN prevhash;"
+            "ALTER TABLE event_store DROP COLUMN signature;"
+        )
+    else:
+        tables = [
+            row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        database.executescript("".join(f"DROP TABLE {table};" for table in tables) + made_by)
+    database.commit()
+    tables_before = sorted(
+        row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    )
+    database.close()
+
+    engine = create_engine(url)
+    try:
+        with pytest.raises(UnknownSchema) as refused:
+            await migrate(engine, "intake")
+    finally:
+        await engine.dispose()
+    assert lacks in str(refused.value) and "nothing was changed" in str(refused.value)
+    database = sqlite3.connect(path)
+    tables_after = sorted(
+        row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    )
+    database.close()
+    assert tables_after == tables_before  # no alembic_version, no new table

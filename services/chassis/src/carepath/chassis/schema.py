@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ MIGRATION_LOCK_KEY = 0x0CA2E9A8  # advisory-lock id of a migration in progress (
 
 class UnmigratedSchema(RuntimeError):
     """The database is not at the service's newest revision."""
+
+
+class UnknownSchema(RuntimeError):
+    """A database with tables but no revision, whose tables are not the first revision's: not
+    one the service made before migrations existed. Nothing was changed in it."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ def upgrade(connection: Connection, service: str) -> Revisions:
     alembic = config(service, connection)
     if before.current is None and inspect(connection).get_table_names():
         # Made before migrations existed, by the models of the first revision: adopt it.
+        _require_baseline(connection, service)
         command.stamp(alembic, _base(service))
     command.upgrade(alembic, "head")
     return before
@@ -143,6 +149,44 @@ async def require_current(engine: AsyncEngine, service: str) -> None:
         f"run `carepath-migrate {service}` (in Kubernetes: the chart's migration Job, or the "
         "pod's migrate initContainer, runs it before the service)"
     )
+
+
+def _require_baseline(connection: Connection, service: str) -> None:
+    """Raise `UnknownSchema` unless the database has every table and column the first revision
+    makes (names only: types are the dialect's). Tables of its own beside them are left alone."""
+    wanted, found = _baseline_shape(service), _shape(connection)
+    missing = [
+        f"{table}.{column}" if table in found else table
+        for table, columns in sorted(wanted.items())
+        for column in (sorted(columns - found[table]) if table in found else [""])
+    ]
+    if missing:
+        shown = ", ".join(name.rstrip(".") for name in missing[:10])
+        raise UnknownSchema(
+            f"the {service} database has tables but no revision, and lacks {shown}"
+            f"{' ...' if len(missing) > 10 else ''} of revision {_base(service)}: it was not made "
+            f"by the {service} service before migrations existed; nothing was changed"
+        )
+
+
+def _baseline_shape(service: str) -> dict[str, set[str]]:
+    """The tables and columns of the service's first revision, made in a scratch database."""
+    scratch = create_engine("sqlite://")
+    try:
+        with scratch.begin() as connection:
+            command.upgrade(config(service, connection), _base(service))
+            return _shape(connection)
+    finally:
+        scratch.dispose()
+
+
+def _shape(connection: Connection) -> dict[str, set[str]]:
+    tables = inspect(connection)
+    return {
+        table: {column["name"] for column in tables.get_columns(table)}
+        for table in tables.get_table_names()
+        if table != "alembic_version"
+    }
 
 
 def _known(service: str, revision: str) -> bool:
