@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     _get_from_env_or_default,
 )
+from opentelemetry.trace import Status
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,9 +54,59 @@ def setup_tracing(service_name: str) -> TracerProvider:
     ):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(WithoutMessages(OTLPSpanExporter())))
     trace.set_tracer_provider(provider)
     return provider
+
+
+class WithoutMessages(SpanExporter):
+    """Exports spans without the messages of the errors they record, which may quote patient
+    data: a status description becomes the span's `error.type` (or "error"), and an
+    `exception` event keeps its type only. Our own spans record no message; libraries' do (the
+    SQLAlchemy instrumentation puts a database error's message in the status, and PostgreSQL's
+    may quote the row it refused; FastStream records the exceptions of handlers)."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Pass the spans on, without messages."""
+        return self.exporter.export([_without_messages(span) for span in spans])
+
+    def shutdown(self) -> None:
+        """Shut the exporter down."""
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the exporter."""
+        return self.exporter.force_flush(timeout_millis)
+
+
+def _without_messages(span: ReadableSpan) -> ReadableSpan:
+    events = [
+        Event(event.name, {"exception.type": (event.attributes or {}).get("exception.type", "")})
+        if event.name == "exception"
+        else event
+        for event in span.events
+    ]
+    if span.status.description is None and events == list(span.events):
+        return span
+    kind = (span.attributes or {}).get("error.type", "error")
+    status = Status(span.status.status_code, str(kind)) if span.status.description else span.status
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 class NoStrayClientSpans(Sampler):
