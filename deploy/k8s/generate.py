@@ -55,6 +55,10 @@ PRE_STOP_SECONDS = 5
 SHUTDOWN_SECONDS = int(ServiceSettings.model_fields["shutdown_seconds"].default)
 SHUTDOWN_MARGIN_SECONDS = 5
 GRACE_PERIOD_SECONDS = PRE_STOP_SECONDS + SHUTDOWN_SECONDS + SHUTDOWN_MARGIN_SECONDS
+# A new version of the dashboard's read models builds from offset 0 before its pods are ready
+# (deploy/README.md, "Rebuild a projection"): the rollout makes no progress meanwhile, and
+# Kubernetes' default deadline (600 s) would mark it failed. Raise it for a longer history.
+DASHBOARD_PROGRESS_DEADLINE_SECONDS = 6 * 3600
 METRICS_PATH = "/metrics"  # on each service's HTTP port; no token needed (README, "Metrics")
 MONITORING = DEPLOY / "monitoring"  # the alert rules and the Grafana dashboard (monitoring.py)
 
@@ -317,6 +321,8 @@ def deployment(service: Service) -> dict[str, Any]:
             },
         },
     }
+    if service.name == "dashboard":
+        spec = {"progressDeadlineSeconds": DASHBOARD_PROGRESS_DEADLINE_SECONDS, **spec}
     if service.singleton:
         spec = {"replicas": 1, **spec}
     return _object("apps/v1", "Deployment", service, spec)

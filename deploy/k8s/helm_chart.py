@@ -131,6 +131,8 @@ def deployment_template(service: Service, fills: Fills) -> dict[str, Any]:
         # While the HPA scales, the count is its own: a replicas field would reset it on upgrade.
         replicas = fills.value("$s.replicas", when="not $s.autoscaling.enabled")
         obj["spec"] = {"replicas": replicas, **obj["spec"]}
+    if "progressDeadlineSeconds" in obj["spec"]:  # the dashboard's: its read models' build
+        obj["spec"]["progressDeadlineSeconds"] = fills.value("$s.progressDeadlineSeconds")
     pod = obj["spec"]["template"]
     # Kustomize renames a ConfigMap whose content changed, which rolls the pods; here the names
     # stay, so a checksum of the service's settings does it.
@@ -309,6 +311,7 @@ databaseSecret: {{ dig "databaseSecret" "" $own | quote }}
 kafkaScramSecret: {{ dig "kafkaScramSecret" "" $own | quote }}
 oidcAudience: {{ dig "oidcAudience" "" $own | quote }}
 config: {{ dig "config" (dict) $own | toJson }}
+progressDeadlineSeconds: {{ dig "progressDeadlineSeconds" 600 $own }}
 {{- end }}
 
 {{/* The chart's labels, beside each object's own (its selectors keep only the base's). */}}

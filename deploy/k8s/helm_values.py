@@ -10,6 +10,7 @@ import yaml
 from generate import (
     COMMON_CONFIG,
     CPU_TARGET,
+    DASHBOARD_PROGRESS_DEADLINE_SECONDS,
     IMAGE_REGISTRY,
     KAFKA_CA_SECRET,
     KAFKA_CLUSTER,
@@ -196,12 +197,22 @@ def _service_values(service: Service) -> str:
     enabled: true
     image:
       tag: ""
-{scaling}    resources: {{}}
+{scaling}{_progress_deadline(service)}    resources: {{}}
     databaseSecret: {service.secret}
     kafkaScramSecret: {service.kafka_user}
     oidcAudience: ""
     config: {{}}
 """
+
+
+def _progress_deadline(service: Service) -> str:
+    if service.name != "dashboard":
+        return ""
+    return (
+        "    # A new version of the read models builds before its pods are ready: the rollout's\n"
+        '    # deadline covers the build (deploy/README.md, "Rebuild a projection").\n'
+        f"    progressDeadlineSeconds: {DASHBOARD_PROGRESS_DEADLINE_SECONDS}\n"
+    )
 
 
 # ---------------------------------------------------------------------------- values.schema.json
@@ -234,6 +245,7 @@ def values_schema() -> str:
             "replicas": COUNT,
             "resources": {"type": "object"},
             "autoscaling": _object(AUTOSCALING, required=False),
+            "progressDeadlineSeconds": COUNT,
             "databaseSecret": NAME,
             "kafkaScramSecret": NAME,
             "oidcAudience": STRING,

@@ -239,6 +239,17 @@ def test_production_scales_2_to_6_keeps_one_up_and_pins_images(
 
 
 @every_rendering
+def test_a_dashboard_rollout_waits_for_its_read_models_to_build(manifests: Objects) -> None:
+    # A new version's pods are not ready until its read models have caught up: far longer than
+    # Kubernetes' default rollout deadline (600 s), after which the rollout would be failed.
+    dashboard = named(manifests, "Deployment", "carepath-dashboard")["spec"]
+    assert dashboard["progressDeadlineSeconds"] >= 3600
+    for other in of_kind(manifests, "Deployment"):
+        if other["metadata"]["name"] != "carepath-dashboard":
+            assert "progressDeadlineSeconds" not in other["spec"], other["metadata"]["name"]
+
+
+@every_rendering
 def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
     manifests: Objects, rendering: Rendering, generator: ModuleType
 ) -> None:

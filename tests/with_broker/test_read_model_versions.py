@@ -3,7 +3,8 @@ while the old one keeps serving, reports not ready until it has caught up, then 
 old version's tables are pruned afterwards, the active version's never.
 
 Both versions are the same code run as two versions (`CAREPATH_PROJECTION_VERSION`, for
-side-by-side rebuilds), on one PostgreSQL database. Their numbers are drawn at random: the
+side-by-side rebuilds), on one PostgreSQL database; once the new one serves, the old one's pods
+report not ready. Their numbers are drawn at random: the
 session's own dashboard (version 1) reads the same broker under `carepath.dashboard`, and a new
 version's consumer group must start with nothing committed."""
 
@@ -71,6 +72,11 @@ def readiness(service: ServiceProcess) -> httpx.Response | None:
         return httpx.get(f"{service.url}/readyz", timeout=5)
     except httpx.HTTPError:
         return None  # not listening yet
+
+
+def not_ready(service: ServiceProcess) -> httpx.Response | None:
+    answer = readiness(service)
+    return answer if answer is not None and answer.status_code == 503 else None
 
 
 def states(database_url: str) -> dict[int, str]:
@@ -149,6 +155,9 @@ def test_a_new_version_builds_beside_the_old_one_and_takes_over_when_caught_up(
         assert readiness(building).status_code == 200  # type: ignore[union-attr]
         assert read_models(summary(building)) == before
         assert states(postgres_url) == {old: "retired", new: "active"}
+        # The old version's pods stop serving: never two versions' answers at once.
+        retired = wait_until(lambda: not_ready(serving), timeout=30, what=f"v{old} not ready")
+        assert f"read models v{old} are retired" in retired.json()["checks"]["read_models"]
 
         refused = prune(postgres_url, kafka_bootstrap, new)
         assert refused.returncode == 1 and "active" in refused.stderr, refused.stderr

@@ -24,6 +24,7 @@ databaseSecret: {{ dig "databaseSecret" "" $own | quote }}
 kafkaScramSecret: {{ dig "kafkaScramSecret" "" $own | quote }}
 oidcAudience: {{ dig "oidcAudience" "" $own | quote }}
 config: {{ dig "config" (dict) $own | toJson }}
+progressDeadlineSeconds: {{ dig "progressDeadlineSeconds" 600 $own }}
 {{- end }}
 
 {{/* The chart's labels, beside each object's own (its selectors keep only the base's). */}}

@@ -10,7 +10,8 @@ committed. When the batch fails, the failure is classified (`carepath.chassis.fa
   that refuses it: at once), then goes to the consumer's dead-letter topic
   `<topic>.dlq.<consumer>` with its origin and a description of the error free of patient data,
   and the partition moves on. The consumer remembers what it dead-lettered
-  (`carepath.chassis.dead_letters`), so a redelivery is not dead-lettered twice.
+  (`carepath.chassis.dead_letters`), so a redelivery is not dead-lettered twice; nor is a record
+  one of its generations set aside before, when a new generation fails on it again.
 
 Before a record is applied, its provenance is checked (`carepath.chassis.evidence.Provenance`):
 signed by a key of the service in its `source`, a service that may produce that type on that
@@ -129,7 +130,9 @@ class EventConsumer:
     A `generation` reads the same topics afresh beside the consumer's other generations (a new
     version of a projection, building its read models from offset 0 while the old one serves):
     its Kafka group is `carepath.<name>.<generation>`, its inbox and dead-letter memory are kept
-    under `<name>.<generation>`; its dead-letter topics and redrives stay the consumer's."""
+    under `<name>.<generation>`; its dead-letter topics and redrives stay the consumer's. A
+    record another generation set aside already, and that this one fails on too, is not
+    dead-lettered twice: it is counted in `known_dead_letters_total` and passed over."""
 
     def __init__(
         self,
@@ -150,6 +153,7 @@ class EventConsumer:
         `CAREPATH_KEYS_DIR`). `check_provenance=False` applies unsigned records: only for tests
         of the consumer's own mechanics, never in a service."""
         self.name = name
+        self.generation = generation
         scope = f"{name}.{generation}" if generation else name  # what it has applied, its own
         self.group = f"carepath.{scope}"
         self._attributes = {
@@ -177,6 +181,7 @@ class EventConsumer:
         self._outages_in_a_row = 0
         self.applied_total = 0
         self.dead_lettered_total = 0
+        self.known_dead_letters_total = 0  # failed again in this generation, set aside before
         self.retried_total = 0
         self._records: dict[UUID, ConsumerRecord[Any, Any]] = {}
         self.subscriber = broker.subscriber(
@@ -374,6 +379,36 @@ class EventConsumer:
     async def _dead_letter(self, delivery: Delivery, error: Exception, *, attempts: int) -> None:
         record, why = delivery.record, describe(error)
         target = self.dead_letter_topic_of(record.topic).name
+        now = datetime.now(UTC)
+        letter = DeadLetterRecord(
+            consumer=self.dead_letters.consumer,  # its generation's memory
+            record_key=delivery.key,
+            event_type=delivery.event.type[:200] if delivery.event else None,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            error_class=why.error_class,
+            attempts=attempts,
+            dead_lettered_at=now,
+        )
+        if (
+            self.generation
+            and not delivery.redriven_for(self.name)  # an operator's try: its failure is news
+            and await self.dead_letters.set_aside_by_a_generation(self.name, letter)
+        ):
+            # A new generation rereads every bad record from offset 0: its dead-letter topic and
+            # alert would count each again. Remembered here, so that a redelivery is passed over.
+            log.info(
+                "%s: %s at %s[%d]@%d was set aside before: not dead-lettered again",
+                self.dead_letters.consumer,
+                why.error_class,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            await self.dead_letters.remember(letter)
+            self.known_dead_letters_total += 1
+            return
         # Only the error's class and a description free of record values reach logs and headers.
         log.warning(
             "%s: %s at %s[%d]@%d after %d attempt(s) goes to %s",
@@ -385,7 +420,6 @@ class EventConsumer:
             attempts,
             target,
         )
-        now = datetime.now(UTC)
         headers = {k: v for k, v in delivery.headers().items() if k != REDRIVE_HEADER}
         headers.update(
             {
@@ -405,19 +439,7 @@ class EventConsumer:
             # The record with its dlq_* headers is more than the broker takes: keep where it is.
             headers["dlq_value"] = "dropped: too large; read it at its source location"
             await self.broker.publish(None, topic=target, key=record.key, headers=headers)
-        await self.dead_letters.remember(
-            DeadLetterRecord(
-                consumer=self.dead_letters.consumer,  # its generation's memory
-                record_key=delivery.key,
-                event_type=delivery.event.type[:200] if delivery.event else None,
-                source_topic=record.topic,
-                source_partition=record.partition,
-                source_offset=record.offset,
-                error_class=why.error_class,
-                attempts=attempts,
-                dead_lettered_at=now,
-            )
-        )
+        await self.dead_letters.remember(letter)
         self.dead_lettered_total += 1
         metrics.dead_letters.add(
             1,

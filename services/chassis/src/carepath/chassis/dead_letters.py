@@ -4,13 +4,18 @@ Kafka delivers at least once: the relay republishes after a crash, a consumer re
 rebalance. A record the consumer has already sent to its dead-letter topic is skipped when it
 comes again, unless an operator redrives it (`carepath-dlq replay`) after a fix: then it is tried
 once more, and on success the dead letter is marked resolved.
+
+A consumer's generations (a new version of a projection, reading every topic from offset 0 beside
+the old one: `<consumer>.<generation>`) each keep a memory of their own, and share the
+consumer's dead-letter topics: a record an earlier generation set aside is not set aside there
+again when a later one fails on it too (`DeadLetters.set_aside_by_a_generation`).
 """
 
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, select, update
+from sqlalchemy import BigInteger, Column, DateTime, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col
 
@@ -68,6 +73,26 @@ class DeadLetters:
                 )
             )
             return set(found)
+
+    async def set_aside_by_a_generation(self, consumer: str, letter: DeadLetterRecord) -> bool:
+        """Whether any generation of `consumer` (its own memory, or a `<consumer>.<generation>`
+        one) set `letter`'s record aside before, resolved since or not: the same record (its
+        key), or whatever was at the same place of the same topic."""
+        same_consumer = or_(
+            col(DeadLetterRecord.consumer) == consumer,
+            col(DeadLetterRecord.consumer).startswith(f"{consumer}.", autoescape=True),
+        )
+        same_record = or_(
+            col(DeadLetterRecord.record_key) == letter.record_key,
+            and_(
+                col(DeadLetterRecord.source_topic) == letter.source_topic,
+                col(DeadLetterRecord.source_partition) == letter.source_partition,
+                col(DeadLetterRecord.source_offset) == letter.source_offset,
+            ),
+        )
+        async with self._sessions() as session:
+            found = await session.scalar(select(exists().where(same_consumer, same_record)))
+            return bool(found)
 
     async def remember(self, letter: DeadLetterRecord) -> None:
         """Record (or record again, after a failed redrive) that `letter` was dead-lettered."""

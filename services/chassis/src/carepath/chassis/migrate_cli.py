@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 
 from carepath.chassis import schema
 from carepath.chassis.database import create_engine
+from carepath.chassis.schema_scope import owned_by_revisions
 from carepath.chassis.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -109,7 +110,12 @@ def write_revision(service: str, message: str) -> Path:
                 await connection.run_sync(schema.upgrade, service)
 
             def revise(sync_connection: Connection) -> Path:
-                alembic = schema.config(service, sync_connection, target_metadata=SQLModel.metadata)
+                alembic = schema.config(
+                    service,
+                    sync_connection,
+                    target_metadata=SQLModel.metadata,
+                    include_object=owned_by_revisions(SQLModel.metadata),
+                )
                 number = f"{len(existing) + 1:04d}"  # revisions in the order they were made
                 script = command.revision(alembic, message, autogenerate=True, rev_id=number)
                 assert script is not None and not isinstance(script, list)
@@ -142,7 +148,12 @@ def differences(service: str, database_url: str | None = None) -> list[str]:
             await connection.run_sync(schema.upgrade, service)
 
             def diff(sync_connection: Connection) -> list[str]:
-                context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+                # Tables the service makes itself (a versioned read model's) have no revisions.
+                opts = {
+                    "compare_type": True,
+                    "include_object": owned_by_revisions(SQLModel.metadata),
+                }
+                context = MigrationContext.configure(sync_connection, opts=opts)
                 return [repr(d) for d in compare_metadata(context, SQLModel.metadata)]
 
             return await connection.run_sync(diff)

@@ -1,6 +1,9 @@
 """Dashboard wiring: consumers of every topic into read models, the page, live updates (:8000)."""
 
 import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,10 +22,13 @@ from carepath.dashboard import models  # noqa: F401 (registers the read-model ta
 from carepath.dashboard.api import STATIC, router
 from carepath.dashboard.clinic_policy import DEFAULT_POLICY_FILE, load_policy
 from carepath.dashboard.projection import project
+from carepath.dashboard.readiness import Readiness
 from carepath.dashboard.scope import RecentReads
 from carepath.dashboard.service import Dashboard, partition_lag
 from carepath.dashboard.signin import BrowserSessions
-from carepath.dashboard.versions import RUNNING, Readiness, WithOwnTables
+from carepath.dashboard.versions import RUNNING, BuiltByOtherCode, WhenRecorded
+
+log = logging.getLogger(__name__)
 
 
 class DashboardSettings(ServiceSettings):
@@ -69,13 +75,6 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings)
     late_entry = timedelta(minutes=settings.late_entry_minutes)
     service = Dashboard(runtime, policy, late_entry)
-    # the running version of the projection: its own consumer group and inbox scope, its tables
-    # made before its first batch (`versions`)
-    runtime.subscribe(
-        Batched(WithOwnTables(project)),
-        on_applied=service.changes.notify,
-        generation=RUNNING.generation,
-    )
     config = client_config(settings)
     readiness = Readiness(
         runtime.engine,
@@ -83,10 +82,18 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
             p: left for p, (_, left) in partition_lag(config, RUNNING.group, "dashboard").items()
         },
     )
+    # the running version of the projection: its own consumer group and inbox scope; its first
+    # batch waits until the version is recorded and its tables made (`versions`)
+    runtime.subscribe(
+        Batched(WhenRecorded(project, readiness.recorded)),
+        on_applied=service.changes.notify,
+        generation=RUNNING.generation,
+    )
     runtime.run_in_background(readiness.run)
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway.", service=service
     )
+    record_version_at_start(app, readiness)
     serve_readiness(app, readiness)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     sessions = BrowserSessions(
@@ -98,6 +105,24 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     # Outermost: the scheme and client address behind the clinic's ingress, from it only.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
+
+
+def record_version_at_start(app: FastAPI, readiness: Readiness) -> None:
+    """Once the service's start has brought the schema to its head, record its version of the
+    read models; the start fails (uvicorn exits) when other projection code built its tables."""
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with started(app):
+            try:
+                await readiness.record()
+            except BuiltByOtherCode as refused:
+                log.critical("the dashboard refuses to start: %s", refused)
+                raise
+            yield
+
+    app.router.lifespan_context = lifespan
 
 
 def serve_readiness(app: FastAPI, readiness: Readiness) -> None:

@@ -1,5 +1,5 @@
 """`carepath-dashboard`: run the dashboard, rebuild its read models from offset 0, compare two
-sets of read models row for row, list and prune the versions of the read models."""
+sets of read models row for row, list, prune and reinstate the versions of the read models."""
 
 import asyncio
 from pathlib import Path
@@ -23,7 +23,7 @@ from carepath.chassis.replay import ReplayedRecord, ReplayError, TopicReplay, wi
 from carepath.chassis.settings import ServiceSettings
 from carepath.contracts import CloudEvent
 from carepath.contracts.topics import SUBSCRIPTIONS
-from carepath.dashboard import versions
+from carepath.dashboard import retirement, versions
 from carepath.dashboard.models import READ_MODELS
 from carepath.dashboard.projection import project
 
@@ -183,9 +183,13 @@ def read_model_versions(
         "sqlite:///var/dashboard.db"
     ),
 ) -> None:
-    """List the versions of the read models: building, active (serving) or retired."""
+    """List the versions of the read models: building, active (serving) or retired, and the
+    projection code (its `PROJECTION_VERSION`) that built each."""
     for row in asyncio.run(_versions(database_url)):
-        print(f"v{row.version}\t{row.state}\tstarted {row.started_at:%Y-%m-%d %H:%M:%S}")
+        print(
+            f"v{row.version}\t{row.state}\tbuilt by projection v{row.built_by}"
+            f"\tstarted {row.started_at:%Y-%m-%d %H:%M:%S}"
+        )
 
 
 async def _versions(database_url: str) -> list[versions.ReadModelVersion]:
@@ -216,7 +220,7 @@ def prune_read_models(
     settings = ServiceSettings(service_name=CONSUMER, kafka_bootstrap_servers=bootstrap_servers)
     try:
         dropped = asyncio.run(_prune(database_url, client_config(settings), numbers))
-    except versions.VersionInUse as refused:
+    except retirement.VersionInUse as refused:
         console.print(f"[red]refused[/red]: {refused}", highlight=False)
         raise typer.Exit(1) from refused
     console.print(
@@ -233,11 +237,38 @@ async def _prune(database_url: str, config: dict[str, Any], numbers: list[int] |
         wanted = numbers or [n for n, state in recorded.items() if state == versions.State.RETIRED]
         for number in wanted:
             version = versions.ProjectionVersion(number)
-            if recorded.get(number) == versions.State.ACTIVE:
-                raise versions.VersionInUse(f"read models v{number} are the active ones")
-            await asyncio.to_thread(forget_consumer_group, config, version)
-            await versions.drop(engine, version)
+
+            async def forget_group(version: versions.ProjectionVersion = version) -> None:
+                await asyncio.to_thread(forget_consumer_group, config, version)
+
+            # The state checked, the group deleted and the tables dropped under one lock.
+            await retirement.drop(engine, version, forget_group)
         return wanted
+    finally:
+        await engine.dispose()
+
+
+@app.command("reinstate-read-models")
+def reinstate_read_models(
+    number: Annotated[int, typer.Argument(metavar="VERSION", help="The retired version.")],
+    database_url: Annotated[str, typer.Option("--database", envvar="DATABASE_URL")] = (
+        "sqlite:///var/dashboard.db"
+    ),
+) -> None:
+    """A rollback: make a retired version of the read models serve again, at once (its pods
+    become ready, the active version's stop serving). A retired version never does by itself."""
+    try:
+        asyncio.run(_reinstate(database_url, versions.ProjectionVersion(number)))
+    except retirement.NotReinstatable as refused:
+        console.print(f"[red]refused[/red]: {refused}", highlight=False)
+        raise typer.Exit(1) from refused
+    console.print(f"read models v{number} are the active ones")
+
+
+async def _reinstate(database_url: str, version: versions.ProjectionVersion) -> None:
+    engine = create_engine(database_url)
+    try:
+        await retirement.reinstate(engine, version)
     finally:
         await engine.dispose()
 
@@ -251,7 +282,7 @@ def forget_consumer_group(config: dict[str, Any], version: versions.ProjectionVe
     finally:
         admin.close()
     if outcome == "NonEmptyGroupError":
-        raise versions.VersionInUse(
+        raise retirement.VersionInUse(
             f"read models v{version.number} are still being read (consumer group "
             f"{version.group} has members): stop that version's dashboards first"
         )

@@ -14,16 +14,20 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import Field as Setting
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from carepath.chassis.database import UTCDateTime
+from carepath.chassis.schema_scope import MANAGED_BY_INFO, READ_MODEL_INFO
 
 PROJECTION_VERSION = 1
 """The version of the dashboard's projection. Raise it whenever a handler or a read-model table
 changes meaning: the new version projects every topic from offset 0 into tables of its own while
-the old version keeps serving, then takes over."""
+the old version keeps serving, then takes over. Raise it above every `CAREPATH_PROJECTION_VERSION`
+an operator has used (`carepath-dashboard read-model-versions` lists them): a version's tables are
+only ever run on by the code that built them (`versions.BuiltByOtherCode`)."""
 
 
 class _VersionOverride(BaseSettings):
@@ -31,11 +35,24 @@ class _VersionOverride(BaseSettings):
 
     projection_version: int | None = Setting(
         default=None,
-        ge=1,
         description="Run the projection as this version rather than the code's own: rebuilds "
         "the same projection side by side into fresh tables, then swaps (a rebuild without "
-        "downtime; the tests' way to run two versions). Read when the models are imported.",
+        "downtime; the tests' way to run two versions). Must be above the code's own "
+        "`PROJECTION_VERSION`. Read when the models are imported.",
     )
+
+    @model_validator(mode="after")
+    def _above_the_code_s_version(self) -> "_VersionOverride":
+        # Version numbers up to the code's own belong to the code: an override among them would
+        # run this projection on tables another projection's code built, or built for it.
+        number = self.projection_version
+        if number is not None and number <= PROJECTION_VERSION:
+            raise ValueError(
+                f"CAREPATH_PROJECTION_VERSION={number} is not above this code's projection "
+                f"version {PROJECTION_VERSION}: unset it (the code runs as version "
+                f"{PROJECTION_VERSION}), or set it above {PROJECTION_VERSION} for a rebuild"
+            )
+        return self
 
 
 RUNNING_VERSION = _VersionOverride().projection_version or PROJECTION_VERSION
@@ -47,6 +64,14 @@ def table_name(name: str, version: int = RUNNING_VERSION) -> str:
     return name if version == 1 else f"{name}_v{version}"
 
 
+def table_info(name: str, version: int = RUNNING_VERSION) -> dict[str, str]:
+    """What the schema tools know of a read-model table (`Table.info`): which read model it is a
+    version of, and, beyond version 1 (made by the Alembic baseline), that the dashboard makes it
+    itself, so it is no business of the revisions (`carepath-migrate --compare-models`)."""
+    info = {READ_MODEL_INFO: name}
+    return info if version == 1 else {**info, MANAGED_BY_INFO: "projection"}
+
+
 def _time(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
@@ -55,6 +80,7 @@ class PatientView(SQLModel, table=True):
     """Where one patient is in the pathway: one flag per stage reached."""
 
     __tablename__ = table_name("dash_patient")
+    __table_args__ = {"info": table_info("dash_patient")}
 
     patient_id: UUID = Field(primary_key=True)
     referral_reason: str | None = None
@@ -80,6 +106,7 @@ class DosingView(SQLModel, table=True):
     """One dosing session on the board."""
 
     __tablename__ = table_name("dash_dosing")
+    __table_args__ = {"info": table_info("dash_dosing")}
 
     session_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -97,6 +124,7 @@ class AlertView(SQLModel, table=True):
     """A safety alert, shown until acknowledged."""
 
     __tablename__ = table_name("dash_alert")
+    __table_args__ = {"info": table_info("dash_alert")}
 
     alert_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -111,6 +139,7 @@ class OutcomePoint(SQLModel, table=True):
     """An outcome total over time (intake baselines, outcome measures), per instrument."""
 
     __tablename__ = table_name("dash_outcome")
+    __table_args__ = {"info": table_info("dash_outcome")}
 
     event_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)
@@ -124,6 +153,7 @@ class OutcomeCriteriaView(SQLModel, table=True):
     """How the clinic policy judged an instrument's latest result: the chart's reference line."""
 
     __tablename__ = table_name("dash_outcome_criteria")
+    __table_args__ = {"info": table_info("dash_outcome_criteria")}
 
     instrument: str = Field(primary_key=True)
     remission_below: int | None = None
@@ -138,6 +168,7 @@ class TimelineEntry(SQLModel, table=True):
     """One line of a patient's timeline."""
 
     __tablename__ = table_name("dash_timeline")
+    __table_args__ = {"info": table_info("dash_timeline")}
 
     event_id: UUID = Field(primary_key=True)
     patient_id: UUID = Field(index=True)

@@ -24,6 +24,8 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     render_item=render_item,
+    # Tables the service makes itself (a versioned read model's) are no business of a revision.
+    include_object=context.config.attributes.get("include_object"),
 )
 with context.begin_transaction():
     context.run_migrations()
