@@ -254,3 +254,9 @@ async def test_a_database_that_is_not_the_services_is_refused_unchanged(
     )
     database.close()
     assert tables_after == tables_before  # no alembic_version, no new table
+    by_hand = carepath_migrate("intake", "--database-url", url)
+    assert by_hand.returncode == 2 and "Traceback" not in by_hand.stderr
+    assert (
+        f"intake: refused: the intake database has tables but no revision, and lacks {lacks}"
+        in (by_hand.stderr)
+    )

@@ -10,6 +10,7 @@ repeat.
 """
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -74,7 +75,11 @@ def migrate(
         later = " (a newer version's: this one runs on it)" if ahead else ""
         print(f"{service}: at {found.current or 'no revision'}{later}, newest {found.head}")
         raise typer.Exit(0 if found.up_to_date or ahead else 1)
-    before = _with_engine(url, lambda engine: schema.migrate(engine, service))
+    try:
+        before = _with_engine(url, lambda engine: schema.migrate(engine, service))
+    except schema.UnknownSchema as refused:
+        print(f"{service}: refused: {refused}", file=sys.stderr)
+        raise typer.Exit(2) from None
     if before.ahead(service):
         print(f"{service}: at {before.current}, a newer version's revision: left as it is")
     elif before.up_to_date:
