@@ -28,18 +28,23 @@ async def healthz(request: Request) -> dict[str, Any]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: 200 when the database answers (commands can be taken), else 503."""
+    """Readiness: 200 when the database answers (commands can be taken) and every check the
+    service added (`ServiceRuntime.readiness_checks`) passes, else 503."""
     runtime = request.app.state.runtime
     database = await _database_state(runtime)
-    body: dict[str, Any] = {"status": "ready" if database == "ok" else "not ready"}
-    body["checks"] = {"database": database}
+    checks: dict[str, str] = {"database": database}
+    for name, check in runtime.readiness_checks.items():
+        if (problem := check()) is not None:
+            checks[name] = problem
+    ready = database == "ok" and len(checks) == 1
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
     if database == "ok":
         outbox = runtime.relay.outbox
         body["outbox"] = {
             "backlog": await outbox.count_unpublished(),
             "parked": await outbox.count_parked(),
         }
-    return JSONResponse(body, 200 if database == "ok" else 503)
+    return JSONResponse(body, 200 if ready else 503)
 
 
 @router.get("/metrics")

@@ -150,6 +150,8 @@ class ServiceRuntime:
         self.broker_connected = asyncio.Event()
         self.clock: Clock = SystemClock()
         self.consumers: list[EventConsumer] = []
+        self.readiness_checks: dict[str, Callable[[], str | None]] = {}
+        """More of what `/readyz` asks, by name: why the service is not ready, or None."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
 

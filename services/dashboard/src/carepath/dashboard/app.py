@@ -1,19 +1,16 @@
 """Dashboard wiring: consumers of every topic into read models, the page, live updates (:8000)."""
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field, SecretStr
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from carepath.chassis import health
 from carepath.chassis.consumer import Batched
 from carepath.chassis.kafka import client_config
 from carepath.chassis.runtime import ServiceRuntime, serve
@@ -90,11 +87,14 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         generation=RUNNING.generation,
     )
     runtime.run_in_background(readiness.run)
+    # a rolling update keeps the version serving until the new one has caught up
+    runtime.readiness_checks["read_models"] = lambda: (
+        None if readiness.ready else readiness.describe()
+    )
     app = runtime.create_app(
         "CarePath dashboard", [router], "The clinic's live view of the pathway.", service=service
     )
     record_version_at_start(app, readiness)
-    serve_readiness(app, readiness)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     sessions = BrowserSessions(
         settings.csrf_key.get_secret_value().encode() if settings.csrf_key else None
@@ -123,23 +123,6 @@ def record_version_at_start(app: FastAPI, readiness: Readiness) -> None:
             yield
 
     app.router.lifespan_context = lifespan
-
-
-def serve_readiness(app: FastAPI, readiness: Readiness) -> None:
-    """`/readyz` as every service's, and not ready while this version's read models build: a
-    rolling update keeps the version serving until the new one has caught up."""
-
-    async def ready(request: Request) -> JSONResponse:
-        answer = await health.readyz(request)
-        if readiness.ready or answer.status_code != 200:
-            return answer
-        body = json.loads(bytes(answer.body))
-        body["status"] = "not ready"
-        body["checks"]["read_models"] = readiness.describe()
-        return JSONResponse(body, 503)
-
-    app.add_api_route("/readyz", ready, methods=["GET"], include_in_schema=False)
-    app.router.routes.insert(0, app.router.routes.pop())  # matched before every service's own
 
 
 def main() -> None:
